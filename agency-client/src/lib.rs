@@ -1,0 +1,1 @@
+//! The agency side of the federation: the only place selector plaintext lives.
