@@ -1,0 +1,93 @@
+//! Background tasks: expiring operations at window end, watching TLS files, sampling the
+//! store size.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::config::TlsSection;
+use crate::core::Core;
+use crate::tls::ReloadableTls;
+
+/// Operations expired per sweep round; more wait for the next round.
+const SWEEP_LIMIT: usize = 10_000;
+
+pub async fn expiry_sweeper(core: Arc<Core>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        loop {
+            match core.ledger.sweep_expired(Core::now(), SWEEP_LIMIT) {
+                Ok((count, notes)) => {
+                    if let Err(e) = core.durable(notes).await {
+                        tracing::error!(error = %e, "expiry sweep not flushed");
+                        break;
+                    }
+                    if count > 0 {
+                        core.metrics.operations_expired.inc_by(count as u64);
+                        tracing::info!(expired = count, "operations expired");
+                    }
+                    if count < SWEEP_LIMIT {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "expiry sweep failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn mtime(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Reloads TLS material when the CRL or a certificate file changes.
+pub async fn tls_file_watcher(
+    tls: Arc<ReloadableTls>,
+    paths: TlsSection,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let files: Vec<std::path::PathBuf> = [
+        Some(paths.ca_cert.clone()),
+        Some(paths.server_cert.clone()),
+        Some(paths.server_key.clone()),
+        paths.crl.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut seen: Vec<Option<SystemTime>> = files.iter().map(|f| mtime(f)).collect();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now: Vec<Option<SystemTime>> = files.iter().map(|f| mtime(f)).collect();
+        if now != seen {
+            seen = now;
+            match tls.reload() {
+                Ok(revoked) => tracing::info!(revoked, "TLS material reloaded"),
+                Err(e) => tracing::error!(error = %e, "TLS reload failed; previous material kept"),
+            }
+        }
+    }
+}
+
+pub async fn store_size_gauge(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Ok(bytes) = core.ledger.store().size_on_disk() {
+            core.metrics.store_bytes.set(bytes as i64);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

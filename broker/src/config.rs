@@ -1,0 +1,286 @@
+//! The broker's TOML configuration, with environment overrides.
+//!
+//! Any key can be overridden by `DECONFLICT_BROKER__<SECTION>__<KEY>` (upper-case, double
+//! underscores between levels), e.g. `DECONFLICT_BROKER__SERVER__LISTEN=0.0.0.0:7443`.
+//! Relative paths are relative to the configuration file's folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "DECONFLICT_BROKER__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("configuration {path} is not valid: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("environment override {var} is not valid: {reason}")]
+    Env { var: String, reason: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+pub struct BrokerConfig {
+    pub server: ServerSection,
+    pub tls: TlsSection,
+    pub secrets: SecretsSection,
+    pub token_service: TokenServiceSection,
+    pub policy: PolicySection,
+    pub federation: FederationSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: SocketAddr,
+    /// Prometheus text endpoint; keep it on loopback.
+    pub metrics_listen: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub expiry_sweep_seconds: u64,
+    /// Plain-TCP gRPC health endpoint for orchestrators that cannot speak mTLS (kubelet).
+    pub health_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub crl: Option<PathBuf>,
+    /// How often the CRL and certificates are checked for changes (0: only on SIGHUP).
+    pub reload_poll_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsSection {
+    pub pepper: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenServiceSection {
+    /// Serve the token service in this process (the default).
+    pub enabled: bool,
+    pub seed: PathBuf,
+    pub key_epoch: u32,
+    /// Public key of an external token service (hex), published when `enabled` is false.
+    pub external_public_key: Option<String>,
+    pub quota_per_minute: u64,
+    pub quota_per_day: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    pub max_tokens_per_operation: usize,
+    pub max_window_days: i64,
+    pub match_same_agency: bool,
+    pub check_rate_per_second: f64,
+    pub check_burst: f64,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSection {
+    pub h3_resolution: u32,
+    pub h3_disk_radius: u32,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            metrics_listen: None,
+            data_dir: PathBuf::from("data"),
+            expiry_sweep_seconds: 30,
+            health_listen: None,
+        }
+    }
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            ca_cert: PathBuf::from("pki/ca.pem"),
+            server_cert: PathBuf::from("pki/broker.pem"),
+            server_key: PathBuf::from("pki/broker.key"),
+            crl: Some(PathBuf::from("pki/crl.pem")),
+            reload_poll_seconds: 5,
+        }
+    }
+}
+
+impl Default for SecretsSection {
+    fn default() -> Self {
+        Self {
+            pepper: PathBuf::from("secrets/pepper"),
+        }
+    }
+}
+
+impl Default for TokenServiceSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            seed: PathBuf::from("secrets/token-service.seed"),
+            key_epoch: 1,
+            external_public_key: None,
+            quota_per_minute: 100_000,
+            quota_per_day: 5_000_000,
+        }
+    }
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self {
+            max_tokens_per_operation: 10_000,
+            max_window_days: 366,
+            match_same_agency: true,
+            check_rate_per_second: 200.0,
+            check_burst: 2_000.0,
+            max_message_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for FederationSection {
+    fn default() -> Self {
+        Self {
+            h3_resolution: 9,
+            h3_disk_radius: 1,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Reads `path`, applies environment overrides, and resolves relative paths.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base, std::env::vars()).map_err(|e| match e {
+            ConfigError::Parse { reason, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    pub fn from_toml(
+        text: &str,
+        base: &Path,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let parse = |reason: String| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            reason,
+        };
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
+        for (var, raw) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut value, &path, &raw).map_err(|reason| ConfigError::Env {
+                var: var.clone(),
+                reason,
+            })?;
+        }
+        let mut config: BrokerConfig = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse(e.to_string()))?;
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.server.data_dir);
+        fix(&mut self.tls.ca_cert);
+        fix(&mut self.tls.server_cert);
+        fix(&mut self.tls.server_key);
+        if let Some(crl) = &mut self.tls.crl {
+            fix(crl);
+        }
+        fix(&mut self.secrets.pepper);
+        fix(&mut self.token_service.seed);
+    }
+}
+
+/// Sets `table.a.b = raw`, reading `raw` as a TOML value when it parses as one (numbers,
+/// booleans) and as a string otherwise.
+fn set_path(table: &mut toml::Table, path: &[String], raw: &str) -> Result<(), String> {
+    let (last, parents) = path
+        .split_last()
+        .ok_or_else(|| "names no key".to_string())?;
+    let mut current = table;
+    for p in parents {
+        current = current
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("{p} is not a section"))?;
+    }
+    let parsed: Result<toml::Table, _> = toml::from_str(&format!("v = {raw}"));
+    let value = match parsed.ok().and_then(|mut t| t.remove("v")) {
+        Some(v) => v,
+        None => toml::Value::String(raw.to_owned()),
+    };
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_relative_paths() {
+        let env = vec![
+            (
+                "DECONFLICT_BROKER__SERVER__LISTEN".to_string(),
+                "0.0.0.0:9000".to_string(),
+            ),
+            (
+                "DECONFLICT_BROKER__POLICY__MATCH_SAME_AGENCY".to_string(),
+                "false".to_string(),
+            ),
+        ];
+        let c = BrokerConfig::from_toml(
+            "[server]\ndata_dir = \"d\"\n",
+            Path::new("/etc/dcf"),
+            env.into_iter(),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert!(!c.policy.match_same_agency);
+        assert_eq!(c.server.data_dir, PathBuf::from("/etc/dcf/d"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = BrokerConfig::from_toml(
+            "[server]\nlisten_addr = 1\n",
+            Path::new("."),
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+}

@@ -1,0 +1,51 @@
+//! The broker's shared state: ledger, group-commit flusher, pepper, limits and metrics.
+//!
+//! [`Core::durable`] is the one path from "the ledger applied a batch" to "the caller may be
+//! told OK": flush, then wake subscribers, then count.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::ledger::{Ledger, Notifications};
+use crate::metrics::{AgencyLabel, Metrics};
+use crate::pepper::Pepper;
+use crate::ratelimit::RateLimiter;
+use crate::store::Flusher;
+
+#[derive(Debug)]
+pub struct Core {
+    pub ledger: Arc<Ledger>,
+    pub flusher: Flusher,
+    pub pepper: Pepper,
+    pub metrics: Arc<Metrics>,
+    pub check_limiter: RateLimiter,
+}
+
+impl Core {
+    /// Waits until everything applied so far is on disk, then publishes the alerts.
+    pub async fn durable(&self, notes: Notifications) -> Result<()> {
+        self.flusher.flush().await?;
+        self.publish(notes);
+        Ok(())
+    }
+
+    fn publish(&self, notes: Notifications) {
+        self.metrics.matches_created.inc_by(notes.matches_created);
+        self.metrics.matches_grown.inc_by(notes.matches_grown);
+        for (agency, seq) in &notes.last_seq {
+            self.ledger.hub().publish(agency, *seq);
+            if let Ok(state) = self.ledger.queue_state(agency) {
+                self.metrics
+                    .alert_queue_depth
+                    .get_or_create(&AgencyLabel {
+                        agency: agency.to_string(),
+                    })
+                    .set((state.last_seq() - state.acked) as i64);
+            }
+        }
+    }
+
+    pub fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+}

@@ -1,0 +1,156 @@
+//! Finding and recording matches: two open operations sharing a stored token with
+//! overlapping windows. One match per pair of operations, growing as tokens join it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use deconfliction_proto::v1;
+use uuid::Uuid;
+
+use super::records::{MatchRecord, MatchSide, MatchState, OpRecord, Posting, StoredToken, decode};
+use super::txn::Txn;
+use super::{Ledger, keys, queue};
+use crate::error::Result;
+use crate::identity::AgencyId;
+
+impl Ledger {
+    /// Matches `candidates` (stored tokens of `record`, operation `id`) against the index and
+    /// creates or grows matches, queueing alerts for both sides. Returns how many matches
+    /// were created or grew. The caller writes `record` afterwards.
+    pub(super) fn match_tokens(
+        &self,
+        txn: &mut Txn<'_>,
+        id: &Uuid,
+        record: &mut OpRecord,
+        candidates: &[StoredToken],
+        now: i64,
+    ) -> Result<u32> {
+        let mut by_other: BTreeMap<Uuid, Vec<StoredToken>> = BTreeMap::new();
+        for stored in candidates {
+            for (key, value) in txn.store().scan_prefix(&keys::token_prefix(stored))? {
+                let Some(other) = keys::posting_op(&key) else {
+                    continue;
+                };
+                if other == *id {
+                    continue;
+                }
+                let posting: Posting = decode(&key, &value)?;
+                if posting.window.end <= now || !posting.window.overlaps(&record.window) {
+                    continue;
+                }
+                if posting.agency == record.agency && !self.policy.match_same_agency {
+                    continue;
+                }
+                by_other.entry(other).or_default().push(*stored);
+            }
+        }
+        let mut touched = 0;
+        for (other_id, shared) in by_other {
+            let Some(mut other) = txn.get_rec::<OpRecord>(&keys::op(&other_id))? else {
+                // A posting without its operation cannot happen with atomic batches.
+                tracing::warn!(operation = %other_id, "index entry without operation; skipped");
+                continue;
+            };
+            let pair_key = keys::pair(id, &other_id);
+            let (match_id, mut m, created, new_tokens) = match txn.get(&pair_key)? {
+                Some(raw) => {
+                    let match_id =
+                        Uuid::from_slice(&raw).map_err(|e| crate::store::StoreError::Corrupt {
+                            key: "pr/".into(),
+                            reason: e.to_string(),
+                        })?;
+                    let Some(m) = txn.get_rec::<MatchRecord>(&keys::match_record(&match_id))?
+                    else {
+                        continue;
+                    };
+                    let known: HashSet<StoredToken> = m.shared.iter().copied().collect();
+                    let new: Vec<StoredToken> =
+                        shared.into_iter().filter(|s| !known.contains(s)).collect();
+                    if new.is_empty() {
+                        continue;
+                    }
+                    (match_id, m, false, new)
+                }
+                None => {
+                    let match_id = Uuid::new_v4();
+                    let (a, b) = if id.as_bytes() <= other_id.as_bytes() {
+                        ((id, &record.agency), (&other_id, &other.agency))
+                    } else {
+                        ((&other_id, &other.agency), (id, &record.agency))
+                    };
+                    let m = MatchRecord {
+                        a: MatchSide {
+                            op: *a.0.as_bytes(),
+                            agency: a.1.clone(),
+                        },
+                        b: MatchSide {
+                            op: *b.0.as_bytes(),
+                            agency: b.1.clone(),
+                        },
+                        shared: Vec::new(),
+                        created: now,
+                        updated: now,
+                        state: MatchState::Open,
+                    };
+                    txn.put(pair_key, match_id.as_bytes().to_vec());
+                    record.match_ids.push(*match_id.as_bytes());
+                    other.match_ids.push(*match_id.as_bytes());
+                    txn.put_rec(keys::op(&other_id), &other)?;
+                    (match_id, m, true, shared)
+                }
+            };
+            m.shared.extend(new_tokens.iter().copied());
+            m.updated = now;
+            txn.put_rec(keys::match_record(&match_id), &m)?;
+            let new: HashSet<StoredToken> = new_tokens.into_iter().collect();
+            let all: HashSet<StoredToken> = m.shared.iter().copied().collect();
+            for (side_id, side) in [(id, &*record), (&other_id, &other)] {
+                let agency = AgencyId::parse(&side.agency).map_err(|e| {
+                    crate::store::StoreError::Corrupt {
+                        key: "op/".into(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                let alert = match_alert(&match_id, side_id, side, &all, &new, created);
+                queue::enqueue(txn, &agency, now, v1::alert::Event::Match(alert))?;
+            }
+            if created {
+                txn.notifications.matches_created += 1;
+            } else {
+                txn.notifications.matches_grown += 1;
+            }
+            touched += 1;
+        }
+        Ok(touched)
+    }
+}
+
+/// The alert for one side: only that side's own operation and tokens.
+fn match_alert(
+    match_id: &Uuid,
+    op_id: &Uuid,
+    op: &OpRecord,
+    all: &HashSet<StoredToken>,
+    new: &HashSet<StoredToken>,
+    created: bool,
+) -> v1::MatchAlert {
+    let mut tokens = Vec::new();
+    let mut new_tokens = 0;
+    for t in &op.tokens {
+        if all.contains(&t.stored) {
+            tokens.push(v1::MatchedToken {
+                kind: t.kind,
+                local_ref: t.local_ref,
+            });
+            if new.contains(&t.stored) {
+                new_tokens += 1;
+            }
+        }
+    }
+    v1::MatchAlert {
+        match_id: match_id.to_string(),
+        operation_id: op_id.to_string(),
+        created,
+        tokens,
+        new_tokens,
+    }
+}

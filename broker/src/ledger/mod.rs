@@ -1,0 +1,114 @@
+//! The ledger: operations, the token index, matches and alert queues, on a [`Store`].
+//!
+//! Every state change runs under one writer lock and is applied as one atomic batch, which
+//! is what makes "exactly one match per pair, whatever the interleaving" hold: two
+//! registrations of the same token are simply ordered, and the second one finds the first.
+//! Reads (get, list, the hit/no-hit part of a check) do not take the lock.
+//!
+//! The ledger never flushes: it returns [`Notifications`] and the caller acknowledges only
+//! after a group flush (see [`crate::core`]).
+
+mod check;
+pub mod keys;
+mod matching;
+mod operations;
+mod queue;
+pub mod records;
+mod txn;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use check::CheckOutcome;
+pub use operations::{Amendment, NewOperation, Registered};
+pub use queue::AlertHub;
+
+use crate::error::{BrokerError, Result};
+use crate::identity::AgencyId;
+use crate::store::Store;
+
+/// Federation policy the ledger enforces.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_tokens_per_operation: usize,
+    pub max_window_seconds: i64,
+    /// Whether two operations of the same agency can match (two units of one bureau can
+    /// collide too, so the default is yes).
+    pub match_same_agency: bool,
+    pub max_case_reference_chars: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_tokens_per_operation: 10_000,
+            max_window_seconds: 366 * 24 * 3600,
+            match_same_agency: true,
+            max_case_reference_chars: 256,
+        }
+    }
+}
+
+/// Which agencies got new alerts in a committed batch, and the highest sequence each got.
+/// Published to subscribers only once the batch is durable.
+#[derive(Debug, Default)]
+#[must_use = "notifications must be published after the flush"]
+pub struct Notifications {
+    pub(crate) last_seq: Vec<(AgencyId, u64)>,
+    pub(crate) matches_created: u64,
+    pub(crate) matches_grown: u64,
+}
+
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    policy: Policy,
+    writer: Mutex<()>,
+    hub: Arc<AlertHub>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>, policy: Policy) -> Self {
+        Self {
+            store,
+            policy,
+            writer: Mutex::new(()),
+            hub: Arc::new(AlertHub::default()),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn hub(&self) -> &Arc<AlertHub> {
+        &self.hub
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is `()`: a panic elsewhere cannot have left it inconsistent, and
+        // batches are atomic, so a poisoned lock is safe to take over.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn owned_by(record_agency: &str, agency: &AgencyId, id: &uuid::Uuid) -> Result<()> {
+    if record_agency == agency.as_str() {
+        Ok(())
+    } else {
+        Err(BrokerError::PermissionDenied(format!(
+            "operation {id} belongs to another agency; an agency can only read, amend or close \
+             its own operations"
+        )))
+    }
+}

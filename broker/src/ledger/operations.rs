@@ -1,0 +1,333 @@
+//! Register, amend, close, read and expire operations.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::records::{OpRecord, OpState, Posting, StoredToken, TokenRec, Window, encode};
+use super::txn::Txn;
+use super::{Ledger, Notifications, keys, owned_by};
+use crate::error::{BrokerError, Result, invalid};
+use crate::identity::AgencyId;
+
+/// A validated registration: tokens are already peppered.
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    pub id: Uuid,
+    pub window: Window,
+    pub tokens: Vec<TokenRec>,
+    pub case_reference: String,
+}
+
+impl NewOperation {
+    /// Identifies the content of a registration independently of token order.
+    fn digest(&self) -> [u8; 32] {
+        let mut tokens: Vec<&TokenRec> = self.tokens.iter().collect();
+        tokens.sort_by_key(|a| a.stored);
+        let mut h = Sha256::new();
+        h.update(self.window.start.to_be_bytes());
+        h.update(self.window.end.to_be_bytes());
+        for t in tokens {
+            h.update(t.stored);
+            h.update(t.kind.to_be_bytes());
+            h.update(t.local_ref.to_be_bytes());
+        }
+        h.update((self.case_reference.len() as u64).to_be_bytes());
+        h.update(self.case_reference.as_bytes());
+        h.finalize().into()
+    }
+}
+
+/// A validated amendment: tokens already peppered.
+#[derive(Debug, Clone, Default)]
+pub struct Amendment {
+    pub add: Vec<TokenRec>,
+    pub remove: Vec<StoredToken>,
+    pub window: Option<Window>,
+}
+
+#[derive(Debug)]
+pub struct Registered {
+    pub record: OpRecord,
+    pub created: bool,
+    pub matches_touched: u32,
+}
+
+impl Ledger {
+    fn check_window(&self, window: &Window, now: i64) -> Result<()> {
+        if window.end <= window.start {
+            return Err(invalid(format!(
+                "window ends ({}) before it starts ({}): end must be after start",
+                window.end, window.start
+            )));
+        }
+        let length = window.end.saturating_sub(window.start);
+        if length > self.policy.max_window_seconds {
+            return Err(invalid(format!(
+                "window is {} days long; the federation allows at most {} days",
+                length / 86_400,
+                self.policy.max_window_seconds / 86_400
+            )));
+        }
+        if window.end <= now {
+            return Err(invalid(format!(
+                "window already ended ({} is in the past): nothing to deconflict",
+                window.end
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_token_count(&self, count: usize) -> Result<()> {
+        if count == 0 {
+            return Err(invalid(
+                "an operation needs at least one token (close it instead of removing them all)",
+            ));
+        }
+        if count > self.policy.max_tokens_per_operation {
+            return Err(invalid(format!(
+                "{count} tokens is more than the {} allowed per operation; split the operation",
+                self.policy.max_tokens_per_operation
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn register(
+        &self,
+        agency: &AgencyId,
+        new: NewOperation,
+        now: i64,
+    ) -> Result<(Registered, Notifications)> {
+        self.check_token_count(new.tokens.len())?;
+        let digest = new.digest();
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        if let Some(existing) = txn.get_rec::<OpRecord>(&keys::op(&new.id))? {
+            if existing.agency != agency.as_str() {
+                return Err(BrokerError::AlreadyExists(format!(
+                    "operation id {} is already taken; choose a new UUID",
+                    new.id
+                )));
+            }
+            if existing.registration_digest != digest {
+                return Err(BrokerError::AlreadyExists(format!(
+                    "operation {} was already registered with different content; amend it, or \
+                     register under a new id",
+                    new.id
+                )));
+            }
+            let notes = txn.commit(&self.hub)?;
+            let registered = Registered {
+                record: existing,
+                created: false,
+                matches_touched: 0,
+            };
+            return Ok((registered, notes));
+        }
+        self.check_window(&new.window, now)?;
+        let mut record = OpRecord {
+            agency: agency.as_str().to_owned(),
+            window: new.window,
+            state: OpState::Open,
+            case_reference: new.case_reference,
+            created: now,
+            updated: now,
+            registration_digest: digest,
+            tokens: new.tokens,
+            match_ids: Vec::new(),
+        };
+        let all: Vec<StoredToken> = record.tokens.iter().map(|t| t.stored).collect();
+        let touched = self.match_tokens(&mut txn, &new.id, &mut record, &all, now)?;
+        let posting = encode(&Posting {
+            agency: record.agency.clone(),
+            window: record.window,
+        })?;
+        for t in &record.tokens {
+            txn.put(keys::token_posting(&t.stored, &new.id), posting.clone());
+        }
+        txn.put(keys::agency_op(agency, &new.id), Vec::new());
+        txn.put(keys::expiry(record.window.end, &new.id), Vec::new());
+        txn.put_rec(keys::op(&new.id), &record)?;
+        let notes = txn.commit(&self.hub)?;
+        Ok((
+            Registered {
+                record,
+                created: true,
+                matches_touched: touched,
+            },
+            notes,
+        ))
+    }
+
+    fn own_open_op(&self, txn: &Txn<'_>, agency: &AgencyId, id: &Uuid) -> Result<OpRecord> {
+        let record: OpRecord = txn
+            .get_rec(&keys::op(id))?
+            .ok_or_else(|| BrokerError::NotFound(format!("no operation {id}")))?;
+        owned_by(&record.agency, agency, id)?;
+        Ok(record)
+    }
+
+    pub fn amend(
+        &self,
+        agency: &AgencyId,
+        id: &Uuid,
+        amendment: Amendment,
+        now: i64,
+    ) -> Result<(OpRecord, u32, Notifications)> {
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let mut record = self.own_open_op(&txn, agency, id)?;
+        if record.state != OpState::Open {
+            return Err(BrokerError::FailedPrecondition(format!(
+                "operation {id} is {}; only open operations can be amended (register a new one)",
+                state_word(record.state)
+            )));
+        }
+        // Removing an absent token or adding a present one is a no-op, so a retried
+        // amendment gives the same result.
+        let remove: HashSet<StoredToken> = amendment.remove.into_iter().collect();
+        let removed: Vec<StoredToken> = record
+            .tokens
+            .iter()
+            .filter(|t| remove.contains(&t.stored))
+            .map(|t| t.stored)
+            .collect();
+        record.tokens.retain(|t| !remove.contains(&t.stored));
+        let mut present: HashSet<StoredToken> = record.tokens.iter().map(|t| t.stored).collect();
+        let mut added = Vec::new();
+        for t in amendment.add {
+            if present.insert(t.stored) {
+                added.push(t.stored);
+                record.tokens.push(t);
+            }
+        }
+        self.check_token_count(record.tokens.len())?;
+        let window_moved = match amendment.window {
+            Some(w) if w != record.window => {
+                self.check_window(&w, now)?;
+                txn.delete(keys::expiry(record.window.end, id));
+                txn.put(keys::expiry(w.end, id), Vec::new());
+                record.window = w;
+                true
+            }
+            _ => false,
+        };
+        for stored in &removed {
+            txn.delete(keys::token_posting(stored, id));
+        }
+        // A moved window can create matches on tokens the operation already had.
+        let candidates: Vec<StoredToken> = if window_moved {
+            record.tokens.iter().map(|t| t.stored).collect()
+        } else {
+            added.clone()
+        };
+        let touched = self.match_tokens(&mut txn, id, &mut record, &candidates, now)?;
+        let posting = encode(&Posting {
+            agency: record.agency.clone(),
+            window: record.window,
+        })?;
+        let rewrite: Vec<StoredToken> = if window_moved { candidates } else { added };
+        for stored in &rewrite {
+            txn.put(keys::token_posting(stored, id), posting.clone());
+        }
+        record.updated = now;
+        txn.put_rec(keys::op(id), &record)?;
+        let notes = txn.commit(&self.hub)?;
+        Ok((record, touched, notes))
+    }
+
+    /// Closes an operation; closing a closed or expired one is a no-op, so retries are safe.
+    pub fn close(
+        &self,
+        agency: &AgencyId,
+        id: &Uuid,
+        now: i64,
+    ) -> Result<(OpRecord, Notifications)> {
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let mut record = self.own_open_op(&txn, agency, id)?;
+        if record.state == OpState::Open {
+            end_operation(&mut txn, id, &mut record, OpState::Closed, now)?;
+        }
+        let notes = txn.commit(&self.hub)?;
+        Ok((record, notes))
+    }
+
+    pub fn get(&self, agency: &AgencyId, id: &Uuid) -> Result<OpRecord> {
+        let txn = Txn::new(self.store.as_ref());
+        self.own_open_op(&txn, agency, id)
+    }
+
+    pub fn list(&self, agency: &AgencyId, include_ended: bool) -> Result<Vec<(Uuid, OpRecord)>> {
+        let txn = Txn::new(self.store.as_ref());
+        let prefix = keys::agency_ops_prefix(agency);
+        let mut out = Vec::new();
+        for (key, _) in self.store.scan_prefix(&prefix)? {
+            let Some(id) = key
+                .get(prefix.len()..)
+                .and_then(|b| Uuid::from_slice(b).ok())
+            else {
+                continue;
+            };
+            if let Some(record) = txn.get_rec::<OpRecord>(&keys::op(&id))?
+                && (include_ended || record.state == OpState::Open)
+            {
+                out.push((id, record));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Expires open operations whose window has ended, at most `limit` per call.
+    pub fn sweep_expired(&self, now: i64, limit: usize) -> Result<(usize, Notifications)> {
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let due = self
+            .store
+            .range(keys::EXPIRY, &keys::expiry_upto(now), limit)?;
+        let mut count = 0;
+        for (key, _) in due {
+            txn.delete(key.clone());
+            let Some(id) = keys::expiry_op(&key) else {
+                continue;
+            };
+            if let Some(mut record) = txn.get_rec::<OpRecord>(&keys::op(&id))?
+                && record.state == OpState::Open
+                && record.window.end <= now
+            {
+                end_operation(&mut txn, &id, &mut record, OpState::Expired, now)?;
+                count += 1;
+            }
+        }
+        let notes = txn.commit(&self.hub)?;
+        Ok((count, notes))
+    }
+}
+
+/// Closes or expires: the tokens leave the index at once.
+fn end_operation(
+    txn: &mut Txn<'_>,
+    id: &Uuid,
+    record: &mut OpRecord,
+    state: OpState,
+    now: i64,
+) -> Result<()> {
+    for t in &record.tokens {
+        txn.delete(keys::token_posting(&t.stored, id));
+    }
+    txn.delete(keys::expiry(record.window.end, id));
+    record.state = state;
+    record.updated = now;
+    txn.put_rec(keys::op(id), record)?;
+    Ok(())
+}
+
+pub(crate) fn state_word(state: OpState) -> &'static str {
+    match state {
+        OpState::Open => "open",
+        OpState::Closed => "closed",
+        OpState::Expired => "expired",
+    }
+}

@@ -1,0 +1,177 @@
+//! Durable per-agency alert queues and the hub that wakes live subscribers.
+//!
+//! An alert is stored under the recipient's next sequence number in the same batch as the
+//! change that caused it. Subscribers are woken only once that batch is durable, so an alert
+//! once seen is never lost and a sequence number is never reused.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use deconfliction_proto::v1;
+use prost::Message;
+use tokio::sync::watch;
+
+use super::records::{QueueState, decode};
+use super::txn::{Txn, durable_last_seq};
+use super::{Ledger, keys};
+use crate::error::{BrokerError, Result};
+use crate::identity::AgencyId;
+use crate::store::StoreError;
+
+/// Per agency, the highest durable alert sequence, as a watch channel.
+#[derive(Debug, Default)]
+pub struct AlertHub {
+    agencies: Mutex<HashMap<AgencyId, watch::Sender<u64>>>,
+}
+
+impl AlertHub {
+    /// Makes sure `agency` has a channel, starting from `init()` read under the hub lock.
+    pub(crate) fn ensure(
+        &self,
+        agency: &AgencyId,
+        init: impl FnOnce() -> Result<u64, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(agency) {
+            let (tx, _) = watch::channel(init()?);
+            map.insert(agency.clone(), tx);
+        }
+        Ok(())
+    }
+
+    /// Announces that alerts up to `seq` are durable.
+    pub(crate) fn publish(&self, agency: &AgencyId, seq: u64) {
+        let map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = map.get(agency) {
+            tx.send_if_modified(|current| {
+                let newer = seq > *current;
+                if newer {
+                    *current = seq;
+                }
+                newer
+            });
+        }
+    }
+
+    pub(crate) fn subscribe(
+        &self,
+        agency: &AgencyId,
+        init: impl FnOnce() -> Result<u64, StoreError>,
+    ) -> Result<watch::Receiver<u64>, StoreError> {
+        let mut map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = map.get(agency) {
+            return Ok(tx.subscribe());
+        }
+        let (tx, rx) = watch::channel(init()?);
+        map.insert(agency.clone(), tx);
+        Ok(rx)
+    }
+
+    /// Live subscriber count per agency (for metrics).
+    pub fn subscribers(&self) -> Vec<(AgencyId, usize)> {
+        let map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .map(|(a, tx)| (a.clone(), tx.receiver_count()))
+            .collect()
+    }
+}
+
+/// Appends an alert for `agency` to the transaction and returns its sequence number.
+pub(crate) fn enqueue(
+    txn: &mut Txn<'_>,
+    agency: &AgencyId,
+    at: i64,
+    event: v1::alert::Event,
+) -> Result<u64> {
+    let state_key = keys::queue_state(agency);
+    let mut state: QueueState = txn.get_rec(&state_key)?.unwrap_or_default();
+    let seq = state.next_seq.max(1);
+    state.next_seq = seq + 1;
+    let alert = v1::Alert {
+        seq,
+        at_unix: at,
+        event: Some(event),
+    };
+    txn.put(keys::alert(agency, seq), alert.encode_to_vec());
+    txn.put_rec(state_key, &state)?;
+    match txn
+        .notifications
+        .last_seq
+        .iter_mut()
+        .find(|(a, _)| a == agency)
+    {
+        Some(entry) => entry.1 = entry.1.max(seq),
+        None => txn.notifications.last_seq.push((agency.clone(), seq)),
+    }
+    Ok(seq)
+}
+
+impl Ledger {
+    /// A receiver of the agency's highest durable alert sequence.
+    pub fn watch_alerts(&self, agency: &AgencyId) -> Result<watch::Receiver<u64>> {
+        let store = self.store.clone();
+        Ok(self
+            .hub
+            .subscribe(agency, || durable_last_seq(store.as_ref(), agency))?)
+    }
+
+    /// Up to `limit` queued alerts with `after < seq <= upto`, in order.
+    pub fn read_alerts(
+        &self,
+        agency: &AgencyId,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<v1::Alert>> {
+        if after >= upto {
+            return Ok(Vec::new());
+        }
+        let start = keys::alert(agency, after.saturating_add(1));
+        let end = keys::alert(agency, upto.saturating_add(1));
+        let mut out = Vec::new();
+        for (key, value) in self.store.range(&start, &end, limit)? {
+            let alert = v1::Alert::decode(value.as_slice()).map_err(|e| StoreError::Corrupt {
+                key: "aq/".into(),
+                reason: format!("{e} ({} bytes)", key.len()),
+            })?;
+            out.push(alert);
+        }
+        Ok(out)
+    }
+
+    pub fn queue_state(&self, agency: &AgencyId) -> Result<QueueState> {
+        let key = keys::queue_state(agency);
+        Ok(match self.store.get(&key)? {
+            Some(bytes) => decode(&key, &bytes)?,
+            None => QueueState::default(),
+        })
+    }
+
+    /// Trims the agency's queue up to and including `upto`. Returns the alerts left.
+    pub fn ack(&self, agency: &AgencyId, upto: u64) -> Result<(u64, Notifications)> {
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let state_key = keys::queue_state(agency);
+        let mut state: QueueState = txn.get_rec(&state_key)?.unwrap_or_default();
+        let last = state.last_seq();
+        if upto > last {
+            return Err(BrokerError::InvalidArgument(format!(
+                "cannot acknowledge up to alert {upto}: the last alert is {last}"
+            )));
+        }
+        if upto > state.acked {
+            let start = keys::alert(agency, state.acked.saturating_add(1));
+            let end = keys::alert(agency, upto.saturating_add(1));
+            for (key, _) in self.store.range(&start, &end, usize::MAX)? {
+                txn.delete(key);
+            }
+            state.acked = upto;
+            txn.put_rec(state_key, &state)?;
+        }
+        let remaining = last - state.acked;
+        let notes = txn.commit(&self.hub)?;
+        Ok((remaining, notes))
+    }
+}
+
+use super::Notifications;

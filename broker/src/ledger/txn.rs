@@ -1,0 +1,89 @@
+//! A write transaction under the ledger's writer lock: reads see its own pending writes,
+//! and everything is applied as one atomic batch (or not at all, if the caller returns an
+//! error before [`Txn::commit`]).
+
+use std::collections::HashMap;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::records::{QueueState, decode, encode};
+use super::{AlertHub, Notifications, keys};
+use crate::identity::AgencyId;
+use crate::store::{Store, StoreError, WriteBatch};
+
+pub(crate) struct Txn<'a> {
+    store: &'a dyn Store,
+    batch: WriteBatch,
+    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    pub(crate) notifications: Notifications,
+}
+
+impl<'a> Txn<'a> {
+    pub(crate) fn new(store: &'a dyn Store) -> Self {
+        Self {
+            store,
+            batch: WriteBatch::default(),
+            overlay: HashMap::new(),
+            notifications: Notifications::default(),
+        }
+    }
+
+    pub(crate) fn store(&self) -> &'a dyn Store {
+        self.store
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.overlay.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.store.get(key),
+        }
+    }
+
+    pub(crate) fn get_rec<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.get(key)? {
+            Some(bytes) => Ok(Some(decode(key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.overlay.insert(key.clone(), Some(value.clone()));
+        self.batch.put(key, value);
+    }
+
+    pub(crate) fn put_rec<T: Serialize>(
+        &mut self,
+        key: Vec<u8>,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = encode(value)?;
+        self.put(key, bytes);
+        Ok(())
+    }
+
+    pub(crate) fn delete(&mut self, key: Vec<u8>) {
+        self.overlay.insert(key.clone(), None);
+        self.batch.delete(key);
+    }
+
+    /// Applies the batch atomically. Alert subscribers are registered with the hub *before*
+    /// the apply, so the hub never starts from a sequence number that is not yet durable.
+    pub(crate) fn commit(self, hub: &AlertHub) -> Result<Notifications, StoreError> {
+        for (agency, _) in &self.notifications.last_seq {
+            hub.ensure(agency, || durable_last_seq(self.store, agency))?;
+        }
+        if !self.batch.is_empty() {
+            self.store.apply(self.batch)?;
+        }
+        Ok(self.notifications)
+    }
+}
+
+/// The last alert sequence of `agency` as the store holds it, outside any transaction.
+pub(crate) fn durable_last_seq(store: &dyn Store, agency: &AgencyId) -> Result<u64, StoreError> {
+    let key = keys::queue_state(agency);
+    Ok(match store.get(&key)? {
+        Some(bytes) => decode::<QueueState>(&key, &bytes)?.last_seq(),
+        None => 0,
+    })
+}

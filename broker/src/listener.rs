@@ -1,0 +1,173 @@
+//! Accepts TCP connections, performs the mutual-TLS handshake with the current
+//! [`ReloadableTls`] configuration and hands authenticated connections to tonic.
+//!
+//! A connection whose certificate does not chain to the federation CA, is revoked, expired or
+//! names no agency never reaches a gRPC handler.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tonic::transport::server::Connected;
+
+use crate::identity::{PeerInfo, agency_from_cert_der, serial_from_cert_der};
+use crate::metrics::Metrics;
+use crate::tls::ReloadableTls;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An authenticated TLS connection.
+pub struct TlsConn {
+    inner: TlsStream<TcpStream>,
+    peer: PeerInfo,
+}
+
+impl Connected for TlsConn {
+    type ConnectInfo = PeerInfo;
+
+    fn connect_info(&self) -> PeerInfo {
+        self.peer.clone()
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Runs the accept loop until `shutdown` turns true. Authenticated connections go to `out`.
+pub async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<ReloadableTls>,
+    metrics: Arc<Metrics>,
+    out: mpsc::Sender<Result<TlsConn, io::Error>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let (tcp, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Typically EMFILE: back off briefly rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = TlsAcceptor::from(tls.server_config());
+        let out = out.clone();
+        let metrics = metrics.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Err(_) => refuse(
+                    &metrics,
+                    remote,
+                    "handshake_timeout",
+                    "TLS handshake timed out",
+                ),
+                Ok(Err(e)) => refuse(&metrics, remote, classify(&e), &e.to_string()),
+                Ok(Ok(stream)) => match peer_info(&stream, remote) {
+                    Err(reason) => refuse(&metrics, remote, "no_agency_id", &reason),
+                    Ok(peer) if tls.is_revoked(&peer.cert_serial) => {
+                        refuse(&metrics, remote, "revoked", "certificate is revoked")
+                    }
+                    Ok(peer) => {
+                        tracing::debug!(agency = %peer.agency, %remote, "connection accepted");
+                        let _ = out
+                            .send(Ok(TlsConn {
+                                inner: stream,
+                                peer,
+                            }))
+                            .await;
+                    }
+                },
+            }
+        });
+    }
+}
+
+fn refuse(metrics: &Metrics, remote: std::net::SocketAddr, reason: &'static str, detail: &str) {
+    metrics.connection_refused(reason);
+    tracing::info!(%remote, reason, detail, "connection refused");
+}
+
+fn classify(e: &io::Error) -> &'static str {
+    let text = e.to_string();
+    if text.contains("Revoked") {
+        "revoked"
+    } else if text.contains("Expired") || text.contains("NotValidYet") {
+        "expired"
+    } else if text.contains("UnknownIssuer") || text.contains("BadSignature") {
+        "unknown_issuer"
+    } else if text.contains("NoCertificatesPresented") || text.contains("peer sent no certificates")
+    {
+        "no_certificate"
+    } else {
+        "handshake_failed"
+    }
+}
+
+fn peer_info(
+    stream: &TlsStream<TcpStream>,
+    remote: std::net::SocketAddr,
+) -> Result<PeerInfo, String> {
+    let (_, conn) = stream.get_ref();
+    let leaf = conn
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .ok_or_else(|| "no client certificate".to_string())?;
+    let agency = agency_from_cert_der(leaf).map_err(|e| e.to_string())?;
+    let cert_serial = serial_from_cert_der(leaf).map_err(|e| e.to_string())?;
+    Ok(PeerInfo {
+        agency,
+        cert_serial,
+        remote: Some(remote),
+    })
+}

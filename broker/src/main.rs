@@ -1,0 +1,245 @@
+//! `deconflict-broker`: the broker daemon and its operator subcommands.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use deconflict_broker::config::BrokerConfig;
+use deconflict_broker::dev::{DEV_AGENCIES, ensure_dev_federation};
+use deconflict_broker::identity::AgencyId;
+use deconflict_broker::pki_dir::PkiDir;
+use deconflict_broker::server::{Role, RunningBroker, start};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "deconflict-broker",
+    version,
+    about = "The deconfliction broker daemon"
+)]
+struct Cli {
+    /// Log as JSON lines (for log collectors).
+    #[arg(long, global = true, env = "DECONFLICT_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the broker (and, unless disabled, the token service).
+    Serve {
+        #[arg(long, short, default_value = "broker.toml")]
+        config: PathBuf,
+    },
+    /// Serve only the token service, on its own port and certificate.
+    TokenService {
+        #[arg(long, short, default_value = "token-service.toml")]
+        config: PathBuf,
+    },
+    /// Create a development federation folder on first start, then serve it on loopback.
+    Dev {
+        #[arg(long, default_value = "dev-federation")]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        listen: SocketAddr,
+    },
+    /// Certificate authority operations (run where the CA key is kept).
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PkiCommand {
+    /// Create a federation CA in DIR (ca.pem, ca.key, empty CRL).
+    InitCa {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "Deconfliction federation CA")]
+        name: String,
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+    /// Issue a server certificate (broker or token service).
+    IssueServer {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "deconflict-broker")]
+        name: String,
+        /// DNS names (repeatable).
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// IP addresses (repeatable).
+        #[arg(long = "ip")]
+        ips: Vec<IpAddr>,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Output prefix: writes PREFIX.pem and PREFIX.key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Issue an agency's client certificate (SAN urn:deconfliction:agency:<id>).
+    IssueAgency {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        agency: String,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Output prefix: writes PREFIX.pem and PREFIX.key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Revoke a certificate and re-sign the CRL (brokers reload it within seconds).
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate to revoke (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+    },
+    /// Re-sign the CRL (do this before it expires, e.g. weekly from a timer).
+    Crl {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DECONFLICT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
+    let mut p = prefix.as_os_str().to_owned();
+    p.push(".");
+    p.push(ext);
+    PathBuf::from(p)
+}
+
+fn pki(command: PkiCommand) -> Result<()> {
+    match command {
+        PkiCommand::InitCa { dir, name, days } => {
+            PkiDir::create(&dir, &name, days)?;
+            println!("created CA in {}", dir.display());
+        }
+        PkiCommand::IssueServer {
+            dir,
+            name,
+            dns,
+            ips,
+            days,
+            out,
+        } => {
+            let pki = PkiDir::open(&dir)?;
+            let pair = pki.issue_server(&name, &dns, &ips, days)?;
+            PkiDir::save(&pair, &with_ext(&out, "pem"), &with_ext(&out, "key"))?;
+            println!("wrote {}.pem and {}.key", out.display(), out.display());
+        }
+        PkiCommand::IssueAgency {
+            dir,
+            agency,
+            days,
+            out,
+        } => {
+            let pki = PkiDir::open(&dir)?;
+            let agency = AgencyId::parse(&agency)?;
+            let pair = pki.issue_agency(&agency, days)?;
+            PkiDir::save(&pair, &with_ext(&out, "pem"), &with_ext(&out, "key"))?;
+            println!(
+                "wrote {}.pem and {}.key for agency {agency}",
+                out.display(),
+                out.display()
+            );
+        }
+        PkiCommand::Revoke { dir, cert } => {
+            let pki = PkiDir::open(&dir)?;
+            let pem = std::fs::read_to_string(&cert)
+                .with_context(|| format!("cannot read {}", cert.display()))?;
+            let serial = pki.revoke(&pem)?;
+            println!(
+                "revoked serial {serial}; CRL rewritten at {}",
+                pki.crl_path().display()
+            );
+        }
+        PkiCommand::Crl { dir } => {
+            let path = PkiDir::open(&dir)?.write_crl()?;
+            println!("CRL re-signed at {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: &BrokerConfig, role: Role) -> Result<()> {
+    let running = start(config, role).await?;
+    eprintln!("listening on {}", running.addr);
+    if let Some(m) = running.metrics_addr {
+        eprintln!("metrics on http://{m}/metrics");
+    }
+    wait_for_signals(&running).await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signals(running: &RunningBroker) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hup.recv() => match running.reload_tls() {
+                Ok(revoked) => tracing::info!(revoked, "SIGHUP: TLS material reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed, previous kept"),
+            },
+        }
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signals(_running: &RunningBroker) -> Result<()> {
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match cli.command {
+        Command::Serve { config } => {
+            let config = BrokerConfig::load(&config)?;
+            serve(&config, Role::Broker).await
+        }
+        Command::TokenService { config } => {
+            let config = BrokerConfig::load(&config)?;
+            serve(&config, Role::TokenServiceOnly).await
+        }
+        Command::Dev { dir, listen } => {
+            if ensure_dev_federation(&dir, listen)? {
+                eprintln!(
+                    "created development federation in {} (agencies: {})",
+                    dir.display(),
+                    DEV_AGENCIES.join(", ")
+                );
+            }
+            let config = BrokerConfig::load(&dir.join("broker.toml"))?;
+            serve(&config, Role::Broker).await
+        }
+        Command::Pki { command } => pki(command),
+    }
+}

@@ -1,0 +1,199 @@
+//! Prometheus metrics: counts and ids only, never a token. Served as text on a loopback
+//! port by [`serve`].
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgencyLabel {
+    pub agency: String,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub registrations: Counter,
+    pub amendments: Counter,
+    pub closes: Counter,
+    pub checks: Counter,
+    pub check_hits: Counter,
+    pub matches_created: Counter,
+    pub matches_grown: Counter,
+    pub alerts_delivered: Counter,
+    pub token_evaluations: Family<AgencyLabel, Counter>,
+    pub refused_connections: Family<ReasonLabel, Counter>,
+    pub refused_calls: Family<ReasonLabel, Counter>,
+    pub alert_queue_depth: Family<AgencyLabel, Gauge>,
+    pub store_bytes: Gauge,
+    pub operations_expired: Counter,
+    pub flush_seconds: Histogram,
+    pub flush_group_size: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("deconfliction");
+        let m = Self {
+            registrations: Counter::default(),
+            amendments: Counter::default(),
+            closes: Counter::default(),
+            checks: Counter::default(),
+            check_hits: Counter::default(),
+            matches_created: Counter::default(),
+            matches_grown: Counter::default(),
+            alerts_delivered: Counter::default(),
+            token_evaluations: Family::default(),
+            refused_connections: Family::default(),
+            refused_calls: Family::default(),
+            alert_queue_depth: Family::default(),
+            store_bytes: Gauge::default(),
+            operations_expired: Counter::default(),
+            flush_seconds: Histogram::new([
+                0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5,
+            ]),
+            flush_group_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 256.0]),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "registrations",
+            "Operations registered",
+            m.registrations.clone(),
+        );
+        registry.register("amendments", "Operations amended", m.amendments.clone());
+        registry.register("closes", "Operations closed", m.closes.clone());
+        registry.register("checks", "Hit/no-hit checks answered", m.checks.clone());
+        registry.register(
+            "check_hits",
+            "Checked tokens that hit",
+            m.check_hits.clone(),
+        );
+        registry.register(
+            "matches_created",
+            "Matches created",
+            m.matches_created.clone(),
+        );
+        registry.register(
+            "matches_grown",
+            "Matches that grew",
+            m.matches_grown.clone(),
+        );
+        registry.register(
+            "alerts_delivered",
+            "Alerts sent on Subscribe streams",
+            m.alerts_delivered.clone(),
+        );
+        registry.register(
+            "token_evaluations",
+            "Blinded elements evaluated, per agency",
+            m.token_evaluations.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "TLS connections refused, by reason",
+            m.refused_connections.clone(),
+        );
+        registry.register(
+            "refused_calls",
+            "Calls refused, by reason",
+            m.refused_calls.clone(),
+        );
+        registry.register(
+            "alert_queue_depth",
+            "Unacknowledged alerts, per agency",
+            m.alert_queue_depth.clone(),
+        );
+        registry.register("store_bytes", "Store size on disk", m.store_bytes.clone());
+        registry.register(
+            "operations_expired",
+            "Operations expired at window end",
+            m.operations_expired.clone(),
+        );
+        registry.register(
+            "flush_seconds",
+            "Group-commit flush latency",
+            m.flush_seconds.clone(),
+        );
+        registry.register(
+            "flush_group_size",
+            "Writes covered by one group flush",
+            m.flush_group_size.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    pub fn connection_refused(&self, reason: &str) {
+        self.refused_connections
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn call_refused(&self, reason: &str) {
+        self.refused_calls
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Serves `GET /metrics` (any path, in fact) as Prometheus text until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (mut stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buf))
+                .await;
+            let body = metrics.render();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \
+                 {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,312 @@
+//! The agency-facing `Broker` gRPC service.
+//!
+//! Handlers authenticate (agency from the certificate), validate, call the ledger, wait for
+//! durability, and answer. Logs carry agency ids, operation ids and counts: never a token.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::broker_server::Broker;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::core::Core;
+use crate::error::BrokerError;
+use crate::identity::PeerInfo;
+use crate::ledger::records::{OpRecord, OpState};
+use crate::tls::ReloadableTls;
+use crate::validate;
+
+/// Parameters published by GetFederationInfo.
+#[derive(Debug, Clone)]
+pub struct FederationParams {
+    pub h3_resolution: u32,
+    pub h3_disk_radius: u32,
+    pub token_service_public_key: Vec<u8>,
+    pub token_service_key_epoch: u32,
+    pub max_message_bytes: usize,
+}
+
+pub struct BrokerService {
+    core: Arc<Core>,
+    tls: Arc<ReloadableTls>,
+    federation: FederationParams,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl BrokerService {
+    pub fn new(
+        core: Arc<Core>,
+        tls: Arc<ReloadableTls>,
+        federation: FederationParams,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            core,
+            tls,
+            federation,
+            shutdown,
+        }
+    }
+}
+
+/// The caller's identity, as established by the TLS layer; refused if its certificate has
+/// been revoked since the connection was opened.
+pub fn authenticate<'r, T>(
+    req: &'r Request<T>,
+    tls: &ReloadableTls,
+) -> Result<&'r PeerInfo, Status> {
+    let peer = req.extensions().get::<PeerInfo>().ok_or_else(|| {
+        Status::unauthenticated("no client certificate: connect with your agency certificate")
+    })?;
+    if tls.is_revoked(&peer.cert_serial) {
+        return Err(Status::unauthenticated(
+            "your agency certificate has been revoked; ask the federation administrator",
+        ));
+    }
+    Ok(peer)
+}
+
+pub fn op_to_proto(id: &Uuid, r: &OpRecord) -> v1::Operation {
+    v1::Operation {
+        operation_id: id.to_string(),
+        window: Some(v1::Window {
+            start_unix: r.window.start,
+            end_unix: r.window.end,
+        }),
+        state: match r.state {
+            OpState::Open => v1::OperationState::Open,
+            OpState::Closed => v1::OperationState::Closed,
+            OpState::Expired => v1::OperationState::Expired,
+        } as i32,
+        token_count: r.tokens.len() as u32,
+        case_reference: r.case_reference.clone(),
+        created_unix: r.created,
+        updated_unix: r.updated,
+        match_ids: r
+            .match_ids
+            .iter()
+            .map(|m| Uuid::from_bytes(*m).to_string())
+            .collect(),
+    }
+}
+
+type AlertStream = Pin<Box<dyn Stream<Item = Result<v1::Alert, Status>> + Send>>;
+
+/// Alerts read from the store per round trip of the subscription loop.
+const SUBSCRIBE_BATCH: usize = 256;
+/// Alerts buffered per subscriber: a subscriber that does not read holds this many at most.
+const SUBSCRIBE_BUFFER: usize = 64;
+
+#[tonic::async_trait]
+impl Broker for BrokerService {
+    async fn register_operation(
+        &self,
+        req: Request<v1::RegisterOperationRequest>,
+    ) -> Result<Response<v1::RegisterOperationResponse>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let new =
+            validate::registration(req.get_ref(), &self.core.pepper, self.core.ledger.policy())?;
+        let id = new.id;
+        let tokens = new.tokens.len();
+        let (registered, notes) = self.core.ledger.register(&agency, new, Core::now())?;
+        self.core.durable(notes).await?;
+        if registered.created {
+            self.core.metrics.registrations.inc();
+        }
+        tracing::info!(
+            agency = %agency, operation = %id, tokens, created = registered.created,
+            matches = registered.matches_touched, "operation registered"
+        );
+        Ok(Response::new(v1::RegisterOperationResponse {
+            operation: Some(op_to_proto(&id, &registered.record)),
+            created: registered.created,
+            matches_touched: registered.matches_touched,
+        }))
+    }
+
+    async fn amend_operation(
+        &self,
+        req: Request<v1::AmendOperationRequest>,
+    ) -> Result<Response<v1::AmendOperationResponse>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let (id, amendment) =
+            validate::amendment(req.get_ref(), &self.core.pepper, self.core.ledger.policy())?;
+        let (added, removed) = (amendment.add.len(), amendment.remove.len());
+        let (record, touched, notes) =
+            self.core
+                .ledger
+                .amend(&agency, &id, amendment, Core::now())?;
+        self.core.durable(notes).await?;
+        self.core.metrics.amendments.inc();
+        tracing::info!(
+            agency = %agency, operation = %id, added, removed, matches = touched,
+            "operation amended"
+        );
+        Ok(Response::new(v1::AmendOperationResponse {
+            operation: Some(op_to_proto(&id, &record)),
+            matches_touched: touched,
+        }))
+    }
+
+    async fn close_operation(
+        &self,
+        req: Request<v1::CloseOperationRequest>,
+    ) -> Result<Response<v1::CloseOperationResponse>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let id = validate::operation_id(&req.get_ref().operation_id)?;
+        let (record, notes) = self.core.ledger.close(&agency, &id, Core::now())?;
+        self.core.durable(notes).await?;
+        self.core.metrics.closes.inc();
+        tracing::info!(agency = %agency, operation = %id, "operation closed");
+        Ok(Response::new(v1::CloseOperationResponse {
+            operation: Some(op_to_proto(&id, &record)),
+        }))
+    }
+
+    async fn get_operation(
+        &self,
+        req: Request<v1::GetOperationRequest>,
+    ) -> Result<Response<v1::Operation>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let id = validate::operation_id(&req.get_ref().operation_id)?;
+        let record = self.core.ledger.get(&agency, &id)?;
+        Ok(Response::new(op_to_proto(&id, &record)))
+    }
+
+    async fn list_operations(
+        &self,
+        req: Request<v1::ListOperationsRequest>,
+    ) -> Result<Response<v1::ListOperationsResponse>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let ops = self
+            .core
+            .ledger
+            .list(&agency, req.get_ref().include_ended)?;
+        Ok(Response::new(v1::ListOperationsResponse {
+            operations: ops.iter().map(|(id, r)| op_to_proto(id, r)).collect(),
+        }))
+    }
+
+    async fn check(
+        &self,
+        req: Request<v1::CheckRequest>,
+    ) -> Result<Response<v1::CheckResponse>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let (window, tokens) =
+            validate::check(req.get_ref(), &self.core.pepper, self.core.ledger.policy())?;
+        if !self.core.check_limiter.try_take(&agency, 1.0) {
+            self.core.metrics.call_refused("check_rate");
+            tracing::info!(agency = %agency, "check refused: rate limit");
+            return Err(BrokerError::ResourceExhausted(
+                "too many checks: this agency's check rate limit is reached; slow down and retry"
+                    .into(),
+            )
+            .into());
+        }
+        let (outcome, notes) = self
+            .core
+            .ledger
+            .check(&agency, window, &tokens, Core::now())?;
+        if outcome.operations_notified > 0 {
+            self.core.durable(notes).await?;
+        }
+        let hits = outcome.hits.iter().filter(|h| **h).count();
+        self.core.metrics.checks.inc();
+        self.core.metrics.check_hits.inc_by(hits as u64);
+        tracing::info!(
+            agency = %agency, tokens = tokens.len(), hits,
+            notified = outcome.operations_notified, "check answered"
+        );
+        Ok(Response::new(v1::CheckResponse { hits: outcome.hits }))
+    }
+
+    type SubscribeStream = AlertStream;
+
+    async fn subscribe(
+        &self,
+        req: Request<v1::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let after = req.get_ref().after;
+        let ledger = self.core.ledger.clone();
+        let metrics = self.core.metrics.clone();
+        let mut durable = ledger.watch_alerts(&agency)?;
+        let acked = ledger.queue_state(&agency)?.acked;
+        let mut shutdown = self.shutdown.clone();
+        let (tx, rx) = mpsc::channel(SUBSCRIBE_BUFFER);
+        tracing::info!(agency = %agency, after, "alert subscription opened");
+        tokio::spawn(async move {
+            let mut cursor = after.max(acked);
+            loop {
+                let upto = *durable.borrow_and_update();
+                while cursor < upto {
+                    let batch = match ledger.read_alerts(&agency, cursor, upto, SUBSCRIBE_BATCH) {
+                        Ok(batch) => batch,
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::from(e))).await;
+                            return;
+                        }
+                    };
+                    if batch.is_empty() {
+                        // The rest was acknowledged meanwhile.
+                        cursor = upto;
+                        break;
+                    }
+                    for alert in batch {
+                        cursor = alert.seq;
+                        if tx.send(Ok(alert)).await.is_err() {
+                            return;
+                        }
+                        metrics.alerts_delivered.inc();
+                    }
+                }
+                tokio::select! {
+                    changed = durable.changed() => if changed.is_err() { return },
+                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn ack(&self, req: Request<v1::AckRequest>) -> Result<Response<v1::AckResponse>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let upto = req.get_ref().upto;
+        let (remaining, notes) = self.core.ledger.ack(&agency, upto)?;
+        self.core.durable(notes).await?;
+        self.core
+            .metrics
+            .alert_queue_depth
+            .get_or_create(&crate::metrics::AgencyLabel {
+                agency: agency.to_string(),
+            })
+            .set(remaining as i64);
+        tracing::debug!(agency = %agency, upto, remaining, "alerts acknowledged");
+        Ok(Response::new(v1::AckResponse { remaining }))
+    }
+
+    async fn get_federation_info(
+        &self,
+        req: Request<v1::GetFederationInfoRequest>,
+    ) -> Result<Response<v1::FederationInfo>, Status> {
+        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let policy = self.core.ledger.policy();
+        Ok(Response::new(v1::FederationInfo {
+            spec_version: deconfliction_proto::SPEC_VERSION.into(),
+            h3_resolution: self.federation.h3_resolution,
+            h3_disk_radius: self.federation.h3_disk_radius,
+            max_tokens_per_operation: policy.max_tokens_per_operation as u32,
+            max_window_seconds: policy.max_window_seconds as u64,
+            token_service_public_key: self.federation.token_service_public_key.clone(),
+            token_service_key_epoch: self.federation.token_service_key_epoch,
+            agency_id: agency.to_string(),
+            max_message_bytes: self.federation.max_message_bytes as u32,
+        }))
+    }
+}

@@ -1,0 +1,76 @@
+//! Durable key-value storage behind a small trait, so the ledger never touches sled directly.
+//!
+//! The contract the ledger relies on:
+//! - [`Store::apply`] applies a whole [`WriteBatch`] atomically: after a crash either all of
+//!   it or none of it is there (no half-written record).
+//! - Nothing is durable until a [`Flusher`] flush that *started after* the write has
+//!   completed. Callers acknowledge a write only after that.
+
+mod flusher;
+mod sled_store;
+
+pub use flusher::Flusher;
+pub use sled_store::SledStore;
+
+/// The store's own error: always an I/O or corruption problem, never the caller's input.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("stored record {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error(
+        "store format version {found} is newer than this broker supports ({supported}); run a \
+         newer broker"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error("the group-commit flusher has stopped")]
+    FlusherStopped,
+}
+
+/// Ordered inserts and removals, applied all together by [`Store::apply`].
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl WriteBatch {
+    pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push((key.into(), Some(value.into())));
+    }
+
+    pub fn delete(&mut self, key: impl Into<Vec<u8>>) {
+        self.ops.push((key.into(), None));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub(crate) fn into_ops(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.ops
+    }
+}
+
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
+/// A sorted, durable key-value store.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// All pairs whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError>;
+    /// Pairs with `start <= key < end`, in key order, at most `limit`.
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError>;
+    /// Whether any key starts with `prefix`.
+    fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError>;
+    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// Blocks until everything applied so far is on disk.
+    fn flush_blocking(&self) -> Result<(), StoreError>;
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
+    /// Writes a consistent copy of the whole store into `dir`.
+    fn export_to(&self, dir: &std::path::Path) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,169 @@
+//! [`Store`] on sled 0.34.7: one tree, atomic batches, synchronous flush.
+
+use std::path::Path;
+
+use super::{KvPair, Store, StoreError, WriteBatch};
+
+/// Bumped when the key layout or record encoding changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_KEY: &[u8] = b"meta/format";
+
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`, refusing a store written by a newer format.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // Durability comes from our own group-commit flush, not from a timer.
+            .flush_every_ms(None)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()
+            .map_err(io)?;
+        let tree = db.open_tree("ledger").map_err(io)?;
+        let store = Self { db, tree };
+        match store.tree.get(FORMAT_KEY).map_err(io)? {
+            None => {
+                store
+                    .tree
+                    .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
+                    .map_err(io)?;
+                store.flush_blocking()?;
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        key: "meta/format".into(),
+                        reason: "not a u32".into(),
+                    })?;
+                if found > FORMAT_VERSION {
+                    return Err(StoreError::TooNew {
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Overwrites the stored format version (tests of the upgrade refusal use it).
+    pub fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
+        self.tree
+            .insert(FORMAT_KEY, &version.to_be_bytes())
+            .map_err(io)?;
+        self.flush_blocking()
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io))
+            .collect()
+    }
+
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.tree
+            .range(start..end)
+            .take(limit)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io))
+            .collect()
+    }
+
+    fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .tree
+            .scan_prefix(prefix)
+            .next()
+            .transpose()
+            .map_err(io)?
+            .is_some())
+    }
+
+    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut sled_batch = sled::Batch::default();
+        for (key, value) in batch.into_ops() {
+            match value {
+                Some(v) => sled_batch.insert(key, v),
+                None => sled_batch.remove(key),
+            }
+        }
+        self.tree.apply_batch(sled_batch).map_err(io)
+    }
+
+    fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(io)
+    }
+
+    fn export_to(&self, dir: &Path) -> Result<u64, StoreError> {
+        // sled's export takes a consistent snapshot per tree while serving.
+        let target = sled::Config::new().path(dir).open().map_err(io)?;
+        target.import(self.db.export());
+        target.flush().map_err(io)?;
+        Ok(target.open_tree("ledger").map_err(io)?.len() as u64)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_is_applied_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let mut batch = WriteBatch::default();
+            batch.put(b"a/1".to_vec(), b"x".to_vec());
+            batch.put(b"a/2".to_vec(), b"y".to_vec());
+            batch.put(b"b/1".to_vec(), b"z".to_vec());
+            batch.delete(b"b/1".to_vec());
+            store.apply(batch).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.scan_prefix(b"a/").unwrap().len(), 2);
+        assert!(!store.has_prefix(b"b/").unwrap());
+        assert_eq!(store.range(b"a/1", b"a/2", 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.set_format_version(FORMAT_VERSION + 1).unwrap();
+        }
+        let err = SledStore::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+        assert!(err.to_string().contains("newer"));
+    }
+}

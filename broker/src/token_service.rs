@@ -1,0 +1,268 @@
+//! The token service: RFC 9497 VOPRF evaluation (ristretto255-SHA512, verifiable mode).
+//!
+//! It sees only blinded elements, which are uniformly random points that say nothing of the
+//! input; it logs and counts per agency, never elements. Served inside the broker by default,
+//! or alone (`deconflict-broker token-service`), with its own key file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::token_service_server::TokenService;
+use tonic::{Request, Response, Status};
+use voprf::{BlindedElement, Group, Ristretto255, VoprfServer};
+
+use crate::error::{BrokerError, invalid};
+use crate::identity::{AgencyId, PeerInfo};
+use crate::metrics::{AgencyLabel, Metrics};
+use crate::secret_file::{SecretFileError, load_or_create_secret};
+use crate::tls::ReloadableTls;
+
+/// RFC 9497 DeriveKeyPair `info` for this federation's token service.
+pub const KEY_INFO: &[u8] = b"deconfliction token service v1";
+
+/// Largest batch one call may evaluate (RFC 9497 batches are limited to u16::MAX; ours is
+/// the per-operation token limit).
+pub const MAX_BATCH: usize = 10_000;
+
+/// The evaluation key of one epoch.
+pub struct TokenKey {
+    epoch: u32,
+    server: VoprfServer<Ristretto255>,
+    public_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKey")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenKeyError {
+    #[error(transparent)]
+    File(#[from] SecretFileError),
+    #[error("cannot derive the token-service key from its seed: {0}")]
+    Derive(String),
+}
+
+impl TokenKey {
+    /// RFC 9497 DeriveKeyPair(seed, "deconfliction token service v1").
+    pub fn from_seed(seed: &[u8], epoch: u32) -> Result<Self, TokenKeyError> {
+        let server = VoprfServer::<Ristretto255>::new_from_seed(seed, KEY_INFO)
+            .map_err(|e| TokenKeyError::Derive(format!("{e:?}")))?;
+        let public_key = Ristretto255::serialize_elem(server.get_public_key()).to_vec();
+        Ok(Self {
+            epoch,
+            server,
+            public_key,
+        })
+    }
+
+    /// Loads the seed file, creating a random one (mode 0600) on first start.
+    pub fn load_or_create(path: &Path, epoch: u32) -> Result<Self, TokenKeyError> {
+        let seed = load_or_create_secret(path, "token-service seed")?;
+        Self::from_seed(&seed, epoch)
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// Evaluates a batch with one proof. Returns (evaluated elements, proof).
+    pub fn evaluate(&self, blinded: &[Vec<u8>]) -> Result<(Vec<Vec<u8>>, Vec<u8>), BrokerError> {
+        let mut elements = Vec::with_capacity(blinded.len());
+        for (i, bytes) in blinded.iter().enumerate() {
+            let element = BlindedElement::<Ristretto255>::deserialize(bytes).map_err(|_| {
+                invalid(format!(
+                    "blinded_elements[{i}] is not a valid ristretto255 point ({} bytes)",
+                    bytes.len()
+                ))
+            })?;
+            elements.push(element);
+        }
+        let result = self
+            .server
+            .batch_blind_evaluate(&mut rand_core::OsRng, &elements)
+            .map_err(|e| invalid(format!("batch cannot be evaluated: {e:?}")))?;
+        let messages = result
+            .messages
+            .iter()
+            .map(|m| m.serialize().to_vec())
+            .collect();
+        Ok((messages, result.proof.serialize().to_vec()))
+    }
+}
+
+/// Per-agency evaluation quota, in elements per minute and per day.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub per_minute: u64,
+    pub per_day: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            per_minute: 100_000,
+            per_day: 5_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Usage {
+    minute: i64,
+    minute_count: u64,
+    day: i64,
+    day_count: u64,
+}
+
+pub struct TokenServiceImpl {
+    key: Arc<TokenKey>,
+    quota: Quota,
+    usage: Mutex<HashMap<AgencyId, Usage>>,
+    metrics: Arc<Metrics>,
+    tls: Arc<ReloadableTls>,
+}
+
+impl TokenServiceImpl {
+    pub fn new(
+        key: Arc<TokenKey>,
+        quota: Quota,
+        metrics: Arc<Metrics>,
+        tls: Arc<ReloadableTls>,
+    ) -> Self {
+        Self {
+            key,
+            quota,
+            usage: Mutex::new(HashMap::new()),
+            metrics,
+            tls,
+        }
+    }
+
+    fn take_quota(&self, agency: &AgencyId, n: u64, now: i64) -> Result<(), BrokerError> {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let u = usage.entry(agency.clone()).or_default();
+        let (minute, day) = (now.div_euclid(60), now.div_euclid(86_400));
+        if u.minute != minute {
+            u.minute = minute;
+            u.minute_count = 0;
+        }
+        if u.day != day {
+            u.day = day;
+            u.day_count = 0;
+        }
+        if u.minute_count + n > self.quota.per_minute {
+            return Err(BrokerError::ResourceExhausted(format!(
+                "token evaluation quota exceeded: {} per minute; retry in a minute",
+                self.quota.per_minute
+            )));
+        }
+        if u.day_count + n > self.quota.per_day {
+            return Err(BrokerError::ResourceExhausted(format!(
+                "token evaluation quota exceeded: {} per day; ask the token-service operator",
+                self.quota.per_day
+            )));
+        }
+        u.minute_count += n;
+        u.day_count += n;
+        Ok(())
+    }
+}
+
+fn caller<T>(req: &Request<T>, tls: &ReloadableTls) -> Result<AgencyId, Status> {
+    crate::service::authenticate(req, tls).map(|p: &PeerInfo| p.agency.clone())
+}
+
+#[tonic::async_trait]
+impl TokenService for TokenServiceImpl {
+    async fn evaluate(
+        &self,
+        req: Request<v1::EvaluateRequest>,
+    ) -> Result<Response<v1::EvaluateResponse>, Status> {
+        let agency = caller(&req, &self.tls)?;
+        let req = req.into_inner();
+        if req.key_epoch != 0 && req.key_epoch != self.key.epoch {
+            return Err(BrokerError::FailedPrecondition(format!(
+                "key epoch {} is not served; the current epoch is {} (update the pinned key)",
+                req.key_epoch, self.key.epoch
+            ))
+            .into());
+        }
+        let n = req.blinded_elements.len();
+        if n == 0 {
+            return Err(invalid("blinded_elements is empty").into());
+        }
+        if n > MAX_BATCH {
+            return Err(invalid(format!(
+                "{n} blinded elements in one call; at most {MAX_BATCH}, split the batch"
+            ))
+            .into());
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Err(e) = self.take_quota(&agency, n as u64, now) {
+            self.metrics.call_refused("evaluation_quota");
+            return Err(e.into());
+        }
+        let key = self.key.clone();
+        let blinded = req.blinded_elements;
+        // A proved batch costs ~76 µs per element: keep it off the async workers.
+        let (evaluated, proof) = tokio::task::spawn_blocking(move || key.evaluate(&blinded))
+            .await
+            .map_err(|_| Status::internal("evaluation task failed"))??;
+        self.metrics
+            .token_evaluations
+            .get_or_create(&AgencyLabel {
+                agency: agency.to_string(),
+            })
+            .inc_by(n as u64);
+        tracing::info!(agency = %agency, elements = n, epoch = self.key.epoch, "token evaluation");
+        Ok(Response::new(v1::EvaluateResponse {
+            evaluated_elements: evaluated,
+            proof,
+            key_epoch: self.key.epoch,
+        }))
+    }
+
+    async fn get_public_key(
+        &self,
+        req: Request<v1::GetPublicKeyRequest>,
+    ) -> Result<Response<v1::PublicKeyInfo>, Status> {
+        caller(&req, &self.tls)?;
+        Ok(Response::new(v1::PublicKeyInfo {
+            public_key: self.key.public_key.clone(),
+            key_epoch: self.key.epoch,
+        }))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_key_matches_the_spec_vector() {
+        let key = TokenKey::from_seed(&[7u8; 32], 1).unwrap();
+        assert_eq!(
+            hex::encode(key.public_key()),
+            "78606ab822970c9e3bb9499099fbe2b548e676147dbe9b1a3985e851b592385a"
+        );
+    }
+
+    #[test]
+    fn garbage_elements_are_refused_with_their_index() {
+        let key = TokenKey::from_seed(&[7u8; 32], 1).unwrap();
+        let err = key.evaluate(&[vec![0xff; 32]]).unwrap_err();
+        assert!(err.to_string().contains("blinded_elements[0]"), "{err}");
+    }
+}

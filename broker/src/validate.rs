@@ -1,0 +1,171 @@
+//! Turns request messages into ledger inputs, rejecting bad input with a message a person can
+//! act on. Raw tokens are peppered here and go no further.
+
+use std::collections::HashMap;
+
+use deconfliction_proto::{TOKEN_LEN, v1};
+use uuid::Uuid;
+
+use crate::error::{Result, invalid};
+use crate::ledger::records::{StoredToken, TokenRec, Window};
+use crate::ledger::{Amendment, NewOperation, Policy};
+use crate::pepper::Pepper;
+
+pub fn operation_id(text: &str) -> Result<Uuid> {
+    if text.is_empty() {
+        return Err(invalid("operation_id is empty: give the operation's UUID"));
+    }
+    Uuid::parse_str(text).map_err(|_| {
+        invalid(format!(
+            "operation_id {:?} is not a UUID (expected e.g. 67e55044-10b1-426f-9247-bb680e5fe0c8)",
+            text.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+pub fn window(window: Option<&v1::Window>, field: &str) -> Result<Window> {
+    let w = window.ok_or_else(|| invalid(format!("{field} is missing")))?;
+    Ok(Window {
+        start: w.start_unix,
+        end: w.end_unix,
+    })
+}
+
+fn token(raw: &[u8], index: usize, field: &str) -> Result<()> {
+    if raw.len() != TOKEN_LEN {
+        return Err(invalid(format!(
+            "{field}[{index}] is {} bytes; every token is exactly {TOKEN_LEN} bytes",
+            raw.len()
+        )));
+    }
+    Ok(())
+}
+
+fn kind(value: i32, index: usize, field: &str) -> Result<i32> {
+    match v1::SelectorKind::try_from(value) {
+        Ok(v1::SelectorKind::Unspecified) | Err(_) => Err(invalid(format!(
+            "{field}[{index}].kind {value} is not a selector kind (person, phone, plate, vin, \
+             imei, email, iban, wallet, handle, address, geo)"
+        ))),
+        Ok(k) => Ok(k as i32),
+    }
+}
+
+/// Validates and peppers a token list; duplicates are refused since they mean a client bug.
+pub fn token_entries(
+    entries: &[v1::TokenEntry],
+    field: &str,
+    pepper: &Pepper,
+    policy: &Policy,
+) -> Result<Vec<TokenRec>> {
+    if entries.len() > policy.max_tokens_per_operation {
+        return Err(invalid(format!(
+            "{field} holds {} tokens; at most {} are allowed",
+            entries.len(),
+            policy.max_tokens_per_operation
+        )));
+    }
+    let mut seen: HashMap<StoredToken, usize> = HashMap::with_capacity(entries.len());
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        token(&e.token, i, field)?;
+        let kind = kind(e.kind, i, field)?;
+        let stored = pepper.stored(&e.token);
+        if let Some(first) = seen.insert(stored, i) {
+            return Err(invalid(format!(
+                "{field}[{i}] repeats {field}[{first}]: each token may appear once"
+            )));
+        }
+        out.push(TokenRec {
+            stored,
+            kind,
+            local_ref: e.local_ref,
+        });
+    }
+    Ok(out)
+}
+
+pub fn registration(
+    req: &v1::RegisterOperationRequest,
+    pepper: &Pepper,
+    policy: &Policy,
+) -> Result<NewOperation> {
+    let id = operation_id(&req.operation_id)?;
+    let window = window(req.window.as_ref(), "window")?;
+    if req.tokens.is_empty() {
+        return Err(invalid(
+            "tokens is empty: an operation needs at least one token",
+        ));
+    }
+    let tokens = token_entries(&req.tokens, "tokens", pepper, policy)?;
+    let chars = req.case_reference.chars().count();
+    if chars > policy.max_case_reference_chars {
+        return Err(invalid(format!(
+            "case_reference is {chars} characters; at most {} are allowed",
+            policy.max_case_reference_chars
+        )));
+    }
+    Ok(NewOperation {
+        id,
+        window,
+        tokens,
+        case_reference: req.case_reference.clone(),
+    })
+}
+
+pub fn amendment(
+    req: &v1::AmendOperationRequest,
+    pepper: &Pepper,
+    policy: &Policy,
+) -> Result<(Uuid, Amendment)> {
+    let id = operation_id(&req.operation_id)?;
+    if req.add_tokens.is_empty() && req.remove_tokens.is_empty() && req.window.is_none() {
+        return Err(invalid(
+            "the amendment changes nothing: give add_tokens, remove_tokens or a window",
+        ));
+    }
+    let add = token_entries(&req.add_tokens, "add_tokens", pepper, policy)?;
+    if req.remove_tokens.len() > policy.max_tokens_per_operation {
+        return Err(invalid(format!(
+            "remove_tokens holds {} tokens; at most {} are allowed",
+            req.remove_tokens.len(),
+            policy.max_tokens_per_operation
+        )));
+    }
+    let mut remove = Vec::with_capacity(req.remove_tokens.len());
+    for (i, raw) in req.remove_tokens.iter().enumerate() {
+        token(raw, i, "remove_tokens")?;
+        remove.push(pepper.stored(raw));
+    }
+    let window = match &req.window {
+        Some(w) => Some(window(Some(w), "window")?),
+        None => None,
+    };
+    Ok((
+        id,
+        Amendment {
+            add,
+            remove,
+            window,
+        },
+    ))
+}
+
+pub fn check(
+    req: &v1::CheckRequest,
+    pepper: &Pepper,
+    policy: &Policy,
+) -> Result<(Window, Vec<StoredToken>)> {
+    let window = window(req.window.as_ref(), "window")?;
+    if window.end <= window.start {
+        return Err(invalid(format!(
+            "window ends ({}) before it starts ({}): end must be after start",
+            window.end, window.start
+        )));
+    }
+    if req.tokens.is_empty() {
+        return Err(invalid("tokens is empty: give at least one token to check"));
+    }
+    let tokens = token_entries(&req.tokens, "tokens", pepper, policy)?;
+    Ok((window, tokens.into_iter().map(|t| t.stored).collect()))
+}
