@@ -61,6 +61,8 @@ pub struct RunningBroker {
     pub tls: Arc<ReloadableTls>,
     pub core: Option<Arc<Core>>,
     pub metrics: Arc<Metrics>,
+    /// To wait, on shutdown, until every holder of the store has let go (sled's file lock).
+    store: Option<std::sync::Weak<dyn Store>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -79,12 +81,25 @@ impl RunningBroker {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
-        for task in self.tasks {
+        for task in &self.tasks {
             task.abort();
         }
-        if let Some(core) = &self.core {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Some(core) = self.core {
             // Everything acknowledged is already durable; this flush only tidies up.
             let _ = core.flusher.flush().await;
+        }
+        // Alert streams and the flusher thread let go of the store shortly after the signal.
+        if let Some(store) = self.store {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while store.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if store.strong_count() > 0 {
+                tracing::warn!("store still in use after shutdown");
+            }
         }
         tracing::info!("broker stopped");
     }
@@ -157,6 +172,7 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
         .add_service(reflection);
 
     let mut core = None;
+    let mut store_weak = None;
     if role == Role::Broker {
         let data = &config.server.data_dir;
         std::fs::create_dir_all(data).map_err(|e| StartError::DataDir {
@@ -164,6 +180,7 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             reason: e.to_string(),
         })?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store"))?);
+        store_weak = Some(Arc::downgrade(&store));
         let flush_metrics = metrics.clone();
         let flusher = Flusher::start(
             store.clone(),
@@ -305,6 +322,7 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
         tls,
         core,
         metrics,
+        store: store_weak,
         shutdown: shutdown_tx,
         tasks,
         server,

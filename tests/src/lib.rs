@@ -1,1 +1,228 @@
-//! Shared harness for the end-to-end tests.
+//! Shared harness for the end-to-end tests: a federation made at test time (CA, broker and
+//! agency certificates from rcgen), a real broker on `127.0.0.1:0` in a temp folder, and
+//! mTLS clients per agency.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use deconflict_broker::config::BrokerConfig;
+use deconflict_broker::identity::AgencyId;
+use deconflict_broker::pki::{self, CertAndKey, Validity};
+use deconflict_broker::pki_dir::PkiDir;
+use deconflict_broker::server::{Role, RunningBroker, start};
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::broker_client::BrokerClient;
+use rand::RngCore;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+pub use deconfliction_proto::v1::SelectorKind;
+
+/// A federation in a temp folder: its PKI, its broker's configuration, and (while running)
+/// the broker.
+pub struct Federation {
+    pub dir: tempfile::TempDir,
+    pub pki: PkiDir,
+    pub config: BrokerConfig,
+    pub broker: Option<RunningBroker>,
+}
+
+impl Federation {
+    /// Creates the PKI and configuration, and starts the broker.
+    pub async fn start(agencies: &[&str]) -> Self {
+        Self::start_with(agencies, |_| {}).await
+    }
+
+    pub async fn start_with(agencies: &[&str], adjust: impl FnOnce(&mut BrokerConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDir::create(&dir.path().join("pki"), "Test federation CA", 2).unwrap();
+        let server = pki
+            .issue_server(
+                "broker",
+                &["localhost".into()],
+                &["127.0.0.1".parse().unwrap()],
+                2,
+            )
+            .unwrap();
+        PkiDir::save(
+            &server,
+            &dir.path().join("pki/broker.pem"),
+            &dir.path().join("pki/broker.key"),
+        )
+        .unwrap();
+        for a in agencies {
+            let cert = pki.issue_agency(&AgencyId::parse(a).unwrap(), 2).unwrap();
+            save_agency(dir.path(), a, &cert);
+        }
+        let mut config = BrokerConfig::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.server.data_dir = dir.path().join("data");
+        config.server.expiry_sweep_seconds = 1;
+        config.tls.ca_cert = dir.path().join("pki/ca.pem");
+        config.tls.server_cert = dir.path().join("pki/broker.pem");
+        config.tls.server_key = dir.path().join("pki/broker.key");
+        config.tls.crl = Some(pki.crl_path());
+        config.tls.reload_poll_seconds = 0;
+        config.secrets.pepper = dir.path().join("secrets/pepper");
+        config.token_service.seed = dir.path().join("secrets/token-service.seed");
+        adjust(&mut config);
+        let mut fed = Self {
+            dir,
+            pki,
+            config,
+            broker: None,
+        };
+        fed.start_broker().await;
+        fed
+    }
+
+    pub async fn start_broker(&mut self) {
+        assert!(self.broker.is_none(), "broker already running");
+        let running = start(&self.config, Role::Broker).await.unwrap();
+        // Later starts reuse the port, so clients made before a restart still work.
+        self.config.server.listen = running.addr;
+        self.broker = Some(running);
+    }
+
+    pub async fn stop_broker(&mut self) {
+        if let Some(b) = self.broker.take() {
+            b.shutdown().await;
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop_broker().await;
+        self.start_broker().await;
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.config.server.listen
+    }
+
+    pub fn agency_dir(&self, agency: &str) -> PathBuf {
+        self.dir.path().join("agencies").join(agency)
+    }
+
+    pub fn ca_pem(&self) -> String {
+        self.pki.ca().cert_pem.clone()
+    }
+
+    /// An mTLS client for `agency`, with the certificate issued at start.
+    pub async fn client(&self, agency: &str) -> BrokerClient<Channel> {
+        BrokerClient::new(self.channel(agency).await.unwrap())
+    }
+
+    pub async fn channel(&self, agency: &str) -> Result<Channel, tonic::transport::Error> {
+        let dir = self.agency_dir(agency);
+        let cert = std::fs::read_to_string(dir.join("cert.pem")).unwrap();
+        let key = std::fs::read_to_string(dir.join("key.pem")).unwrap();
+        connect(self.addr(), &self.ca_pem(), Some((&cert, &key))).await
+    }
+
+    /// The broker's data folder (for leak scans).
+    pub fn data_dir(&self) -> &Path {
+        &self.config.server.data_dir
+    }
+}
+
+fn save_agency(root: &Path, agency: &str, cert: &CertAndKey) {
+    let dir = root.join("agencies").join(agency);
+    PkiDir::save(cert, &dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
+}
+
+/// Connects to `addr` over TLS, trusting `ca_pem`, presenting `identity` if given.
+pub async fn connect(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .connect()
+        .await
+}
+
+/// A fresh, random 32-byte token.
+pub fn token() -> Vec<u8> {
+    let mut t = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut t);
+    t
+}
+
+pub fn entry(token: &[u8], kind: SelectorKind, local_ref: u64) -> v1::TokenEntry {
+    v1::TokenEntry {
+        token: token.to_vec(),
+        kind: kind as i32,
+        local_ref,
+    }
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A window from an hour ago to `hours` from now.
+pub fn window_hours(hours: i64) -> v1::Window {
+    v1::Window {
+        start_unix: now() - 3600,
+        end_unix: now() + hours * 3600,
+    }
+}
+
+pub fn registration(tokens: Vec<v1::TokenEntry>) -> v1::RegisterOperationRequest {
+    v1::RegisterOperationRequest {
+        operation_id: uuid::Uuid::new_v4().to_string(),
+        window: Some(window_hours(24)),
+        tokens,
+        case_reference: String::new(),
+    }
+}
+
+/// Reads the next `n` alerts from a subscription, failing after `within`.
+pub async fn next_alerts(
+    stream: &mut tonic::Streaming<v1::Alert>,
+    n: usize,
+    within: Duration,
+) -> Vec<v1::Alert> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while out.len() < n {
+        match tokio::time::timeout_at(deadline, stream.message()).await {
+            Ok(Ok(Some(alert))) => out.push(alert),
+            Ok(Ok(None)) => panic!("alert stream ended after {} of {n} alerts", out.len()),
+            Ok(Err(status)) => panic!("alert stream failed: {status}"),
+            Err(_) => panic!("only {} of {n} alerts within {within:?}", out.len()),
+        }
+    }
+    out
+}
+
+/// Asserts that no alert arrives within `within`.
+pub async fn no_alert(stream: &mut tonic::Streaming<v1::Alert>, within: Duration) {
+    if let Ok(Ok(Some(alert))) = tokio::time::timeout(within, stream.message()).await {
+        panic!("unexpected alert {alert:?}");
+    }
+}
+
+/// Issues a certificate for `agency` with an explicit validity (e.g. already expired).
+pub fn agency_cert_with(ca: &CertAndKey, agency: &str, validity: Validity) -> CertAndKey {
+    pki::issue_agency(ca, &AgencyId::parse(agency).unwrap(), validity).unwrap()
+}
+
+/// Every alert of the subscription's backlog, until `quiet` passes with nothing new.
+pub async fn drain(stream: &mut tonic::Streaming<v1::Alert>, quiet: Duration) -> Vec<v1::Alert> {
+    let mut out = Vec::new();
+    while let Ok(Ok(Some(alert))) = tokio::time::timeout(quiet, stream.message()).await {
+        out.push(alert);
+    }
+    out
+}

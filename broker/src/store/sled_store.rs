@@ -26,13 +26,7 @@ fn io(e: sled::Error) -> StoreError {
 impl SledStore {
     /// Opens (or creates) the store in `dir`, refusing a store written by a newer format.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // Durability comes from our own group-commit flush, not from a timer.
-            .flush_every_ms(None)
-            .cache_capacity(256 * 1024 * 1024)
-            .open()
-            .map_err(io)?;
+        let db = open_with_lock_retry(dir)?;
         let tree = db.open_tree("ledger").map_err(io)?;
         let store = Self { db, tree };
         match store.tree.get(FORMAT_KEY).map_err(io)? {
@@ -67,6 +61,31 @@ impl SledStore {
             .insert(FORMAT_KEY, &version.to_be_bytes())
             .map_err(io)?;
         self.flush_blocking()
+    }
+}
+
+/// sled releases its file lock only once its background threads let go of the database,
+/// shortly after the last handle is dropped; an in-process restart (tests, backup restore)
+/// must wait for that rather than fail.
+fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            // Durability comes from our own group-commit flush, not from a timer.
+            .flush_every_ms(None)
+            .cache_capacity(256 * 1024 * 1024)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(io(e)),
+        }
     }
 }
 
