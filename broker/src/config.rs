@@ -284,3 +284,8 @@ mod tests {
         assert!(err.to_string().contains("listen_addr"), "{err}");
     }
 }
+
+/// The configuration as TOML (for `dev` mode and tests that run the broker as a process).
+pub fn to_toml(config: &BrokerConfig) -> Result<String, String> {
+    toml::to_string(config).map_err(|e| e.to_string())
+}

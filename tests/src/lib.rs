@@ -226,3 +226,39 @@ pub async fn drain(stream: &mut tonic::Streaming<v1::Alert>, quiet: Duration) ->
     }
     out
 }
+
+/// The `deconflict-broker` binary next to this test executable (built by
+/// `cargo test --workspace`, since the broker crate has integration tests of its own).
+pub fn broker_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join(format!("deconflict-broker{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the suite with `cargo test --workspace` (or build deconflict-broker)",
+        bin.display()
+    );
+    bin
+}
+
+/// A free loopback port (bound, then released) for a broker run as a child process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Federation {
+    /// Writes the configuration as a TOML file, for a broker run as a child process.
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.dir.path().join("broker.toml");
+        std::fs::write(&path, toml_string(&self.config)).unwrap();
+        path
+    }
+}
+
+fn toml_string(config: &BrokerConfig) -> String {
+    deconflict_broker::config::to_toml(config).unwrap()
+}

@@ -1,0 +1,165 @@
+//! No plaintext at the broker: after a scenario, nothing the broker stored or logged holds a
+//! raw token (bytes, hex or base64), and nothing an agency received names the other side.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deconfliction_proto::v1;
+use deconfliction_tests::*;
+use prost::Message;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_stores_logs_and_sends_no_token_of_anyone() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace,h2=info,hyper=info,rustls=info,tower=info,sled=info")
+        .with_writer(move || writer.clone())
+        .init();
+
+    let mut fed = Federation::start(&["yn-psb", "gd-psb", "gx-psb"]).await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let mut gx = fed.client("gx-psb").await;
+    let mut tokens = Vec::new();
+    let case_ref = "CASE-YN-2026-0042 Operation Mekong";
+    for i in 0..20u64 {
+        let shared = token();
+        let mut a = registration(vec![entry(&shared, SelectorKind::Phone, i), {
+            let t = token();
+            tokens.push(t.clone());
+            entry(&t, SelectorKind::Iban, 100 + i)
+        }]);
+        a.case_reference = case_ref.into();
+        yn.register_operation(a.clone()).await.unwrap();
+        gd.register_operation(registration(vec![entry(
+            &shared,
+            SelectorKind::Phone,
+            200 + i,
+        )]))
+        .await
+        .unwrap();
+        gx.check(v1::CheckRequest {
+            window: Some(window_hours(1)),
+            tokens: vec![entry(&shared, SelectorKind::Phone, 0)],
+        })
+        .await
+        .unwrap();
+        yn.amend_operation(v1::AmendOperationRequest {
+            operation_id: a.operation_id.clone(),
+            remove_tokens: vec![tokens[tokens.len() - 1].clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        tokens.push(shared);
+    }
+    // What each agency received.
+    let mut received = Vec::new();
+    for (name, c) in [
+        ("yn-psb", &mut yn),
+        ("gd-psb", &mut gd),
+        ("gx-psb", &mut gx),
+    ] {
+        let mut s = c
+            .subscribe(v1::SubscribeRequest { after: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        for alert in drain(&mut s, Duration::from_millis(300)).await {
+            let bytes = alert.encode_to_vec();
+            for other in ["yn-psb", "gd-psb", "gx-psb"] {
+                assert!(
+                    !contains(&bytes, other.as_bytes()),
+                    "{name} got an alert naming {other}"
+                );
+            }
+            assert!(
+                !contains(&bytes, case_ref.as_bytes()),
+                "{name} got a case reference"
+            );
+            received.extend(bytes);
+        }
+    }
+    fed.stop_broker().await;
+
+    let mut files = Vec::new();
+    files_under(fed.data_dir(), &mut files);
+    assert!(!files.is_empty());
+    let logs = capture.0.lock().unwrap().clone();
+    assert!(
+        logs.len() > 1000,
+        "the scenario logged nothing: the scan would prove nothing"
+    );
+    for t in &tokens {
+        let forms = [
+            t.clone(),
+            hex::encode(t).into_bytes(),
+            hex::encode_upper(t).into_bytes(),
+            base64(t).into_bytes(),
+        ];
+        for form in &forms {
+            assert!(
+                !contains(&logs, form),
+                "a token appears in the broker's logs"
+            );
+            assert!(!contains(&received, form), "a token was sent to an agency");
+            for f in &files {
+                let data = std::fs::read(f).unwrap();
+                assert!(
+                    !contains(&data, form),
+                    "a token is stored in {}",
+                    f.display()
+                );
+            }
+        }
+    }
+}
