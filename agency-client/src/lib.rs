@@ -1,1 +1,4 @@
 //! The agency side of the federation: the only place selector plaintext lives.
+
+pub mod normalize;
+pub mod token;

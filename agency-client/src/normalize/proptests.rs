@@ -1,0 +1,244 @@
+//! Property tests: no input makes normalization panic, the rules the spec makes idempotent
+//! are, and spellings the spec calls equal give equal bytes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use proptest::prelude::*;
+use time::macros::date;
+
+use super::fold::fold;
+use super::{FederationParams, Selector, SelectorKind, canonical_forms_on};
+
+const TODAY: time::Date = date!(2025 - 06 - 30);
+
+fn forms(sel: &Selector) -> Result<Vec<Vec<u8>>, super::NormalizeError> {
+    canonical_forms_on(sel, &FederationParams::default(), TODAY)
+}
+
+/// The last field of a single canonical form.
+fn last_field(sel: &Selector) -> Option<String> {
+    let forms = forms(sel).ok()?;
+    let form = forms.first()?;
+    let text = String::from_utf8(form.clone()).ok()?;
+    text.rsplit('\0').next().map(str::to_owned)
+}
+
+/// Text that looks like real selectors more often than `any::<String>()` does: ASCII, Latin
+/// with diacritics, full-width forms, CJK, Myanmar, Arabic, separators and spaces.
+fn texty() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            proptest::char::range('\u{20}', '\u{7e}'),
+            proptest::char::range('\u{c0}', '\u{17f}'),
+            proptest::char::range('\u{300}', '\u{36f}'),
+            proptest::char::range('\u{ff01}', '\u{ff5e}'),
+            proptest::char::range('\u{4e00}', '\u{4e40}'),
+            proptest::char::range('\u{1000}', '\u{104f}'),
+            proptest::char::range('\u{600}', '\u{66f}'),
+            Just(' '),
+            Just('\u{3000}'),
+            Just('·'),
+            Just('-'),
+            Just('@'),
+        ],
+        0..24,
+    )
+    .prop_map(|chars| chars.into_iter().collect())
+}
+
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), texty()]
+}
+
+fn selector_of(kind: SelectorKind, a: String, b: String, list: Vec<String>) -> Selector {
+    match kind {
+        SelectorKind::Person => Selector::Person {
+            names: list,
+            dob: a,
+        },
+        SelectorKind::Phone => Selector::Phone {
+            text: a,
+            region: Some(b),
+        },
+        SelectorKind::Plate => Selector::Plate {
+            country: b,
+            text: a,
+        },
+        SelectorKind::Vin => Selector::Vin { text: a },
+        SelectorKind::Imei => Selector::Imei { text: a },
+        SelectorKind::Email => Selector::Email { text: a },
+        SelectorKind::Iban => Selector::Iban { text: a },
+        SelectorKind::Wallet => Selector::Wallet {
+            chain: b,
+            address: a,
+        },
+        SelectorKind::Handle => Selector::Handle {
+            platform: b,
+            handle: a,
+        },
+        SelectorKind::Address => Selector::Address {
+            country: b,
+            text: a,
+        },
+        SelectorKind::Geo => Selector::Geo {
+            lat: a.len() as f64,
+            lng: -(b.len() as f64),
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn never_panics(
+        kind in proptest::sample::select(SelectorKind::ALL.to_vec()),
+        a in any_text(),
+        b in any_text(),
+        list in proptest::collection::vec(any_text(), 0..4),
+    ) {
+        let sel = selector_of(kind, a, b, list);
+        if let Ok(forms) = forms(&sel) {
+            prop_assert!(!forms.is_empty());
+            for form in forms {
+                let text = String::from_utf8(form).expect("canonical forms are UTF-8");
+                prop_assert!(text.starts_with("dcf1\0"));
+            }
+        }
+    }
+
+    #[test]
+    fn phone_never_panics_on_phone_like_text(
+        text in "[+＋]?[0-9０-９٠-٩ ()./x#*,;-]{0,24}( ?ext\\.? ?[0-9]{1,4})?",
+        region in "[A-Za-z]{0,3}",
+    ) {
+        let _ = forms(&Selector::Phone { text, region: Some(region) });
+    }
+
+    #[test]
+    fn geo_never_panics(lat in any::<f64>(), lng in any::<f64>(), res in 0u8..17, k in 0u32..3) {
+        let params = FederationParams { h3_resolution: res, disk_radius: k };
+        if let Ok(forms) = canonical_forms_on(&Selector::Geo { lat, lng }, &params, TODAY) {
+            prop_assert!(!forms.is_empty() && forms.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn fold_is_idempotent(text in any_text()) {
+        let once = fold(&text);
+        prop_assert_eq!(fold(&once), once);
+    }
+
+    #[test]
+    fn email_renormalizes_to_itself(text in any_text()) {
+        if let Some(field) = last_field(&Selector::Email { text }) {
+            prop_assert_eq!(last_field(&Selector::Email { text: field.clone() }), Some(field));
+        }
+    }
+
+    #[test]
+    fn handle_renormalizes_to_itself(handle in any_text()) {
+        let platform = "telegram".to_owned();
+        if let Some(field) = last_field(&Selector::Handle { platform: platform.clone(), handle }) {
+            // A canonical handle that itself starts with `@` (from `@@x`) loses it when read
+            // again: the spec drops one leading `@` each time.
+            prop_assume!(!field.starts_with('@'));
+            let again = last_field(&Selector::Handle { platform, handle: field.clone() });
+            prop_assert_eq!(again, Some(field));
+        }
+    }
+
+    #[test]
+    fn plate_renormalizes_to_itself(text in texty()) {
+        let country = "CN".to_owned();
+        if let Some(field) = last_field(&Selector::Plate { country: country.clone(), text }) {
+            let again = last_field(&Selector::Plate { country, text: field.clone() });
+            prop_assert_eq!(again, Some(field));
+        }
+    }
+
+    #[test]
+    fn name_part_order_does_not_matter(
+        parts in proptest::collection::vec(texty(), 1..4),
+        seed in any::<u64>(),
+    ) {
+        let mut shuffled = parts.clone();
+        let n = shuffled.len();
+        shuffled.rotate_left((seed as usize) % n);
+        shuffled.reverse();
+        let dob = "1980-05-06".to_owned();
+        let a = forms(&Selector::Person { names: parts, dob: dob.clone() });
+        let b = forms(&Selector::Person { names: shuffled, dob });
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn phone_full_width_digits_equal_ascii(digits in "[0-9]{6,12}", plus in any::<bool>()) {
+        let ascii = if plus { format!("+86{digits}") } else { digits.clone() };
+        let wide: String = ascii.chars().map(to_full_width).collect();
+        let region = Some("CN".to_owned());
+        prop_assert_eq!(
+            forms(&Selector::Phone { text: ascii, region: region.clone() }),
+            forms(&Selector::Phone { text: wide, region })
+        );
+    }
+
+    #[test]
+    fn imei_spelling_does_not_matter(digits in "[0-9]{14}", sv in "[0-9]{2}") {
+        let plain = format!("{digits}{sv}");
+        let spaced = format!("{}-{} {}/{}.{}", &plain[..2], &plain[2..8], &plain[8..14], &sv[..1], &sv[1..]);
+        let wide: String = plain.chars().map(to_full_width).collect();
+        let a = forms(&Selector::Imei { text: plain });
+        prop_assert!(a.is_ok());
+        prop_assert_eq!(&a, &forms(&Selector::Imei { text: spaced }));
+        prop_assert_eq!(&a, &forms(&Selector::Imei { text: wide }));
+        prop_assert_eq!(&a, &forms(&Selector::Imei { text: digits }));
+    }
+
+    #[test]
+    fn vin_spelling_does_not_matter(vin in "[A-HJ-NPR-Z0-9]{17}") {
+        let lower = vin.to_ascii_lowercase();
+        let spaced = format!(" {}-{} {} ", &lower[..3], &lower[3..9], &lower[9..]);
+        let a = forms(&Selector::Vin { text: vin });
+        prop_assert!(a.is_ok());
+        prop_assert_eq!(&a, &forms(&Selector::Vin { text: spaced }));
+    }
+
+    #[test]
+    fn iban_spelling_does_not_matter(bban in "[0-9]{18}") {
+        let check = 98 - mod97(&format!("{bban}131400"));
+        let iban = format!("DE{check:02}{bban}");
+        let grouped: String = iban
+            .to_ascii_lowercase()
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| if i > 0 && i % 4 == 0 { vec![' ', c] } else { vec![c] })
+            .collect();
+        let a = forms(&Selector::Iban { text: iban });
+        prop_assert!(a.is_ok());
+        prop_assert_eq!(&a, &forms(&Selector::Iban { text: grouped }));
+    }
+
+    #[test]
+    fn email_case_does_not_matter(local in "[a-z0-9.]{1,12}", domain in "[a-z]{1,10}\\.[a-z]{2,3}") {
+        let lower = format!("{local}@{domain}");
+        let upper = format!("  {}\t", lower.to_uppercase());
+        prop_assert_eq!(forms(&Selector::Email { text: lower }), forms(&Selector::Email { text: upper }));
+    }
+}
+
+fn to_full_width(c: char) -> char {
+    match c {
+        '0'..='9' | '+' | 'A'..='Z' | 'a'..='z' => {
+            char::from_u32(u32::from(c) - 0x21 + 0xFF01).unwrap_or(c)
+        }
+        _ => c,
+    }
+}
+
+/// Remainder of a decimal string modulo 97 (for building valid test IBANs).
+fn mod97(digits: &str) -> u32 {
+    digits
+        .bytes()
+        .fold(0, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
+}

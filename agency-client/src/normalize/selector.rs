@@ -1,0 +1,345 @@
+//! The typed selector: one variant per kind, holding the spec's input fields as given.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use super::NormalizeError;
+
+/// The kinds of selector of spec dcf1, by their lowercase canonical names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SelectorKind {
+    /// Name parts and a date of birth.
+    Person,
+    /// A telephone number.
+    Phone,
+    /// A vehicle registration plate with its country.
+    Plate,
+    /// A vehicle identification number.
+    Vin,
+    /// A handset identity (IMEI or IMEISV).
+    Imei,
+    /// An e-mail address.
+    Email,
+    /// An international bank account number.
+    Iban,
+    /// A crypto-currency address with its chain.
+    Wallet,
+    /// An online account name with its platform.
+    Handle,
+    /// A free-text postal address with its country.
+    Address,
+    /// A WGS 84 point, registered as H3 cells.
+    Geo,
+}
+
+impl SelectorKind {
+    /// Every kind, in the spec's table order.
+    pub const ALL: [SelectorKind; 11] = [
+        Self::Person,
+        Self::Phone,
+        Self::Plate,
+        Self::Vin,
+        Self::Imei,
+        Self::Email,
+        Self::Iban,
+        Self::Wallet,
+        Self::Handle,
+        Self::Address,
+        Self::Geo,
+    ];
+
+    /// The KIND field of the canonical form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Phone => "phone",
+            Self::Plate => "plate",
+            Self::Vin => "vin",
+            Self::Imei => "imei",
+            Self::Email => "email",
+            Self::Iban => "iban",
+            Self::Wallet => "wallet",
+            Self::Handle => "handle",
+            Self::Address => "address",
+            Self::Geo => "geo",
+        }
+    }
+}
+
+impl fmt::Display for SelectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind name that the spec does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown selector kind {0:?}")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for SelectorKind {
+    type Err = UnknownKind;
+
+    /// Exact lowercase names only: the kind is a protocol word, not user text.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
+    }
+}
+
+/// One selector, with its input fields exactly as the user gave them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    /// Name parts in any order (family, given, ...) and a `YYYY-MM-DD` date of birth.
+    Person { names: Vec<String>, dob: String },
+    /// Number text and the default region (two letters; `None`, empty or `ZZ`: none).
+    Phone {
+        text: String,
+        region: Option<String>,
+    },
+    /// Plate country (ISO 3166 alpha-2) and plate text.
+    Plate { country: String, text: String },
+    /// VIN text.
+    Vin { text: String },
+    /// IMEI or IMEISV text.
+    Imei { text: String },
+    /// E-mail address text.
+    Email { text: String },
+    /// IBAN text.
+    Iban { text: String },
+    /// Chain name (`btc`, `eth`, ...) and address.
+    Wallet { chain: String, address: String },
+    /// Platform name (`telegram`, ...) and account handle.
+    Handle { platform: String, handle: String },
+    /// Country (ISO 3166 alpha-2) and free address text.
+    Address { country: String, text: String },
+    /// Latitude and longitude in WGS 84 degrees.
+    Geo { lat: f64, lng: f64 },
+}
+
+impl Selector {
+    /// The kind of this selector.
+    pub fn kind(&self) -> SelectorKind {
+        match self {
+            Self::Person { .. } => SelectorKind::Person,
+            Self::Phone { .. } => SelectorKind::Phone,
+            Self::Plate { .. } => SelectorKind::Plate,
+            Self::Vin { .. } => SelectorKind::Vin,
+            Self::Imei { .. } => SelectorKind::Imei,
+            Self::Email { .. } => SelectorKind::Email,
+            Self::Iban { .. } => SelectorKind::Iban,
+            Self::Wallet { .. } => SelectorKind::Wallet,
+            Self::Handle { .. } => SelectorKind::Handle,
+            Self::Address { .. } => SelectorKind::Address,
+            Self::Geo { .. } => SelectorKind::Geo,
+        }
+    }
+
+    /// The name of the first text field holding U+0000, if any.
+    pub(crate) fn field_with_nul(&self) -> Option<&'static str> {
+        let has = |s: &str| s.contains('\0');
+        match self {
+            Self::Person { names, dob } => {
+                if names.iter().any(|n| has(n)) {
+                    Some("names")
+                } else if has(dob) {
+                    Some("dob")
+                } else {
+                    None
+                }
+            }
+            Self::Phone { text, region } => {
+                if has(text) {
+                    Some("text")
+                } else if region.as_deref().is_some_and(has) {
+                    Some("region")
+                } else {
+                    None
+                }
+            }
+            Self::Plate { country, text } | Self::Address { country, text } => {
+                first_nul(&[("country", country), ("text", text)])
+            }
+            Self::Vin { text } | Self::Imei { text } | Self::Email { text } => {
+                first_nul(&[("text", text)])
+            }
+            Self::Iban { text } => first_nul(&[("text", text)]),
+            Self::Wallet { chain, address } => first_nul(&[("chain", chain), ("address", address)]),
+            Self::Handle { platform, handle } => {
+                first_nul(&[("platform", platform), ("handle", handle)])
+            }
+            Self::Geo { .. } => None,
+        }
+    }
+
+    /// Builds a selector from the `input` object of a token-vectors case (field names of the
+    /// spec, section 4). Missing or mistyped fields are errors naming kind and field; a missing
+    /// phone `region` means none.
+    pub fn from_json(kind: &str, input: &Value) -> Result<Self, NormalizeError> {
+        let kind: SelectorKind = kind.parse()?;
+        let obj = input
+            .as_object()
+            .ok_or_else(|| NormalizeError::invalid(kind, "input", "expected a JSON object"))?;
+        let text = |field: &'static str| -> Result<String, NormalizeError> {
+            match obj.get(field) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(_) => Err(NormalizeError::invalid(kind, field, "expected a string")),
+                None => Err(NormalizeError::invalid(kind, field, "missing")),
+            }
+        };
+        let number = |field: &'static str| -> Result<f64, NormalizeError> {
+            obj.get(field)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| NormalizeError::invalid(kind, field, "expected a number"))
+        };
+        Ok(match kind {
+            SelectorKind::Person => {
+                let names = match obj.get("names") {
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            NormalizeError::invalid(kind, "names", "expected a list of strings")
+                        })?,
+                    _ => {
+                        return Err(NormalizeError::invalid(
+                            kind,
+                            "names",
+                            "expected a list of strings",
+                        ));
+                    }
+                };
+                Self::Person {
+                    names,
+                    dob: text("dob")?,
+                }
+            }
+            SelectorKind::Phone => {
+                let region = match obj.get("region") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(_) => {
+                        return Err(NormalizeError::invalid(kind, "region", "expected a string"));
+                    }
+                };
+                Self::Phone {
+                    text: text("text")?,
+                    region,
+                }
+            }
+            SelectorKind::Plate => Self::Plate {
+                country: text("country")?,
+                text: text("text")?,
+            },
+            SelectorKind::Vin => Self::Vin {
+                text: text("text")?,
+            },
+            SelectorKind::Imei => Self::Imei {
+                text: text("text")?,
+            },
+            SelectorKind::Email => Self::Email {
+                text: text("text")?,
+            },
+            SelectorKind::Iban => Self::Iban {
+                text: text("text")?,
+            },
+            SelectorKind::Wallet => Self::Wallet {
+                chain: text("chain")?,
+                address: text("address")?,
+            },
+            SelectorKind::Handle => Self::Handle {
+                platform: text("platform")?,
+                handle: text("handle")?,
+            },
+            SelectorKind::Address => Self::Address {
+                country: text("country")?,
+                text: text("text")?,
+            },
+            SelectorKind::Geo => Self::Geo {
+                lat: number("lat")?,
+                lng: number("lng")?,
+            },
+        })
+    }
+
+    /// A selector of `kind` whose main text field is `text` (tests only).
+    #[cfg(test)]
+    pub(crate) fn sample_with_text(kind: SelectorKind, text: &str) -> Option<Self> {
+        let t = text.to_owned();
+        Some(match kind {
+            SelectorKind::Person => Self::Person {
+                names: vec![t],
+                dob: "1980-01-01".into(),
+            },
+            SelectorKind::Phone => Self::Phone {
+                text: t,
+                region: Some("CN".into()),
+            },
+            SelectorKind::Plate => Self::Plate {
+                country: "CN".into(),
+                text: t,
+            },
+            SelectorKind::Vin => Self::Vin { text: t },
+            SelectorKind::Imei => Self::Imei { text: t },
+            SelectorKind::Email => Self::Email { text: t },
+            SelectorKind::Iban => Self::Iban { text: t },
+            SelectorKind::Wallet => Self::Wallet {
+                chain: "eth".into(),
+                address: t,
+            },
+            SelectorKind::Handle => Self::Handle {
+                platform: "telegram".into(),
+                handle: t,
+            },
+            SelectorKind::Address => Self::Address {
+                country: "CN".into(),
+                text: t,
+            },
+            SelectorKind::Geo => return None,
+        })
+    }
+}
+
+fn first_nul(fields: &[(&'static str, &String)]) -> Option<&'static str> {
+    fields
+        .iter()
+        .find(|(_, v)| v.contains('\0'))
+        .map(|(name, _)| *name)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in SelectorKind::ALL {
+            assert_eq!(kind.as_str().parse::<SelectorKind>().unwrap(), kind);
+        }
+        assert!("Phone".parse::<SelectorKind>().is_err());
+        assert!("".parse::<SelectorKind>().is_err());
+    }
+
+    #[test]
+    fn from_json_reports_bad_fields() {
+        let err = Selector::from_json("phone", &serde_json::json!({"text": 5})).unwrap_err();
+        assert_eq!(err.to_string(), "phone: text: expected a string");
+        let err = Selector::from_json("geo", &serde_json::json!({"lat": "1"})).unwrap_err();
+        assert_eq!(err.to_string(), "geo: lat: expected a number");
+        assert!(Selector::from_json("ship", &serde_json::json!({})).is_err());
+        let ok = Selector::from_json("phone", &serde_json::json!({"text": "+1"})).unwrap();
+        assert_eq!(
+            ok,
+            Selector::Phone {
+                text: "+1".into(),
+                region: None
+            }
+        );
+    }
+}
