@@ -91,3 +91,17 @@ pub async fn store_size_gauge(core: Arc<Core>, mut stop: watch::Receiver<bool>) 
         }
     }
 }
+
+/// Flushes once a second, so audit records of reads (checks, evaluations), which do not wait
+/// for a flush of their own, are on disk within a second even when nothing else is written.
+pub async fn periodic_flush(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = core.flusher.flush().await {
+            tracing::error!(error = %e, "periodic flush failed");
+        }
+    }
+}

@@ -31,6 +31,24 @@ pub struct BrokerConfig {
     pub token_service: TokenServiceSection,
     pub policy: PolicySection,
     pub federation: FederationSection,
+    /// Agencies known at start (roles); an admin's later changes are kept over these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<AgencySection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencySection {
+    pub id: String,
+    /// `agency`, `watch-centre` or `admin`.
+    #[serde(default = "default_role")]
+    pub role: String,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+fn default_role() -> String {
+    "agency".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +102,8 @@ pub struct PolicySection {
     pub check_rate_per_second: f64,
     pub check_burst: f64,
     pub max_message_bytes: usize,
+    /// Refuse agencies that hold a valid certificate but are not in the registry.
+    pub require_enrolment: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +167,7 @@ impl Default for PolicySection {
             check_rate_per_second: 200.0,
             check_burst: 2_000.0,
             max_message_bytes: 1024 * 1024,
+            require_enrolment: false,
         }
     }
 }
@@ -222,6 +243,11 @@ impl BrokerConfig {
     }
 }
 
+/// The configuration as TOML (for `dev` mode and tests that run the broker as a process).
+pub fn to_toml(config: &BrokerConfig) -> Result<String, String> {
+    toml::to_string(config).map_err(|e| e.to_string())
+}
+
 /// Sets `table.a.b = raw`, reading `raw` as a TOML value when it parses as one (numbers,
 /// booleans) and as a string otherwise.
 fn set_path(table: &mut toml::Table, path: &[String], raw: &str) -> Result<(), String> {
@@ -283,9 +309,4 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
     }
-}
-
-/// The configuration as TOML (for `dev` mode and tests that run the broker as a process).
-pub fn to_toml(config: &BrokerConfig) -> Result<String, String> {
-    toml::to_string(config).map_err(|e| e.to_string())
 }

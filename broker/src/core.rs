@@ -8,7 +8,6 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::ledger::{Ledger, Notifications};
 use crate::metrics::{AgencyLabel, Metrics};
-use crate::pepper::Pepper;
 use crate::ratelimit::RateLimiter;
 use crate::store::Flusher;
 
@@ -16,7 +15,6 @@ use crate::store::Flusher;
 pub struct Core {
     pub ledger: Arc<Ledger>,
     pub flusher: Flusher,
-    pub pepper: Pepper,
     pub metrics: Arc<Metrics>,
     pub check_limiter: RateLimiter,
 }

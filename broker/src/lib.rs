@@ -5,6 +5,9 @@
 //! (`agency-client`): it never sees, and could not compute, a selector or canonical form.
 //! Raw tokens are peppered in [`validate`] and go no further. See ARCHITECTURE.md.
 
+pub mod access;
+pub mod admin_service;
+pub mod audit;
 pub mod background;
 pub mod config;
 pub mod core;
@@ -14,10 +17,12 @@ pub mod identity;
 pub mod ledger;
 pub mod listener;
 pub mod metrics;
+pub mod oversight_service;
 pub mod pepper;
 pub mod pki;
 pub mod pki_dir;
 pub mod ratelimit;
+pub mod relay_service;
 pub mod secret_file;
 pub mod server;
 pub mod service;

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use deconflict_broker::audit::Verdict;
 use deconflict_broker::config::BrokerConfig;
 use deconflict_broker::dev::{DEV_AGENCIES, ensure_dev_federation};
 use deconflict_broker::identity::AgencyId;
 use deconflict_broker::pki_dir::PkiDir;
 use deconflict_broker::server::{Role, RunningBroker, start};
+use deconflict_broker::store::SledStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,10 +46,35 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:7443")]
         listen: SocketAddr,
     },
+    /// The audit log: verify its hash chain, or export it for an oversight body. Run with the
+    /// broker stopped (or on a backup): a serving broker holds the store's lock.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Certificate authority operations (run where the CA key is kept).
     Pki {
         #[command(subcommand)]
         command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the whole chain; names the first broken record. Exit code 1 if broken.
+    Verify {
+        #[arg(long, short, default_value = "broker.toml")]
+        config: PathBuf,
+    },
+    /// Write records as JSON lines (to stdout unless --out).
+    Export {
+        #[arg(long, short, default_value = "broker.toml")]
+        config: PathBuf,
+        /// First record to export.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -180,6 +207,45 @@ fn pki(command: PkiCommand) -> Result<()> {
     Ok(())
 }
 
+fn open_store(config: &Path) -> Result<SledStore> {
+    let config = BrokerConfig::load(config)?;
+    Ok(SledStore::open(&config.server.data_dir.join("store"))?)
+}
+
+fn audit(command: AuditCommand) -> Result<()> {
+    match command {
+        AuditCommand::Verify { config } => {
+            let store = open_store(&config)?;
+            match deconflict_broker::audit::verify(&store)? {
+                Verdict::Intact { records } => {
+                    println!("audit chain intact: {records} records");
+                }
+                Verdict::Broken { seq, reason } => {
+                    println!("audit chain BROKEN at record {seq}: {reason}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        AuditCommand::Export { config, from, out } => {
+            let store = open_store(&config)?;
+            let n = match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(
+                        std::fs::File::create(&path)
+                            .with_context(|| format!("cannot create {}", path.display()))?,
+                    );
+                    let n = deconflict_broker::audit::export(&store, from, &mut file)?;
+                    std::io::Write::flush(&mut file)?;
+                    n
+                }
+                None => deconflict_broker::audit::export(&store, from, &mut std::io::stdout())?,
+            };
+            eprintln!("exported {n} audit records");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(config: &BrokerConfig, role: Role) -> Result<()> {
     let running = start(config, role).await?;
     eprintln!("listening on {}", running.addr);
@@ -241,5 +307,6 @@ async fn main() -> Result<()> {
             serve(&config, Role::Broker).await
         }
         Command::Pki { command } => pki(command),
+        Command::Audit { command } => audit(command),
     }
 }

@@ -14,17 +14,24 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Server;
 
+use crate::access::Gate;
+use crate::admin_service::AdminService;
 use crate::config::BrokerConfig;
 use crate::core::Core;
+use crate::identity::AgencyId;
 use crate::ledger::{Ledger, Policy};
 use crate::listener::accept_loop;
 use crate::metrics::Metrics;
+use crate::oversight_service::OversightService;
 use crate::pepper::Pepper;
 use crate::ratelimit::RateLimiter;
 use crate::service::{BrokerService, FederationParams};
 use crate::store::{Flusher, SledStore, Store, StoreError};
 use crate::tls::{ReloadableTls, TlsError, TlsPaths};
 use crate::token_service::{Quota, TokenKey, TokenKeyError, TokenServiceImpl};
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::admin_server::AdminServer;
+use deconfliction_proto::v1::oversight_server::OversightServer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -59,7 +66,7 @@ pub struct RunningBroker {
     pub metrics_addr: Option<SocketAddr>,
     pub health_addr: Option<SocketAddr>,
     pub tls: Arc<ReloadableTls>,
-    pub core: Option<Arc<Core>>,
+    pub core: Arc<Core>,
     pub metrics: Arc<Metrics>,
     /// To wait, on shutdown, until every holder of the store has let go (sled's file lock).
     store: Option<std::sync::Weak<dyn Store>>,
@@ -87,10 +94,10 @@ impl RunningBroker {
         for task in self.tasks {
             let _ = task.await;
         }
-        if let Some(core) = self.core {
-            // Everything acknowledged is already durable; this flush only tidies up.
-            let _ = core.flusher.flush().await;
-        }
+        // Everything acknowledged is already durable; this flush covers audit records of
+        // reads, which do not wait for one.
+        let _ = self.core.flusher.flush().await;
+        drop(self.core);
         // Alert streams and the flusher thread let go of the store shortly after the signal.
         if let Some(store) = self.store {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -124,6 +131,33 @@ fn local_addr(l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, StartErro
         addr,
         reason: e.to_string(),
     })
+}
+
+/// Enters the agencies named in the configuration into the registry (first start only for
+/// each: an admin's later changes win).
+async fn seed_registry(config: &BrokerConfig, core: &Core) -> Result<(), StartError> {
+    let mut entries = Vec::new();
+    for a in &config.agencies {
+        let id = AgencyId::parse(&a.id).map_err(|e| StartError::Config(e.to_string()))?;
+        let role = match a.role.as_str() {
+            "agency" => v1::Role::Agency,
+            "watch-centre" | "watch_centre" => v1::Role::WatchCentre,
+            "admin" => v1::Role::Admin,
+            other => {
+                return Err(StartError::Config(format!(
+                    "agency {id}: role {other:?} is not agency, watch-centre or admin"
+                )));
+            }
+        };
+        entries.push((id, role as i32, a.display_name.clone()));
+    }
+    if !entries.is_empty() {
+        core.ledger
+            .seed_registry(&entries, Core::now())
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        core.flusher.flush().await?;
+    }
+    Ok(())
 }
 
 /// Starts serving according to `config`.
@@ -171,16 +205,15 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
         .add_service(health_service.clone())
         .add_service(reflection);
 
-    let mut core = None;
-    let mut store_weak = None;
-    if role == Role::Broker {
+    // Both roles keep a store: the broker for its ledger, the token service for its audit log.
+    let (core, store_weak) = {
         let data = &config.server.data_dir;
         std::fs::create_dir_all(data).map_err(|e| StartError::DataDir {
             path: data.clone(),
             reason: e.to_string(),
         })?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store"))?);
-        store_weak = Some(Arc::downgrade(&store));
+        let store_weak = Arc::downgrade(&store);
         let flush_metrics = metrics.clone();
         let flusher = Flusher::start(
             store.clone(),
@@ -195,17 +228,34 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             match_same_agency: config.policy.match_same_agency,
             ..Policy::default()
         };
-        let pepper = Pepper::load_or_create(&config.secrets.pepper)?;
         let c = Arc::new(Core {
-            ledger: Arc::new(Ledger::new(store, policy)),
+            ledger: Arc::new(Ledger::open(store, policy)?),
             flusher,
-            pepper,
             metrics: metrics.clone(),
             check_limiter: RateLimiter::new(
                 config.policy.check_rate_per_second,
                 config.policy.check_burst,
             ),
         });
+        (c, Some(store_weak))
+    };
+    tasks.push(tokio::spawn(crate::background::periodic_flush(
+        core.clone(),
+        shutdown_rx.clone(),
+    )));
+    let gate = Arc::new(Gate::new(
+        tls.clone(),
+        core.ledger.clone(),
+        metrics.clone(),
+        config.policy.require_enrolment,
+    ));
+    seed_registry(config, &core).await?;
+    if role == Role::Broker {
+        let c = core.clone();
+        router = router
+            .add_service(OversightServer::new(OversightService::new(gate.clone())))
+            .add_service(AdminServer::new(AdminService::new(c.clone(), gate.clone())));
+        let pepper = Pepper::load_or_create(&config.secrets.pepper)?;
         let federation = FederationParams {
             h3_resolution: config.federation.h3_resolution,
             h3_disk_radius: config.federation.h3_disk_radius,
@@ -213,7 +263,13 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             token_service_key_epoch: epoch,
             max_message_bytes: max_message,
         };
-        let svc = BrokerService::new(c.clone(), tls.clone(), federation, shutdown_rx.clone());
+        let svc = BrokerService::new(
+            c.clone(),
+            pepper,
+            gate.clone(),
+            federation,
+            shutdown_rx.clone(),
+        );
         router = router.add_service(
             BrokerServer::new(svc)
                 .max_decoding_message_size(max_message)
@@ -227,7 +283,6 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             Duration::from_secs(config.server.expiry_sweep_seconds.max(1)),
             shutdown_rx.clone(),
         )));
-        core = Some(c);
     }
     if let Some(key) = token_key {
         let svc = TokenServiceImpl::new(
@@ -237,7 +292,7 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
                 per_day: config.token_service.quota_per_day,
             },
             metrics.clone(),
-            tls.clone(),
+            gate.clone(),
         );
         router = router.add_service(
             TokenServiceServer::new(svc)
@@ -300,12 +355,10 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             shutdown_rx.clone(),
         )));
     }
-    if let Some(c) = &core {
-        tasks.push(tokio::spawn(crate::background::store_size_gauge(
-            c.clone(),
-            shutdown_rx.clone(),
-        )));
-    }
+    tasks.push(tokio::spawn(crate::background::store_size_gauge(
+        core.clone(),
+        shutdown_rx.clone(),
+    )));
 
     let mut stop = shutdown_rx.clone();
     let server = tokio::spawn(router.serve_with_incoming_shutdown(

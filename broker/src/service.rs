@@ -14,11 +14,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::access::{Gate, Need};
 use crate::core::Core;
 use crate::error::BrokerError;
-use crate::identity::PeerInfo;
+use crate::ledger::StateChange;
 use crate::ledger::records::{OpRecord, OpState};
-use crate::tls::ReloadableTls;
+use crate::pepper::Pepper;
+use crate::relay_service;
 use crate::validate;
 
 /// Parameters published by GetFederationInfo.
@@ -33,7 +35,8 @@ pub struct FederationParams {
 
 pub struct BrokerService {
     core: Arc<Core>,
-    tls: Arc<ReloadableTls>,
+    pepper: Pepper,
+    gate: Arc<Gate>,
     federation: FederationParams,
     shutdown: watch::Receiver<bool>,
 }
@@ -41,34 +44,19 @@ pub struct BrokerService {
 impl BrokerService {
     pub fn new(
         core: Arc<Core>,
-        tls: Arc<ReloadableTls>,
+        pepper: Pepper,
+        gate: Arc<Gate>,
         federation: FederationParams,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             core,
-            tls,
+            pepper,
+            gate,
             federation,
             shutdown,
         }
     }
-}
-
-/// The caller's identity, as established by the TLS layer; refused if its certificate has
-/// been revoked since the connection was opened.
-pub fn authenticate<'r, T>(
-    req: &'r Request<T>,
-    tls: &ReloadableTls,
-) -> Result<&'r PeerInfo, Status> {
-    let peer = req.extensions().get::<PeerInfo>().ok_or_else(|| {
-        Status::unauthenticated("no client certificate: connect with your agency certificate")
-    })?;
-    if tls.is_revoked(&peer.cert_serial) {
-        return Err(Status::unauthenticated(
-            "your agency certificate has been revoked; ask the federation administrator",
-        ));
-    }
-    Ok(peer)
 }
 
 pub fn op_to_proto(id: &Uuid, r: &OpRecord) -> v1::Operation {
@@ -108,9 +96,8 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::RegisterOperationRequest>,
     ) -> Result<Response<v1::RegisterOperationResponse>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
-        let new =
-            validate::registration(req.get_ref(), &self.core.pepper, self.core.ledger.policy())?;
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
+        let new = validate::registration(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
         let id = new.id;
         let tokens = new.tokens.len();
         let (registered, notes) = self.core.ledger.register(&agency, new, Core::now())?;
@@ -133,9 +120,9 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::AmendOperationRequest>,
     ) -> Result<Response<v1::AmendOperationResponse>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
         let (id, amendment) =
-            validate::amendment(req.get_ref(), &self.core.pepper, self.core.ledger.policy())?;
+            validate::amendment(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
         let (added, removed) = (amendment.add.len(), amendment.remove.len());
         let (record, touched, notes) =
             self.core
@@ -157,7 +144,7 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::CloseOperationRequest>,
     ) -> Result<Response<v1::CloseOperationResponse>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
         let id = validate::operation_id(&req.get_ref().operation_id)?;
         let (record, notes) = self.core.ledger.close(&agency, &id, Core::now())?;
         self.core.durable(notes).await?;
@@ -172,7 +159,7 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::GetOperationRequest>,
     ) -> Result<Response<v1::Operation>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
         let id = validate::operation_id(&req.get_ref().operation_id)?;
         let record = self.core.ledger.get(&agency, &id)?;
         Ok(Response::new(op_to_proto(&id, &record)))
@@ -182,7 +169,7 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::ListOperationsRequest>,
     ) -> Result<Response<v1::ListOperationsResponse>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
         let ops = self
             .core
             .ledger
@@ -196,9 +183,9 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::CheckRequest>,
     ) -> Result<Response<v1::CheckResponse>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
         let (window, tokens) =
-            validate::check(req.get_ref(), &self.core.pepper, self.core.ledger.policy())?;
+            validate::check(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
         if !self.core.check_limiter.try_take(&agency, 1.0) {
             self.core.metrics.call_refused("check_rate");
             tracing::info!(agency = %agency, "check refused: rate limit");
@@ -231,7 +218,7 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
         let after = req.get_ref().after;
         let ledger = self.core.ledger.clone();
         let metrics = self.core.metrics.clone();
@@ -243,6 +230,17 @@ impl Broker for BrokerService {
         tokio::spawn(async move {
             let mut cursor = after.max(acked);
             loop {
+                // A suspension ends an open stream at its next wake-up.
+                if let Ok(Some(entry)) = ledger.agency_entry(&agency)
+                    && entry.suspended
+                {
+                    let _ = tx
+                        .send(Err(Status::permission_denied(format!(
+                            "agency {agency} is suspended; ask the federation administrator"
+                        ))))
+                        .await;
+                    return;
+                }
                 let upto = *durable.borrow_and_update();
                 while cursor < upto {
                     let batch = match ledger.read_alerts(&agency, cursor, upto, SUBSCRIBE_BATCH) {
@@ -276,7 +274,7 @@ impl Broker for BrokerService {
     }
 
     async fn ack(&self, req: Request<v1::AckRequest>) -> Result<Response<v1::AckResponse>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let agency = self.gate.admit(&req, Need::Agency)?.0;
         let upto = req.get_ref().upto;
         let (remaining, notes) = self.core.ledger.ack(&agency, upto)?;
         self.core.durable(notes).await?;
@@ -291,11 +289,68 @@ impl Broker for BrokerService {
         Ok(Response::new(v1::AckResponse { remaining }))
     }
 
+    async fn send_message(
+        &self,
+        req: Request<v1::SendMessageRequest>,
+    ) -> Result<Response<v1::SendMessageResponse>, Status> {
+        relay_service::send_message(&self.core, &self.gate, req).await
+    }
+
+    async fn disclose(
+        &self,
+        req: Request<v1::DiscloseRequest>,
+    ) -> Result<Response<v1::MatchView>, Status> {
+        relay_service::disclose(&self.core, &self.gate, req).await
+    }
+
+    async fn withdraw_disclosure(
+        &self,
+        req: Request<v1::WithdrawDisclosureRequest>,
+    ) -> Result<Response<v1::MatchView>, Status> {
+        relay_service::withdraw(&self.core, &self.gate, req).await
+    }
+
+    async fn resolve_match(
+        &self,
+        req: Request<v1::ResolveMatchRequest>,
+    ) -> Result<Response<v1::MatchView>, Status> {
+        let (meta, ext, body) = req.into_parts();
+        let change = StateChange::Resolve {
+            outcome: body.outcome,
+            note: body.note,
+        };
+        let bare = Request::from_parts(meta, ext, ());
+        relay_service::set_state(&self.core, &self.gate, &bare, &body.match_id, change).await
+    }
+
+    async fn reopen_match(
+        &self,
+        req: Request<v1::ReopenMatchRequest>,
+    ) -> Result<Response<v1::MatchView>, Status> {
+        let (meta, ext, body) = req.into_parts();
+        let bare = Request::from_parts(meta, ext, ());
+        relay_service::set_state(
+            &self.core,
+            &self.gate,
+            &bare,
+            &body.match_id,
+            StateChange::Reopen,
+        )
+        .await
+    }
+
+    async fn get_match(
+        &self,
+        req: Request<v1::GetMatchRequest>,
+    ) -> Result<Response<v1::MatchView>, Status> {
+        relay_service::get_match(&self.core, &self.gate, req).await
+    }
+
     async fn get_federation_info(
         &self,
         req: Request<v1::GetFederationInfoRequest>,
     ) -> Result<Response<v1::FederationInfo>, Status> {
-        let agency = authenticate(&req, &self.tls)?.agency.clone();
+        let (agency, role) = self.gate.admit(&req, Need::Agency)?;
         let policy = self.core.ledger.policy();
         Ok(Response::new(v1::FederationInfo {
             spec_version: deconfliction_proto::SPEC_VERSION.into(),
@@ -307,6 +362,8 @@ impl Broker for BrokerService {
             token_service_key_epoch: self.federation.token_service_key_epoch,
             agency_id: agency.to_string(),
             max_message_bytes: self.federation.max_message_bytes as u32,
+            max_relay_message_chars: crate::ledger::MAX_MESSAGE_CHARS as u32,
+            role: role as i32,
         }))
     }
 }

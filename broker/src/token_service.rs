@@ -13,11 +13,13 @@ use deconfliction_proto::v1::token_service_server::TokenService;
 use tonic::{Request, Response, Status};
 use voprf::{BlindedElement, Group, Ristretto255, VoprfServer};
 
+use crate::access::{Gate, Need};
+use crate::audit::AuditEvent;
 use crate::error::{BrokerError, invalid};
-use crate::identity::{AgencyId, PeerInfo};
+use crate::identity::AgencyId;
+use crate::ledger::Ledger;
 use crate::metrics::{AgencyLabel, Metrics};
 use crate::secret_file::{SecretFileError, load_or_create_secret};
-use crate::tls::ReloadableTls;
 
 /// RFC 9497 DeriveKeyPair `info` for this federation's token service.
 pub const KEY_INFO: &[u8] = b"deconfliction token service v1";
@@ -130,22 +132,20 @@ pub struct TokenServiceImpl {
     quota: Quota,
     usage: Mutex<HashMap<AgencyId, Usage>>,
     metrics: Arc<Metrics>,
-    tls: Arc<ReloadableTls>,
+    gate: Arc<Gate>,
+    /// For the audit trail of evaluations (counts per agency, never elements).
+    ledger: Arc<Ledger>,
 }
 
 impl TokenServiceImpl {
-    pub fn new(
-        key: Arc<TokenKey>,
-        quota: Quota,
-        metrics: Arc<Metrics>,
-        tls: Arc<ReloadableTls>,
-    ) -> Self {
+    pub fn new(key: Arc<TokenKey>, quota: Quota, metrics: Arc<Metrics>, gate: Arc<Gate>) -> Self {
         Self {
             key,
             quota,
             usage: Mutex::new(HashMap::new()),
             metrics,
-            tls,
+            ledger: gate.ledger().clone(),
+            gate,
         }
     }
 
@@ -179,17 +179,13 @@ impl TokenServiceImpl {
     }
 }
 
-fn caller<T>(req: &Request<T>, tls: &ReloadableTls) -> Result<AgencyId, Status> {
-    crate::service::authenticate(req, tls).map(|p: &PeerInfo| p.agency.clone())
-}
-
 #[tonic::async_trait]
 impl TokenService for TokenServiceImpl {
     async fn evaluate(
         &self,
         req: Request<v1::EvaluateRequest>,
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
-        let agency = caller(&req, &self.tls)?;
+        let (agency, _) = self.gate.admit(&req, Need::Agency)?;
         let req = req.into_inner();
         if req.key_epoch != 0 && req.key_epoch != self.key.epoch {
             return Err(BrokerError::FailedPrecondition(format!(
@@ -225,6 +221,14 @@ impl TokenService for TokenServiceImpl {
                 agency: agency.to_string(),
             })
             .inc_by(n as u64);
+        self.ledger.audit_only(
+            vec![
+                AuditEvent::new(agency.as_str(), "evaluate")
+                    .count("elements", n as u64)
+                    .count("key_epoch", u64::from(self.key.epoch)),
+            ],
+            now,
+        )?;
         tracing::info!(agency = %agency, elements = n, epoch = self.key.epoch, "token evaluation");
         Ok(Response::new(v1::EvaluateResponse {
             evaluated_elements: evaluated,
@@ -237,7 +241,7 @@ impl TokenService for TokenServiceImpl {
         &self,
         req: Request<v1::GetPublicKeyRequest>,
     ) -> Result<Response<v1::PublicKeyInfo>, Status> {
-        caller(&req, &self.tls)?;
+        self.gate.admit(&req, Need::Agency)?;
         Ok(Response::new(v1::PublicKeyInfo {
             public_key: self.key.public_key.clone(),
             key_epoch: self.key.epoch,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::records::{OpRecord, Posting, StoredToken, Window, decode};
 use super::txn::Txn;
 use super::{Ledger, Notifications, keys, queue};
+use crate::audit::AuditEvent;
 use crate::error::Result;
 use crate::identity::AgencyId;
 
@@ -47,7 +48,18 @@ impl Ledger {
             }
             hits.push(hit);
         }
+        let hit_count = hits.iter().filter(|h| **h).count() as u64;
         if touched.is_empty() {
+            // A check that told nobody still leaves a trace; it is durable with the next
+            // group flush (the answer does not wait for it: nothing was changed).
+            self.audit_only(
+                vec![
+                    AuditEvent::new(agency.as_str(), "check")
+                        .count("tokens", tokens.len() as u64)
+                        .count("hits", hit_count),
+                ],
+                now,
+            )?;
             return Ok((
                 CheckOutcome {
                     hits,
@@ -83,7 +95,13 @@ impl Ledger {
             queue::enqueue(&mut txn, &owner, now, event)?;
             notified += 1;
         }
-        let notes = txn.commit(&self.hub)?;
+        txn.audit(
+            AuditEvent::new(agency.as_str(), "check")
+                .count("tokens", tokens.len() as u64)
+                .count("hits", hit_count)
+                .count("owners_notified", notified as u64),
+        );
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
         Ok((
             CheckOutcome {
                 hits,

@@ -11,6 +11,8 @@
 //! | `pr/` | lower operation id + higher operation id | match id |
 //! | `aq/` | agency (len-prefixed) + sequence (8) | encoded `deconfliction.v1.Alert` |
 //! | `as/` | agency (len-prefixed) | [`QueueState`](super::records::QueueState) |
+//! | `rg/` | agency id | [`AgencyEntry`](super::records::AgencyEntry): role, suspension |
+//! | `au/` | sequence (8) | audit record (see [`crate::audit`]) |
 
 use uuid::Uuid;
 
@@ -24,6 +26,7 @@ pub const MATCH: &[u8] = b"mt/";
 pub const PAIR: &[u8] = b"pr/";
 pub const ALERT: &[u8] = b"aq/";
 pub const QUEUE: &[u8] = b"as/";
+pub const REGISTRY: &[u8] = b"rg/";
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
@@ -107,6 +110,10 @@ pub fn alert(agency: &AgencyId, seq: u64) -> Vec<u8> {
 
 pub fn queue_state(agency: &AgencyId) -> Vec<u8> {
     cat(&[QUEUE, &agency_part(agency)])
+}
+
+pub fn registry(agency: &AgencyId) -> Vec<u8> {
+    cat(&[REGISTRY, agency.as_str().as_bytes()])
 }
 
 #[cfg(test)]

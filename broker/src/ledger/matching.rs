@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::records::{MatchRecord, MatchSide, MatchState, OpRecord, Posting, StoredToken, decode};
 use super::txn::Txn;
 use super::{Ledger, keys, queue};
+use crate::audit::AuditEvent;
 use crate::error::Result;
 use crate::identity::AgencyId;
 
@@ -62,6 +63,10 @@ impl Ledger {
                     else {
                         continue;
                     };
+                    if m.state == MatchState::Resolved {
+                        // Resolved matches stop growing (and alerting) until reopened.
+                        continue;
+                    }
                     let known: HashSet<StoredToken> = m.shared.iter().copied().collect();
                     let new: Vec<StoredToken> =
                         shared.into_iter().filter(|s| !known.contains(s)).collect();
@@ -81,15 +86,20 @@ impl Ledger {
                         a: MatchSide {
                             op: *a.0.as_bytes(),
                             agency: a.1.clone(),
+                            card: None,
                         },
                         b: MatchSide {
                             op: *b.0.as_bytes(),
                             agency: b.1.clone(),
+                            card: None,
                         },
                         shared: Vec::new(),
                         created: now,
                         updated: now,
                         state: MatchState::Open,
+                        outcome: 0,
+                        note: String::new(),
+                        cards_exchanged: false,
                     };
                     txn.put(pair_key, match_id.as_bytes().to_vec());
                     record.match_ids.push(*match_id.as_bytes());
@@ -113,6 +123,20 @@ impl Ledger {
                 let alert = match_alert(&match_id, side_id, side, &all, &new, created);
                 queue::enqueue(txn, &agency, now, v1::alert::Event::Match(alert))?;
             }
+            txn.audit(
+                AuditEvent::new(
+                    "broker",
+                    if created {
+                        "match_created"
+                    } else {
+                        "match_grown"
+                    },
+                )
+                .id(match_id)
+                .id(id)
+                .id(other_id)
+                .count("shared_tokens", m.shared.len() as u64),
+            );
             if created {
                 txn.notifications.matches_created += 1;
             } else {

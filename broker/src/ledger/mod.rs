@@ -14,6 +14,8 @@ mod matching;
 mod operations;
 mod queue;
 pub mod records;
+mod registry;
+mod relay;
 mod txn;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,10 +23,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use check::CheckOutcome;
 pub use operations::{Amendment, NewOperation, Registered};
 pub use queue::AlertHub;
+pub use registry::MatchFilter;
+pub use relay::{
+    MAX_MESSAGE_CHARS, StateChange, card_to_proto, match_id as parse_match_id, validate_card,
+};
 
+use crate::audit::AuditLog;
 use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Federation policy the ledger enforces.
 #[derive(Debug, Clone)]
@@ -63,6 +70,7 @@ pub struct Ledger {
     policy: Policy,
     writer: Mutex<()>,
     hub: Arc<AlertHub>,
+    audit: Arc<AuditLog>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -74,13 +82,32 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    pub fn new(store: Arc<dyn Store>, policy: Policy) -> Self {
-        Self {
+    /// Opens the ledger on `store`, resuming its audit chain.
+    pub fn open(store: Arc<dyn Store>, policy: Policy) -> Result<Self, StoreError> {
+        let audit = Arc::new(AuditLog::open(store.as_ref())?);
+        Ok(Self {
             store,
             policy,
             writer: Mutex::new(()),
             hub: Arc::new(AlertHub::default()),
-        }
+            audit,
+        })
+    }
+
+    pub fn audit_log(&self) -> &Arc<AuditLog> {
+        &self.audit
+    }
+
+    /// Appends audit events on their own (reads that leave a trace, token evaluations).
+    /// Durable with the next group flush.
+    pub fn audit_only(&self, events: Vec<crate::audit::AuditEvent>, at: i64) -> Result<()> {
+        self.audit.apply_with(
+            self.store.as_ref(),
+            crate::store::WriteBatch::default(),
+            events,
+            at,
+        )?;
+        Ok(())
     }
 
     pub fn policy(&self) -> &Policy {

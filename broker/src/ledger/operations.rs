@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::records::{OpRecord, OpState, Posting, StoredToken, TokenRec, Window, encode};
 use super::txn::Txn;
 use super::{Ledger, Notifications, keys, owned_by};
+use crate::audit::AuditEvent;
 use crate::error::{BrokerError, Result, invalid};
 use crate::identity::AgencyId;
 
@@ -118,7 +119,12 @@ impl Ledger {
                     new.id
                 )));
             }
-            let notes = txn.commit(&self.hub)?;
+            txn.audit(
+                AuditEvent::new(agency.as_str(), "register_repeat")
+                    .id(new.id)
+                    .count("tokens", new.tokens.len() as u64),
+            );
+            let notes = txn.commit(&self.hub, &self.audit, now)?;
             let registered = Registered {
                 record: existing,
                 created: false,
@@ -150,7 +156,13 @@ impl Ledger {
         txn.put(keys::agency_op(agency, &new.id), Vec::new());
         txn.put(keys::expiry(record.window.end, &new.id), Vec::new());
         txn.put_rec(keys::op(&new.id), &record)?;
-        let notes = txn.commit(&self.hub)?;
+        txn.audit(
+            AuditEvent::new(agency.as_str(), "register")
+                .id(new.id)
+                .count("tokens", record.tokens.len() as u64)
+                .count("matches", u64::from(touched)),
+        );
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
         Ok((
             Registered {
                 record,
@@ -228,13 +240,22 @@ impl Ledger {
             agency: record.agency.clone(),
             window: record.window,
         })?;
+        let added_count = added.len() as u64;
         let rewrite: Vec<StoredToken> = if window_moved { candidates } else { added };
         for stored in &rewrite {
             txn.put(keys::token_posting(stored, id), posting.clone());
         }
         record.updated = now;
         txn.put_rec(keys::op(id), &record)?;
-        let notes = txn.commit(&self.hub)?;
+        txn.audit(
+            AuditEvent::new(agency.as_str(), "amend")
+                .id(id)
+                .count("added", added_count)
+                .count("removed", removed.len() as u64)
+                .count("window_moved", u64::from(window_moved))
+                .count("matches", u64::from(touched)),
+        );
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
         Ok((record, touched, notes))
     }
 
@@ -250,8 +271,9 @@ impl Ledger {
         let mut record = self.own_open_op(&txn, agency, id)?;
         if record.state == OpState::Open {
             end_operation(&mut txn, id, &mut record, OpState::Closed, now)?;
+            txn.audit(AuditEvent::new(agency.as_str(), "close").id(id));
         }
-        let notes = txn.commit(&self.hub)?;
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
         Ok((record, notes))
     }
 
@@ -298,16 +320,17 @@ impl Ledger {
                 && record.window.end <= now
             {
                 end_operation(&mut txn, &id, &mut record, OpState::Expired, now)?;
+                txn.audit(AuditEvent::new("broker", "expire").id(id));
                 count += 1;
             }
         }
-        let notes = txn.commit(&self.hub)?;
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
         Ok((count, notes))
     }
 }
 
 /// Closes or expires: the tokens leave the index at once.
-fn end_operation(
+pub(super) fn end_operation(
     txn: &mut Txn<'_>,
     id: &Uuid,
     record: &mut OpRecord,

@@ -13,7 +13,8 @@ use tokio::sync::watch;
 
 use super::records::{QueueState, decode};
 use super::txn::{Txn, durable_last_seq};
-use super::{Ledger, keys};
+use super::{Ledger, Notifications, keys};
+use crate::audit::AuditEvent;
 use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
 use crate::store::StoreError;
@@ -167,11 +168,11 @@ impl Ledger {
             }
             state.acked = upto;
             txn.put_rec(state_key, &state)?;
+            txn.audit(AuditEvent::new(agency.as_str(), "ack").count("upto", upto));
         }
         let remaining = last - state.acked;
-        let notes = txn.commit(&self.hub)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
         Ok((remaining, notes))
     }
 }
-
-use super::Notifications;

@@ -59,12 +59,29 @@ pub struct Posting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MatchState {
     Open,
+    /// Resolved matches no longer grow until reopened.
+    Resolved,
+}
+
+/// `deconfliction.v1.MatchOutcome` as its number.
+pub type Outcome = i32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub unit_name: String,
+    pub officer: String,
+    pub phone: String,
+    pub secure_email: String,
+    pub note: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MatchSide {
     pub op: [u8; 16],
     pub agency: String,
+    /// This side's contact card, held until both sides have disclosed.
+    #[serde(default)]
+    pub card: Option<Card>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +93,21 @@ pub struct MatchRecord {
     pub created: i64,
     pub updated: i64,
     pub state: MatchState,
+    pub outcome: Outcome,
+    pub note: String,
+    /// Both cards were delivered; neither can be withdrawn any more.
+    pub cards_exchanged: bool,
+}
+
+/// An agency's entry in the broker's registry (role, suspension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyEntry {
+    /// `deconfliction.v1.Role` as its number.
+    pub role: i32,
+    pub display_name: String,
+    pub suspended: bool,
+    pub suspension_reason: String,
+    pub updated: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]

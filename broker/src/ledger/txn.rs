@@ -8,6 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::records::{QueueState, decode, encode};
 use super::{AlertHub, Notifications, keys};
+use crate::audit::{AuditEvent, AuditLog};
 use crate::identity::AgencyId;
 use crate::store::{Store, StoreError, WriteBatch};
 
@@ -15,6 +16,7 @@ pub(crate) struct Txn<'a> {
     store: &'a dyn Store,
     batch: WriteBatch,
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    audit: Vec<AuditEvent>,
     pub(crate) notifications: Notifications,
 }
 
@@ -24,6 +26,7 @@ impl<'a> Txn<'a> {
             store,
             batch: WriteBatch::default(),
             overlay: HashMap::new(),
+            audit: Vec::new(),
             notifications: Notifications::default(),
         }
     }
@@ -66,15 +69,23 @@ impl<'a> Txn<'a> {
         self.batch.delete(key);
     }
 
+    /// Records an audit event, sealed into the chain in the same batch.
+    pub(crate) fn audit(&mut self, event: AuditEvent) {
+        self.audit.push(event);
+    }
+
     /// Applies the batch atomically. Alert subscribers are registered with the hub *before*
     /// the apply, so the hub never starts from a sequence number that is not yet durable.
-    pub(crate) fn commit(self, hub: &AlertHub) -> Result<Notifications, StoreError> {
+    pub(crate) fn commit(
+        self,
+        hub: &AlertHub,
+        audit: &AuditLog,
+        at: i64,
+    ) -> Result<Notifications, StoreError> {
         for (agency, _) in &self.notifications.last_seq {
             hub.ensure(agency, || durable_last_seq(self.store, agency))?;
         }
-        if !self.batch.is_empty() {
-            self.store.apply(self.batch)?;
-        }
+        audit.apply_with(self.store, self.batch, self.audit, at)?;
         Ok(self.notifications)
     }
 }

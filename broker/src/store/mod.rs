@@ -65,6 +65,8 @@ pub trait Store: Send + Sync + 'static {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError>;
     /// Pairs with `start <= key < end`, in key order, at most `limit`.
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError>;
+    /// The pair with the greatest key starting with `prefix`.
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<KvPair>, StoreError>;
     /// Whether any key starts with `prefix`.
     fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError>;
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError>;

@@ -84,6 +84,13 @@ fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(StoreError::Io(format!(
+                    "the store at {} is locked by another process (is a broker running on it? \
+                     stop it first)",
+                    dir.display()
+                )));
+            }
             Err(e) => return Err(io(e)),
         }
     }
@@ -110,6 +117,16 @@ impl Store for SledStore {
             .take(limit)
             .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io))
             .collect()
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<KvPair>, StoreError> {
+        Ok(self
+            .tree
+            .scan_prefix(prefix)
+            .next_back()
+            .transpose()
+            .map_err(io)?
+            .map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 
     fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {

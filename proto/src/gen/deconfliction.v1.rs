@@ -150,7 +150,7 @@ pub struct Alert {
     pub seq: u64,
     #[prost(int64, tag = "2")]
     pub at_unix: i64,
-    #[prost(oneof = "alert::Event", tags = "3, 4")]
+    #[prost(oneof = "alert::Event", tags = "3, 4, 5, 6, 7")]
     pub event: ::core::option::Option<alert::Event>,
 }
 /// Nested message and enum types in `Alert`.
@@ -161,7 +161,51 @@ pub mod alert {
         Match(super::MatchAlert),
         #[prost(message, tag = "4")]
         Checked(super::CheckedAlert),
+        #[prost(message, tag = "5")]
+        Message(super::MessageAlert),
+        #[prost(message, tag = "6")]
+        Contact(super::ContactAlert),
+        #[prost(message, tag = "7")]
+        MatchState(super::MatchStateAlert),
     }
+}
+/// A message from the other party of a match.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MessageAlert {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    /// The recipient's own operation in that match.
+    #[prost(string, tag = "2")]
+    pub operation_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub text: ::prost::alloc::string::String,
+}
+/// Both parties disclosed: the other party's contact card.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ContactAlert {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub operation_id: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub card: ::core::option::Option<ContactCard>,
+}
+/// A match was resolved or reopened.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MatchStateAlert {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub operation_id: ::prost::alloc::string::String,
+    #[prost(enumeration = "MatchState", tag = "3")]
+    pub state: i32,
+    #[prost(enumeration = "MatchOutcome", tag = "4")]
+    pub outcome: i32,
+    #[prost(string, tag = "5")]
+    pub note: ::prost::alloc::string::String,
+    /// True when the recipient made the change itself.
+    #[prost(bool, tag = "6")]
+    pub by_you: bool,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct MatchedToken {
@@ -222,6 +266,201 @@ pub struct FederationInfo {
     pub agency_id: ::prost::alloc::string::String,
     #[prost(uint32, tag = "9")]
     pub max_message_bytes: u32,
+    #[prost(uint32, tag = "10")]
+    pub max_relay_message_chars: u32,
+    /// The caller's role in the federation.
+    #[prost(enumeration = "Role", tag = "11")]
+    pub role: i32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ContactCard {
+    #[prost(string, tag = "1")]
+    pub unit_name: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub officer: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub phone: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub secure_email: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub note: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SendMessageRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    /// At most FederationInfo.max_relay_message_chars characters.
+    #[prost(string, tag = "2")]
+    pub text: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SendMessageResponse {
+    #[prost(message, optional, tag = "1")]
+    pub r#match: ::core::option::Option<MatchView>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DiscloseRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub card: ::core::option::Option<ContactCard>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WithdrawDisclosureRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ResolveMatchRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    #[prost(enumeration = "MatchOutcome", tag = "2")]
+    pub outcome: i32,
+    #[prost(string, tag = "3")]
+    pub note: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReopenMatchRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetMatchRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+}
+/// A match as one of its parties sees it: nothing of the other party.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MatchView {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    /// The caller's own operation in the match.
+    #[prost(string, tag = "2")]
+    pub operation_id: ::prost::alloc::string::String,
+    #[prost(enumeration = "MatchState", tag = "3")]
+    pub state: i32,
+    #[prost(enumeration = "MatchOutcome", tag = "4")]
+    pub outcome: i32,
+    #[prost(int64, tag = "5")]
+    pub created_unix: i64,
+    #[prost(int64, tag = "6")]
+    pub updated_unix: i64,
+    #[prost(message, repeated, tag = "7")]
+    pub tokens: ::prost::alloc::vec::Vec<MatchedToken>,
+    /// Whether the caller's own card is held by the broker.
+    #[prost(bool, tag = "8")]
+    pub you_disclosed: bool,
+    /// Whether the cards have been exchanged (both disclosed).
+    #[prost(bool, tag = "9")]
+    pub cards_exchanged: bool,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetStatisticsRequest {}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Statistics {
+    #[prost(uint64, tag = "1")]
+    pub open_operations: u64,
+    #[prost(uint64, tag = "2")]
+    pub open_matches: u64,
+    #[prost(uint64, tag = "3")]
+    pub resolved_matches: u64,
+    #[prost(message, repeated, tag = "4")]
+    pub agencies: ::prost::alloc::vec::Vec<AgencyStatistics>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AgencyStatistics {
+    #[prost(string, tag = "1")]
+    pub agency_id: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub open_operations: u64,
+    #[prost(uint64, tag = "3")]
+    pub open_matches: u64,
+    #[prost(uint64, tag = "4")]
+    pub queued_alerts: u64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListMatchesRequest {
+    #[prost(bool, tag = "1")]
+    pub include_resolved: bool,
+    /// Only matches open for at least this many hours (0: all).
+    #[prost(uint32, tag = "2")]
+    pub unresolved_for_hours: u32,
+    /// Only matches involving this agency (empty: all).
+    #[prost(string, tag = "3")]
+    pub agency_id: ::prost::alloc::string::String,
+}
+/// What the watch centre sees of a match: ids, times, kinds, state and which agencies, since
+/// coordinating them is its job. Never tokens, operations' contents, messages or cards.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MatchMetadata {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    #[prost(int64, tag = "2")]
+    pub created_unix: i64,
+    #[prost(int64, tag = "3")]
+    pub updated_unix: i64,
+    #[prost(enumeration = "MatchState", tag = "4")]
+    pub state: i32,
+    #[prost(enumeration = "MatchOutcome", tag = "5")]
+    pub outcome: i32,
+    #[prost(enumeration = "SelectorKind", repeated, tag = "6")]
+    pub kinds: ::prost::alloc::vec::Vec<i32>,
+    #[prost(string, repeated, tag = "7")]
+    pub agency_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(uint32, tag = "8")]
+    pub shared_tokens: u32,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListMatchesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub matches: ::prost::alloc::vec::Vec<MatchMetadata>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AgencyRecord {
+    #[prost(string, tag = "1")]
+    pub agency_id: ::prost::alloc::string::String,
+    #[prost(enumeration = "Role", tag = "2")]
+    pub role: i32,
+    #[prost(string, tag = "3")]
+    pub display_name: ::prost::alloc::string::String,
+    #[prost(bool, tag = "4")]
+    pub suspended: bool,
+    #[prost(string, tag = "5")]
+    pub suspension_reason: ::prost::alloc::string::String,
+    #[prost(int64, tag = "6")]
+    pub updated_unix: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EnrolAgencyRequest {
+    #[prost(string, tag = "1")]
+    pub agency_id: ::prost::alloc::string::String,
+    #[prost(enumeration = "Role", tag = "2")]
+    pub role: i32,
+    #[prost(string, tag = "3")]
+    pub display_name: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SuspendAgencyRequest {
+    #[prost(string, tag = "1")]
+    pub agency_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub reason: ::prost::alloc::string::String,
+    /// Close the agency's open operations now (otherwise they stay until reinstated or expired,
+    /// still matching but with alerts queued unread).
+    #[prost(bool, tag = "3")]
+    pub close_operations: bool,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReinstateAgencyRequest {
+    #[prost(string, tag = "1")]
+    pub agency_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListAgenciesRequest {}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListAgenciesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub agencies: ::prost::alloc::vec::Vec<AgencyRecord>,
 }
 /// The kind of selector a token was derived from (token spec section 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -308,6 +547,102 @@ impl OperationState {
             "OPERATION_STATE_OPEN" => Some(Self::Open),
             "OPERATION_STATE_CLOSED" => Some(Self::Closed),
             "OPERATION_STATE_EXPIRED" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum MatchState {
+    Unspecified = 0,
+    Open = 1,
+    Resolved = 2,
+}
+impl MatchState {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "MATCH_STATE_UNSPECIFIED",
+            Self::Open => "MATCH_STATE_OPEN",
+            Self::Resolved => "MATCH_STATE_RESOLVED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "MATCH_STATE_UNSPECIFIED" => Some(Self::Unspecified),
+            "MATCH_STATE_OPEN" => Some(Self::Open),
+            "MATCH_STATE_RESOLVED" => Some(Self::Resolved),
+            _ => None,
+        }
+    }
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum MatchOutcome {
+    Unspecified = 0,
+    Deconflicted = 1,
+    JointOperation = 2,
+    NoConflict = 3,
+    Other = 4,
+}
+impl MatchOutcome {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "MATCH_OUTCOME_UNSPECIFIED",
+            Self::Deconflicted => "MATCH_OUTCOME_DECONFLICTED",
+            Self::JointOperation => "MATCH_OUTCOME_JOINT_OPERATION",
+            Self::NoConflict => "MATCH_OUTCOME_NO_CONFLICT",
+            Self::Other => "MATCH_OUTCOME_OTHER",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "MATCH_OUTCOME_UNSPECIFIED" => Some(Self::Unspecified),
+            "MATCH_OUTCOME_DECONFLICTED" => Some(Self::Deconflicted),
+            "MATCH_OUTCOME_JOINT_OPERATION" => Some(Self::JointOperation),
+            "MATCH_OUTCOME_NO_CONFLICT" => Some(Self::NoConflict),
+            "MATCH_OUTCOME_OTHER" => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Role {
+    Unspecified = 0,
+    Agency = 1,
+    WatchCentre = 2,
+    Admin = 3,
+}
+impl Role {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "ROLE_UNSPECIFIED",
+            Self::Agency => "ROLE_AGENCY",
+            Self::WatchCentre => "ROLE_WATCH_CENTRE",
+            Self::Admin => "ROLE_ADMIN",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "ROLE_UNSPECIFIED" => Some(Self::Unspecified),
+            "ROLE_AGENCY" => Some(Self::Agency),
+            "ROLE_WATCH_CENTRE" => Some(Self::WatchCentre),
+            "ROLE_ADMIN" => Some(Self::Admin),
             _ => None,
         }
     }
@@ -616,6 +951,147 @@ pub mod broker_client {
                 .insert(GrpcMethod::new("deconfliction.v1.Broker", "GetFederationInfo"));
             self.inner.unary(req, path, codec).await
         }
+        /// After the hit: the two parties of a match talk through the broker without learning who
+        /// the other is. Only the two parties of a match may call these for it.
+        ///
+        /// A message to the other party, delivered through its alert queue as "the other party".
+        pub async fn send_message(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SendMessageRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::SendMessageResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Broker/SendMessage",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Broker", "SendMessage"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Hands the broker the caller's contact card. Cards are delivered only once both parties
+        /// have disclosed; until then nothing of either card leaves the broker, and the other party
+        /// is not even told that a card is waiting.
+        pub async fn disclose(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DiscloseRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Broker/Disclose",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Broker", "Disclose"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Takes a card back, possible only while the other party has not disclosed.
+        pub async fn withdraw_disclosure(
+            &mut self,
+            request: impl tonic::IntoRequest<super::WithdrawDisclosureRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Broker/WithdrawDisclosure",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("deconfliction.v1.Broker", "WithdrawDisclosure"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Marks a match resolved; both parties are told. A resolved match no longer grows.
+        pub async fn resolve_match(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ResolveMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Broker/ResolveMatch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Broker", "ResolveMatch"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn reopen_match(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ReopenMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Broker/ReopenMatch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Broker", "ReopenMatch"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// One of the caller's matches, as the caller may see it.
+        pub async fn get_match(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Broker/GetMatch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Broker", "GetMatch"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -694,6 +1170,43 @@ pub mod broker_server {
             &self,
             request: tonic::Request<super::GetFederationInfoRequest>,
         ) -> std::result::Result<tonic::Response<super::FederationInfo>, tonic::Status>;
+        /// After the hit: the two parties of a match talk through the broker without learning who
+        /// the other is. Only the two parties of a match may call these for it.
+        ///
+        /// A message to the other party, delivered through its alert queue as "the other party".
+        async fn send_message(
+            &self,
+            request: tonic::Request<super::SendMessageRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::SendMessageResponse>,
+            tonic::Status,
+        >;
+        /// Hands the broker the caller's contact card. Cards are delivered only once both parties
+        /// have disclosed; until then nothing of either card leaves the broker, and the other party
+        /// is not even told that a card is waiting.
+        async fn disclose(
+            &self,
+            request: tonic::Request<super::DiscloseRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status>;
+        /// Takes a card back, possible only while the other party has not disclosed.
+        async fn withdraw_disclosure(
+            &self,
+            request: tonic::Request<super::WithdrawDisclosureRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status>;
+        /// Marks a match resolved; both parties are told. A resolved match no longer grows.
+        async fn resolve_match(
+            &self,
+            request: tonic::Request<super::ResolveMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status>;
+        async fn reopen_match(
+            &self,
+            request: tonic::Request<super::ReopenMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status>;
+        /// One of the caller's matches, as the caller may see it.
+        async fn get_match(
+            &self,
+            request: tonic::Request<super::GetMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status>;
     }
     #[derive(Debug)]
     pub struct BrokerServer<T> {
@@ -1173,6 +1686,272 @@ pub mod broker_server {
                     };
                     Box::pin(fut)
                 }
+                "/deconfliction.v1.Broker/SendMessage" => {
+                    #[allow(non_camel_case_types)]
+                    struct SendMessageSvc<T: Broker>(pub Arc<T>);
+                    impl<
+                        T: Broker,
+                    > tonic::server::UnaryService<super::SendMessageRequest>
+                    for SendMessageSvc<T> {
+                        type Response = super::SendMessageResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SendMessageRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Broker>::send_message(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SendMessageSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Broker/Disclose" => {
+                    #[allow(non_camel_case_types)]
+                    struct DiscloseSvc<T: Broker>(pub Arc<T>);
+                    impl<T: Broker> tonic::server::UnaryService<super::DiscloseRequest>
+                    for DiscloseSvc<T> {
+                        type Response = super::MatchView;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::DiscloseRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Broker>::disclose(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = DiscloseSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Broker/WithdrawDisclosure" => {
+                    #[allow(non_camel_case_types)]
+                    struct WithdrawDisclosureSvc<T: Broker>(pub Arc<T>);
+                    impl<
+                        T: Broker,
+                    > tonic::server::UnaryService<super::WithdrawDisclosureRequest>
+                    for WithdrawDisclosureSvc<T> {
+                        type Response = super::MatchView;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::WithdrawDisclosureRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Broker>::withdraw_disclosure(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = WithdrawDisclosureSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Broker/ResolveMatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct ResolveMatchSvc<T: Broker>(pub Arc<T>);
+                    impl<
+                        T: Broker,
+                    > tonic::server::UnaryService<super::ResolveMatchRequest>
+                    for ResolveMatchSvc<T> {
+                        type Response = super::MatchView;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ResolveMatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Broker>::resolve_match(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ResolveMatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Broker/ReopenMatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct ReopenMatchSvc<T: Broker>(pub Arc<T>);
+                    impl<
+                        T: Broker,
+                    > tonic::server::UnaryService<super::ReopenMatchRequest>
+                    for ReopenMatchSvc<T> {
+                        type Response = super::MatchView;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ReopenMatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Broker>::reopen_match(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ReopenMatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Broker/GetMatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetMatchSvc<T: Broker>(pub Arc<T>);
+                    impl<T: Broker> tonic::server::UnaryService<super::GetMatchRequest>
+                    for GetMatchSvc<T> {
+                        type Response = super::MatchView;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetMatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Broker>::get_match(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetMatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -1210,6 +1989,888 @@ pub mod broker_server {
     /// Generated gRPC service name
     pub const SERVICE_NAME: &str = "deconfliction.v1.Broker";
     impl<T> tonic::server::NamedService for BrokerServer<T> {
+        const NAME: &'static str = SERVICE_NAME;
+    }
+}
+/// Generated client implementations.
+pub mod oversight_client {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
+    /// The watch centre's view: match metadata and statistics across the federation. Never
+    /// tokens, messages or contact cards. Callable by agencies with the watch-centre role.
+    #[derive(Debug, Clone)]
+    pub struct OversightClient<T> {
+        inner: tonic::client::Grpc<T>,
+    }
+    impl OversightClient<tonic::transport::Channel> {
+        /// Attempt to create a new client by connecting to a given endpoint.
+        pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
+        where
+            D: TryInto<tonic::transport::Endpoint>,
+            D::Error: Into<StdError>,
+        {
+            let conn = tonic::transport::Endpoint::new(dst)?.connect().await?;
+            Ok(Self::new(conn))
+        }
+    }
+    impl<T> OversightClient<T>
+    where
+        T: tonic::client::GrpcService<tonic::body::Body>,
+        T::Error: Into<StdError>,
+        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+    {
+        pub fn new(inner: T) -> Self {
+            let inner = tonic::client::Grpc::new(inner);
+            Self { inner }
+        }
+        pub fn with_origin(inner: T, origin: Uri) -> Self {
+            let inner = tonic::client::Grpc::with_origin(inner, origin);
+            Self { inner }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> OversightClient<InterceptedService<T, F>>
+        where
+            F: tonic::service::Interceptor,
+            T::ResponseBody: Default,
+            T: tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                >,
+            >,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+        {
+            OversightClient::new(InterceptedService::new(inner, interceptor))
+        }
+        /// Compress requests with the given encoding.
+        ///
+        /// This requires the server to support it otherwise it might respond with an
+        /// error.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enable decompressing responses.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        pub async fn get_statistics(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetStatisticsRequest>,
+        ) -> std::result::Result<tonic::Response<super::Statistics>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Oversight/GetStatistics",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Oversight", "GetStatistics"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn list_matches(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListMatchesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMatchesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Oversight/ListMatches",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Oversight", "ListMatches"));
+            self.inner.unary(req, path, codec).await
+        }
+    }
+}
+/// Generated server implementations.
+pub mod oversight_server {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    /// Generated trait containing gRPC methods that should be implemented for use with OversightServer.
+    #[async_trait]
+    pub trait Oversight: std::marker::Send + std::marker::Sync + 'static {
+        async fn get_statistics(
+            &self,
+            request: tonic::Request<super::GetStatisticsRequest>,
+        ) -> std::result::Result<tonic::Response<super::Statistics>, tonic::Status>;
+        async fn list_matches(
+            &self,
+            request: tonic::Request<super::ListMatchesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMatchesResponse>,
+            tonic::Status,
+        >;
+    }
+    /// The watch centre's view: match metadata and statistics across the federation. Never
+    /// tokens, messages or contact cards. Callable by agencies with the watch-centre role.
+    #[derive(Debug)]
+    pub struct OversightServer<T> {
+        inner: Arc<T>,
+        accept_compression_encodings: EnabledCompressionEncodings,
+        send_compression_encodings: EnabledCompressionEncodings,
+        max_decoding_message_size: Option<usize>,
+        max_encoding_message_size: Option<usize>,
+    }
+    impl<T> OversightServer<T> {
+        pub fn new(inner: T) -> Self {
+            Self::from_arc(Arc::new(inner))
+        }
+        pub fn from_arc(inner: Arc<T>) -> Self {
+            Self {
+                inner,
+                accept_compression_encodings: Default::default(),
+                send_compression_encodings: Default::default(),
+                max_decoding_message_size: None,
+                max_encoding_message_size: None,
+            }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
+        where
+            F: tonic::service::Interceptor,
+        {
+            InterceptedService::new(Self::new(inner), interceptor)
+        }
+        /// Enable decompressing requests with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.accept_compression_encodings.enable(encoding);
+            self
+        }
+        /// Compress responses with the given encoding, if the client supports it.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.send_compression_encodings.enable(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.max_decoding_message_size = Some(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.max_encoding_message_size = Some(limit);
+            self
+        }
+    }
+    impl<T, B> tonic::codegen::Service<http::Request<B>> for OversightServer<T>
+    where
+        T: Oversight,
+        B: Body + std::marker::Send + 'static,
+        B::Error: Into<StdError> + std::marker::Send + 'static,
+    {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+        fn poll_ready(
+            &mut self,
+            _cx: &mut Context<'_>,
+        ) -> Poll<std::result::Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            match req.uri().path() {
+                "/deconfliction.v1.Oversight/GetStatistics" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetStatisticsSvc<T: Oversight>(pub Arc<T>);
+                    impl<
+                        T: Oversight,
+                    > tonic::server::UnaryService<super::GetStatisticsRequest>
+                    for GetStatisticsSvc<T> {
+                        type Response = super::Statistics;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetStatisticsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Oversight>::get_statistics(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetStatisticsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Oversight/ListMatches" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListMatchesSvc<T: Oversight>(pub Arc<T>);
+                    impl<
+                        T: Oversight,
+                    > tonic::server::UnaryService<super::ListMatchesRequest>
+                    for ListMatchesSvc<T> {
+                        type Response = super::ListMatchesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListMatchesRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Oversight>::list_matches(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListMatchesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
+            }
+        }
+    }
+    impl<T> Clone for OversightServer<T> {
+        fn clone(&self) -> Self {
+            let inner = self.inner.clone();
+            Self {
+                inner,
+                accept_compression_encodings: self.accept_compression_encodings,
+                send_compression_encodings: self.send_compression_encodings,
+                max_decoding_message_size: self.max_decoding_message_size,
+                max_encoding_message_size: self.max_encoding_message_size,
+            }
+        }
+    }
+    /// Generated gRPC service name
+    pub const SERVICE_NAME: &str = "deconfliction.v1.Oversight";
+    impl<T> tonic::server::NamedService for OversightServer<T> {
+        const NAME: &'static str = SERVICE_NAME;
+    }
+}
+/// Generated client implementations.
+pub mod admin_client {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
+    /// Enrolment and suspension of agencies. Callable by agencies with the admin role.
+    #[derive(Debug, Clone)]
+    pub struct AdminClient<T> {
+        inner: tonic::client::Grpc<T>,
+    }
+    impl AdminClient<tonic::transport::Channel> {
+        /// Attempt to create a new client by connecting to a given endpoint.
+        pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
+        where
+            D: TryInto<tonic::transport::Endpoint>,
+            D::Error: Into<StdError>,
+        {
+            let conn = tonic::transport::Endpoint::new(dst)?.connect().await?;
+            Ok(Self::new(conn))
+        }
+    }
+    impl<T> AdminClient<T>
+    where
+        T: tonic::client::GrpcService<tonic::body::Body>,
+        T::Error: Into<StdError>,
+        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+    {
+        pub fn new(inner: T) -> Self {
+            let inner = tonic::client::Grpc::new(inner);
+            Self { inner }
+        }
+        pub fn with_origin(inner: T, origin: Uri) -> Self {
+            let inner = tonic::client::Grpc::with_origin(inner, origin);
+            Self { inner }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> AdminClient<InterceptedService<T, F>>
+        where
+            F: tonic::service::Interceptor,
+            T::ResponseBody: Default,
+            T: tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                >,
+            >,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+        {
+            AdminClient::new(InterceptedService::new(inner, interceptor))
+        }
+        /// Compress requests with the given encoding.
+        ///
+        /// This requires the server to support it otherwise it might respond with an
+        /// error.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enable decompressing responses.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        pub async fn enrol_agency(
+            &mut self,
+            request: impl tonic::IntoRequest<super::EnrolAgencyRequest>,
+        ) -> std::result::Result<tonic::Response<super::AgencyRecord>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/EnrolAgency",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "EnrolAgency"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn suspend_agency(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SuspendAgencyRequest>,
+        ) -> std::result::Result<tonic::Response<super::AgencyRecord>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/SuspendAgency",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "SuspendAgency"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn reinstate_agency(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ReinstateAgencyRequest>,
+        ) -> std::result::Result<tonic::Response<super::AgencyRecord>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/ReinstateAgency",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "ReinstateAgency"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn list_agencies(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListAgenciesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAgenciesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/ListAgencies",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "ListAgencies"));
+            self.inner.unary(req, path, codec).await
+        }
+    }
+}
+/// Generated server implementations.
+pub mod admin_server {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    /// Generated trait containing gRPC methods that should be implemented for use with AdminServer.
+    #[async_trait]
+    pub trait Admin: std::marker::Send + std::marker::Sync + 'static {
+        async fn enrol_agency(
+            &self,
+            request: tonic::Request<super::EnrolAgencyRequest>,
+        ) -> std::result::Result<tonic::Response<super::AgencyRecord>, tonic::Status>;
+        async fn suspend_agency(
+            &self,
+            request: tonic::Request<super::SuspendAgencyRequest>,
+        ) -> std::result::Result<tonic::Response<super::AgencyRecord>, tonic::Status>;
+        async fn reinstate_agency(
+            &self,
+            request: tonic::Request<super::ReinstateAgencyRequest>,
+        ) -> std::result::Result<tonic::Response<super::AgencyRecord>, tonic::Status>;
+        async fn list_agencies(
+            &self,
+            request: tonic::Request<super::ListAgenciesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAgenciesResponse>,
+            tonic::Status,
+        >;
+    }
+    /// Enrolment and suspension of agencies. Callable by agencies with the admin role.
+    #[derive(Debug)]
+    pub struct AdminServer<T> {
+        inner: Arc<T>,
+        accept_compression_encodings: EnabledCompressionEncodings,
+        send_compression_encodings: EnabledCompressionEncodings,
+        max_decoding_message_size: Option<usize>,
+        max_encoding_message_size: Option<usize>,
+    }
+    impl<T> AdminServer<T> {
+        pub fn new(inner: T) -> Self {
+            Self::from_arc(Arc::new(inner))
+        }
+        pub fn from_arc(inner: Arc<T>) -> Self {
+            Self {
+                inner,
+                accept_compression_encodings: Default::default(),
+                send_compression_encodings: Default::default(),
+                max_decoding_message_size: None,
+                max_encoding_message_size: None,
+            }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
+        where
+            F: tonic::service::Interceptor,
+        {
+            InterceptedService::new(Self::new(inner), interceptor)
+        }
+        /// Enable decompressing requests with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.accept_compression_encodings.enable(encoding);
+            self
+        }
+        /// Compress responses with the given encoding, if the client supports it.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.send_compression_encodings.enable(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.max_decoding_message_size = Some(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.max_encoding_message_size = Some(limit);
+            self
+        }
+    }
+    impl<T, B> tonic::codegen::Service<http::Request<B>> for AdminServer<T>
+    where
+        T: Admin,
+        B: Body + std::marker::Send + 'static,
+        B::Error: Into<StdError> + std::marker::Send + 'static,
+    {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+        fn poll_ready(
+            &mut self,
+            _cx: &mut Context<'_>,
+        ) -> Poll<std::result::Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            match req.uri().path() {
+                "/deconfliction.v1.Admin/EnrolAgency" => {
+                    #[allow(non_camel_case_types)]
+                    struct EnrolAgencySvc<T: Admin>(pub Arc<T>);
+                    impl<T: Admin> tonic::server::UnaryService<super::EnrolAgencyRequest>
+                    for EnrolAgencySvc<T> {
+                        type Response = super::AgencyRecord;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::EnrolAgencyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::enrol_agency(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = EnrolAgencySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Admin/SuspendAgency" => {
+                    #[allow(non_camel_case_types)]
+                    struct SuspendAgencySvc<T: Admin>(pub Arc<T>);
+                    impl<
+                        T: Admin,
+                    > tonic::server::UnaryService<super::SuspendAgencyRequest>
+                    for SuspendAgencySvc<T> {
+                        type Response = super::AgencyRecord;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SuspendAgencyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::suspend_agency(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SuspendAgencySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Admin/ReinstateAgency" => {
+                    #[allow(non_camel_case_types)]
+                    struct ReinstateAgencySvc<T: Admin>(pub Arc<T>);
+                    impl<
+                        T: Admin,
+                    > tonic::server::UnaryService<super::ReinstateAgencyRequest>
+                    for ReinstateAgencySvc<T> {
+                        type Response = super::AgencyRecord;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ReinstateAgencyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::reinstate_agency(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ReinstateAgencySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Admin/ListAgencies" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListAgenciesSvc<T: Admin>(pub Arc<T>);
+                    impl<
+                        T: Admin,
+                    > tonic::server::UnaryService<super::ListAgenciesRequest>
+                    for ListAgenciesSvc<T> {
+                        type Response = super::ListAgenciesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListAgenciesRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::list_agencies(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListAgenciesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
+            }
+        }
+    }
+    impl<T> Clone for AdminServer<T> {
+        fn clone(&self) -> Self {
+            let inner = self.inner.clone();
+            Self {
+                inner,
+                accept_compression_encodings: self.accept_compression_encodings,
+                send_compression_encodings: self.send_compression_encodings,
+                max_decoding_message_size: self.max_decoding_message_size,
+                max_encoding_message_size: self.max_encoding_message_size,
+            }
+        }
+    }
+    /// Generated gRPC service name
+    pub const SERVICE_NAME: &str = "deconfliction.v1.Admin";
+    impl<T> tonic::server::NamedService for AdminServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
 }

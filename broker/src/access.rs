@@ -1,0 +1,122 @@
+//! Who may call what: the identity from the certificate, checked against revocation and the
+//! agency registry (role, suspension) on every call.
+
+use std::sync::Arc;
+
+use deconfliction_proto::v1;
+use tonic::{Request, Status};
+
+use crate::identity::{AgencyId, PeerInfo};
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::tls::ReloadableTls;
+
+/// What a call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Any enrolled (or, without `require_enrolment`, any certified) agency.
+    Agency,
+    /// The watch centre's federation-wide view (watch centre or admin role).
+    WatchCentre,
+    /// Enrolment and suspension (admin role).
+    Admin,
+}
+
+#[derive(Debug)]
+pub struct Gate {
+    tls: Arc<ReloadableTls>,
+    ledger: Arc<Ledger>,
+    metrics: Arc<Metrics>,
+    require_enrolment: bool,
+}
+
+impl Gate {
+    pub fn new(
+        tls: Arc<ReloadableTls>,
+        ledger: Arc<Ledger>,
+        metrics: Arc<Metrics>,
+        require_enrolment: bool,
+    ) -> Self {
+        Self {
+            tls,
+            ledger,
+            metrics,
+            require_enrolment,
+        }
+    }
+
+    /// The caller's agency id and role, or the status that refuses it.
+    pub fn admit<T>(&self, req: &Request<T>, need: Need) -> Result<(AgencyId, v1::Role), Status> {
+        let peer = authenticate(req, &self.tls)?;
+        let agency = peer.agency.clone();
+        let entry = self.ledger.agency_entry(&agency).map_err(Status::from)?;
+        let role = match &entry {
+            Some(e) if e.suspended => {
+                self.metrics.call_refused("suspended");
+                return Err(Status::permission_denied(format!(
+                    "agency {agency} is suspended ({}); ask the federation administrator",
+                    if e.suspension_reason.is_empty() {
+                        "no reason given"
+                    } else {
+                        &e.suspension_reason
+                    }
+                )));
+            }
+            Some(e) => v1::Role::try_from(e.role).unwrap_or(v1::Role::Agency),
+            None if self.require_enrolment => {
+                self.metrics.call_refused("not_enrolled");
+                return Err(Status::permission_denied(format!(
+                    "agency {agency} is not enrolled in this federation; ask the administrator"
+                )));
+            }
+            None => v1::Role::Agency,
+        };
+        let allowed = match need {
+            Need::Agency => true,
+            Need::WatchCentre => matches!(role, v1::Role::WatchCentre | v1::Role::Admin),
+            Need::Admin => role == v1::Role::Admin,
+        };
+        if !allowed {
+            self.metrics.call_refused("role");
+            return Err(Status::permission_denied(format!(
+                "this call needs the {} role; agency {agency} has the {} role",
+                role_name(match need {
+                    Need::Agency => v1::Role::Agency,
+                    Need::WatchCentre => v1::Role::WatchCentre,
+                    Need::Admin => v1::Role::Admin,
+                }),
+                role_name(role)
+            )));
+        }
+        Ok((agency, role))
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+}
+
+pub fn role_name(role: v1::Role) -> &'static str {
+    match role {
+        v1::Role::Unspecified | v1::Role::Agency => "agency",
+        v1::Role::WatchCentre => "watch centre",
+        v1::Role::Admin => "admin",
+    }
+}
+
+/// The caller's identity as established by the TLS layer; refused if its certificate has
+/// been revoked since the connection was opened.
+pub fn authenticate<'r, T>(
+    req: &'r Request<T>,
+    tls: &ReloadableTls,
+) -> Result<&'r PeerInfo, Status> {
+    let peer = req.extensions().get::<PeerInfo>().ok_or_else(|| {
+        Status::unauthenticated("no client certificate: connect with your agency certificate")
+    })?;
+    if tls.is_revoked(&peer.cert_serial) {
+        return Err(Status::unauthenticated(
+            "your agency certificate has been revoked; ask the federation administrator",
+        ));
+    }
+    Ok(peer)
+}

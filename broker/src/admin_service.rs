@@ -1,0 +1,114 @@
+//! The `Admin` service: enrol, suspend and reinstate agencies. A suspended agency's calls are
+//! refused at once (the gate reads the registry on every call).
+
+use std::sync::Arc;
+
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::admin_server::Admin;
+use tonic::{Request, Response, Status};
+
+use crate::access::{Gate, Need};
+use crate::core::Core;
+use crate::identity::AgencyId;
+use crate::ledger::records::AgencyEntry;
+
+#[derive(Debug)]
+pub struct AdminService {
+    core: Arc<Core>,
+    gate: Arc<Gate>,
+}
+
+impl AdminService {
+    pub fn new(core: Arc<Core>, gate: Arc<Gate>) -> Self {
+        Self { core, gate }
+    }
+}
+
+fn record(id: &str, e: &AgencyEntry) -> v1::AgencyRecord {
+    v1::AgencyRecord {
+        agency_id: id.to_owned(),
+        role: e.role,
+        display_name: e.display_name.clone(),
+        suspended: e.suspended,
+        suspension_reason: e.suspension_reason.clone(),
+        updated_unix: e.updated,
+    }
+}
+
+fn agency(text: &str) -> Result<AgencyId, Status> {
+    AgencyId::parse(text).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn enrol_agency(
+        &self,
+        req: Request<v1::EnrolAgencyRequest>,
+    ) -> Result<Response<v1::AgencyRecord>, Status> {
+        let (admin, _) = self.gate.admit(&req, Need::Admin)?;
+        let r = req.into_inner();
+        let target = agency(&r.agency_id)?;
+        let (entry, notes) =
+            self.core
+                .ledger
+                .enrol(&admin, &target, r.role, &r.display_name, Core::now())?;
+        self.core.durable(notes).await?;
+        tracing::info!(admin = %admin, agency = %target, role = r.role, "agency enrolled");
+        Ok(Response::new(record(target.as_str(), &entry)))
+    }
+
+    async fn suspend_agency(
+        &self,
+        req: Request<v1::SuspendAgencyRequest>,
+    ) -> Result<Response<v1::AgencyRecord>, Status> {
+        let (admin, _) = self.gate.admit(&req, Need::Admin)?;
+        let r = req.into_inner();
+        let target = agency(&r.agency_id)?;
+        if r.reason.chars().count() > 500 {
+            return Err(Status::invalid_argument(
+                "reason is longer than 500 characters",
+            ));
+        }
+        let (entry, closed, notes) = self.core.ledger.set_suspended(
+            &admin,
+            &target,
+            true,
+            &r.reason,
+            r.close_operations,
+            Core::now(),
+        )?;
+        self.core.durable(notes).await?;
+        tracing::warn!(admin = %admin, agency = %target, closed, "agency suspended");
+        Ok(Response::new(record(target.as_str(), &entry)))
+    }
+
+    async fn reinstate_agency(
+        &self,
+        req: Request<v1::ReinstateAgencyRequest>,
+    ) -> Result<Response<v1::AgencyRecord>, Status> {
+        let (admin, _) = self.gate.admit(&req, Need::Admin)?;
+        let target = agency(&req.get_ref().agency_id)?;
+        let (entry, _, notes) =
+            self.core
+                .ledger
+                .set_suspended(&admin, &target, false, "", false, Core::now())?;
+        self.core.durable(notes).await?;
+        tracing::info!(admin = %admin, agency = %target, "agency reinstated");
+        Ok(Response::new(record(target.as_str(), &entry)))
+    }
+
+    async fn list_agencies(
+        &self,
+        req: Request<v1::ListAgenciesRequest>,
+    ) -> Result<Response<v1::ListAgenciesResponse>, Status> {
+        self.gate.admit(&req, Need::Admin)?;
+        let agencies = self
+            .core
+            .ledger
+            .list_agencies()?
+            .iter()
+            .map(|(id, e)| record(id, e))
+            .collect();
+        Ok(Response::new(v1::ListAgenciesResponse { agencies }))
+    }
+}

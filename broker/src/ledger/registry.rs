@@ -1,0 +1,268 @@
+//! The agency registry (roles, suspension) and the watch centre's federation-wide view.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use deconfliction_proto::v1;
+use uuid::Uuid;
+
+use super::operations::end_operation;
+use super::records::{AgencyEntry, MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
+use super::txn::Txn;
+use super::{Ledger, Notifications, keys};
+use crate::audit::AuditEvent;
+use crate::error::{BrokerError, Result, invalid};
+use crate::identity::AgencyId;
+
+fn slot<'a>(
+    per: &'a mut BTreeMap<String, v1::AgencyStatistics>,
+    agency: &str,
+) -> &'a mut v1::AgencyStatistics {
+    per.entry(agency.to_owned())
+        .or_insert_with(|| v1::AgencyStatistics {
+            agency_id: agency.to_owned(),
+            ..Default::default()
+        })
+}
+
+/// What the watch centre may filter matches by.
+#[derive(Debug, Clone, Default)]
+pub struct MatchFilter {
+    pub include_resolved: bool,
+    pub unresolved_for_secs: i64,
+    pub agency: Option<String>,
+}
+
+impl Ledger {
+    pub fn agency_entry(&self, agency: &AgencyId) -> Result<Option<AgencyEntry>> {
+        let key = keys::registry(agency);
+        Ok(match self.store.get(&key)? {
+            Some(bytes) => Some(decode(&key, &bytes)?),
+            None => None,
+        })
+    }
+
+    /// Adds the configured agencies that the registry does not know yet; entries changed by
+    /// an admin since are left alone.
+    pub fn seed_registry(&self, entries: &[(AgencyId, i32, String)], now: i64) -> Result<usize> {
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let mut added = 0;
+        for (agency, role, name) in entries {
+            let key = keys::registry(agency);
+            if txn.get(&key)?.is_none() {
+                txn.put_rec(
+                    key,
+                    &AgencyEntry {
+                        role: *role,
+                        display_name: name.clone(),
+                        suspended: false,
+                        suspension_reason: String::new(),
+                        updated: now,
+                    },
+                )?;
+                txn.audit(
+                    AuditEvent::new("broker", "enrol")
+                        .id(agency)
+                        .count("role", u64::try_from(*role).unwrap_or(0)),
+                );
+                added += 1;
+            }
+        }
+        let _ = txn.commit(&self.hub, &self.audit, now)?;
+        Ok(added)
+    }
+
+    pub fn enrol(
+        &self,
+        admin: &AgencyId,
+        agency: &AgencyId,
+        role: i32,
+        display_name: &str,
+        now: i64,
+    ) -> Result<(AgencyEntry, Notifications)> {
+        if !matches!(
+            v1::Role::try_from(role),
+            Ok(v1::Role::Agency | v1::Role::WatchCentre | v1::Role::Admin)
+        ) {
+            return Err(invalid("role must be agency, watch centre or admin"));
+        }
+        if display_name.chars().count() > 200 {
+            return Err(invalid("display_name is longer than 200 characters"));
+        }
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let key = keys::registry(agency);
+        let previous: Option<AgencyEntry> = txn.get_rec(&key)?;
+        let entry = AgencyEntry {
+            role,
+            display_name: display_name.to_owned(),
+            suspended: previous.as_ref().is_some_and(|p| p.suspended),
+            suspension_reason: previous.map(|p| p.suspension_reason).unwrap_or_default(),
+            updated: now,
+        };
+        txn.put_rec(key, &entry)?;
+        txn.audit(
+            AuditEvent::new(admin.as_str(), "enrol")
+                .id(agency)
+                .count("role", u64::try_from(role).unwrap_or(0)),
+        );
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
+        Ok((entry, notes))
+    }
+
+    /// Suspends or reinstates an agency; a suspension can close its open operations.
+    pub fn set_suspended(
+        &self,
+        admin: &AgencyId,
+        agency: &AgencyId,
+        suspend: bool,
+        reason: &str,
+        close_operations: bool,
+        now: i64,
+    ) -> Result<(AgencyEntry, usize, Notifications)> {
+        if admin == agency && suspend {
+            return Err(BrokerError::FailedPrecondition(
+                "an admin cannot suspend itself; ask another admin".into(),
+            ));
+        }
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let key = keys::registry(agency);
+        let mut entry: AgencyEntry = txn.get_rec(&key)?.ok_or_else(|| {
+            BrokerError::NotFound(format!("agency {agency} is not enrolled; enrol it first"))
+        })?;
+        entry.suspended = suspend;
+        entry.suspension_reason = if suspend {
+            reason.to_owned()
+        } else {
+            String::new()
+        };
+        entry.updated = now;
+        txn.put_rec(key, &entry)?;
+        let mut closed = 0;
+        if suspend && close_operations {
+            let prefix = keys::agency_ops_prefix(agency);
+            for (k, _) in self.store.scan_prefix(&prefix)? {
+                let Some(id) = k.get(prefix.len()..).and_then(|b| Uuid::from_slice(b).ok()) else {
+                    continue;
+                };
+                if let Some(mut op) = txn.get_rec::<OpRecord>(&keys::op(&id))?
+                    && op.state == OpState::Open
+                {
+                    end_operation(&mut txn, &id, &mut op, OpState::Closed, now)?;
+                    closed += 1;
+                }
+            }
+        }
+        let action = if suspend { "suspend" } else { "reinstate" };
+        txn.audit(
+            AuditEvent::new(admin.as_str(), action)
+                .id(agency)
+                .count("operations_closed", closed as u64),
+        );
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
+        Ok((entry, closed, notes))
+    }
+
+    pub fn list_agencies(&self) -> Result<Vec<(String, AgencyEntry)>> {
+        let mut out = Vec::new();
+        for (k, v) in self.store.scan_prefix(keys::REGISTRY)? {
+            let id = String::from_utf8_lossy(&k[keys::REGISTRY.len()..]).into_owned();
+            out.push((id, decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Federation-wide counts, per agency. A full scan: for the watch centre, not hot paths.
+    pub fn statistics(&self) -> Result<v1::Statistics> {
+        let mut per: BTreeMap<String, v1::AgencyStatistics> = BTreeMap::new();
+        let mut stats = v1::Statistics::default();
+        for (k, v) in self.store.scan_prefix(keys::OP)? {
+            let op: OpRecord = decode(&k, &v)?;
+            if op.state == OpState::Open {
+                stats.open_operations += 1;
+                slot(&mut per, &op.agency).open_operations += 1;
+            }
+        }
+        for (k, v) in self.store.scan_prefix(keys::MATCH)? {
+            let m: MatchRecord = decode(&k, &v)?;
+            match m.state {
+                MatchState::Open => {
+                    stats.open_matches += 1;
+                    let agencies: BTreeSet<&str> =
+                        [m.a.agency.as_str(), m.b.agency.as_str()].into();
+                    for a in agencies {
+                        slot(&mut per, a).open_matches += 1;
+                    }
+                }
+                MatchState::Resolved => stats.resolved_matches += 1,
+            }
+        }
+        for (k, v) in self.store.scan_prefix(keys::QUEUE)? {
+            let q: QueueState = decode(&k, &v)?;
+            // Key: prefix, one length byte, the agency id.
+            let a = String::from_utf8_lossy(k.get(keys::QUEUE.len() + 1..).unwrap_or_default())
+                .into_owned();
+            slot(&mut per, &a).queued_alerts = q.last_seq() - q.acked;
+        }
+        stats.agencies = per.into_values().collect();
+        Ok(stats)
+    }
+
+    /// Match metadata for the watch centre: ids, times, kinds, state and agencies.
+    pub fn list_matches(&self, filter: &MatchFilter, now: i64) -> Result<Vec<v1::MatchMetadata>> {
+        let mut out = Vec::new();
+        for (k, v) in self.store.scan_prefix(keys::MATCH)? {
+            let m: MatchRecord = decode(&k, &v)?;
+            if m.state == MatchState::Resolved && !filter.include_resolved {
+                continue;
+            }
+            if filter.unresolved_for_secs > 0
+                && (m.state != MatchState::Open || now - m.created < filter.unresolved_for_secs)
+            {
+                continue;
+            }
+            if let Some(a) = &filter.agency
+                && m.a.agency != *a
+                && m.b.agency != *a
+            {
+                continue;
+            }
+            let Some(id) = k
+                .get(keys::MATCH.len()..)
+                .and_then(|b| Uuid::from_slice(b).ok())
+            else {
+                continue;
+            };
+            let op: Option<OpRecord> = self
+                .store
+                .get(&keys::op(&Uuid::from_bytes(m.a.op)))?
+                .map(|b| decode(b"op/", &b))
+                .transpose()?;
+            let kinds: BTreeSet<i32> = op
+                .map(|op| {
+                    op.tokens
+                        .iter()
+                        .filter(|t| m.shared.contains(&t.stored))
+                        .map(|t| t.kind)
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(v1::MatchMetadata {
+                match_id: id.to_string(),
+                created_unix: m.created,
+                updated_unix: m.updated,
+                state: match m.state {
+                    MatchState::Open => v1::MatchState::Open as i32,
+                    MatchState::Resolved => v1::MatchState::Resolved as i32,
+                },
+                outcome: m.outcome,
+                kinds: kinds.into_iter().collect(),
+                agency_ids: vec![m.a.agency.clone(), m.b.agency.clone()],
+                shared_tokens: m.shared.len() as u32,
+            });
+        }
+        out.sort_by_key(|m| m.created_unix);
+        Ok(out)
+    }
+}

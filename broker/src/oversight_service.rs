@@ -1,0 +1,52 @@
+//! The watch centre's `Oversight` service: federation statistics and match metadata (ids,
+//! times, selector kinds, state, agencies). Never tokens, messages or contact cards.
+
+use std::sync::Arc;
+
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::oversight_server::Oversight;
+use tonic::{Request, Response, Status};
+
+use crate::access::{Gate, Need};
+use crate::core::Core;
+use crate::ledger::MatchFilter;
+
+#[derive(Debug)]
+pub struct OversightService {
+    gate: Arc<Gate>,
+}
+
+impl OversightService {
+    pub fn new(gate: Arc<Gate>) -> Self {
+        Self { gate }
+    }
+}
+
+#[tonic::async_trait]
+impl Oversight for OversightService {
+    async fn get_statistics(
+        &self,
+        req: Request<v1::GetStatisticsRequest>,
+    ) -> Result<Response<v1::Statistics>, Status> {
+        let (agency, _) = self.gate.admit(&req, Need::WatchCentre)?;
+        let stats = self.gate.ledger().statistics()?;
+        tracing::info!(agency = %agency, "federation statistics read");
+        Ok(Response::new(stats))
+    }
+
+    async fn list_matches(
+        &self,
+        req: Request<v1::ListMatchesRequest>,
+    ) -> Result<Response<v1::ListMatchesResponse>, Status> {
+        let (agency, _) = self.gate.admit(&req, Need::WatchCentre)?;
+        let r = req.into_inner();
+        let filter = MatchFilter {
+            include_resolved: r.include_resolved,
+            unresolved_for_secs: i64::from(r.unresolved_for_hours) * 3600,
+            agency: (!r.agency_id.is_empty()).then_some(r.agency_id),
+        };
+        let matches = self.gate.ledger().list_matches(&filter, Core::now())?;
+        tracing::info!(agency = %agency, matches = matches.len(), "match metadata listed");
+        Ok(Response::new(v1::ListMatchesResponse { matches }))
+    }
+}

@@ -1,0 +1,555 @@
+//! After the hit: anonymous relay, contact on mutual consent, resolution; roles (watch
+//! centre, admin, suspension); and the hash-chained audit log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use deconflict_broker::config::AgencySection;
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::admin_client::AdminClient;
+use deconfliction_proto::v1::oversight_client::OversightClient;
+use deconfliction_tests::*;
+use prost::Message;
+use tonic::Code;
+
+const WAIT: Duration = Duration::from_secs(10);
+const QUIET: Duration = Duration::from_millis(400);
+
+fn roles(c: &mut deconflict_broker::config::BrokerConfig) {
+    c.agencies = vec![
+        AgencySection {
+            id: "national-bureau".into(),
+            role: "admin".into(),
+            display_name: "National bureau".into(),
+        },
+        AgencySection {
+            id: "watch".into(),
+            role: "watch-centre".into(),
+            display_name: "Watch centre".into(),
+        },
+    ];
+}
+
+async fn subscribe(
+    c: &mut v1::broker_client::BrokerClient<tonic::transport::Channel>,
+) -> tonic::Streaming<v1::Alert> {
+    c.subscribe(v1::SubscribeRequest { after: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn card(officer: &str) -> v1::ContactCard {
+    v1::ContactCard {
+        unit_name: format!("{officer}'s unit"),
+        officer: officer.into(),
+        phone: "+86 871 0000 0000".into(),
+        secure_email: format!("{officer}@secure.example"),
+        note: "call after 20:00".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_consent_and_resolution_between_anonymous_parties() {
+    let fed = Federation::start_with(&["yn-psb", "gd-psb", "gx-psb"], roles).await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let mut gx = fed.client("gx-psb").await;
+    let mut yn_s = subscribe(&mut yn).await;
+    let mut gd_s = subscribe(&mut gd).await;
+    let t = token();
+    let yn_op = registration(vec![entry(&t, SelectorKind::Plate, 1)]);
+    let gd_op = registration(vec![entry(&t, SelectorKind::Plate, 2)]);
+    yn.register_operation(yn_op.clone()).await.unwrap();
+    gd.register_operation(gd_op.clone()).await.unwrap();
+    let m = match &next_alerts(&mut yn_s, 1, WAIT).await[0].event {
+        Some(v1::alert::Event::Match(m)) => m.match_id.clone(),
+        e => panic!("{e:?}"),
+    };
+    next_alerts(&mut gd_s, 1, WAIT).await;
+
+    // A message reaches the other party, addressed to its own operation, naming nobody.
+    yn.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: "Are you on the Kunming route?".into(),
+    })
+    .await
+    .unwrap();
+    let got = next_alerts(&mut gd_s, 1, WAIT).await;
+    match &got[0].event {
+        Some(v1::alert::Event::Message(msg)) => {
+            assert_eq!(msg.text, "Are you on the Kunming route?");
+            assert_eq!(msg.operation_id, gd_op.operation_id);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(!got[0].encode_to_vec().windows(6).any(|w| w == b"yn-psb"));
+    no_alert(&mut yn_s, QUIET).await;
+
+    // A third agency cannot touch the match, nor learn that it exists.
+    let e = gx
+        .send_message(v1::SendMessageRequest {
+            match_id: m.clone(),
+            text: "hello".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e}");
+    let e = gx
+        .get_match(v1::GetMatchRequest {
+            match_id: m.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // Bad relay input.
+    let e = yn
+        .send_message(v1::SendMessageRequest {
+            match_id: m.clone(),
+            text: " ".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = yn
+        .send_message(v1::SendMessageRequest {
+            match_id: m.clone(),
+            text: "x".repeat(4001),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("4000"),
+        "{e}"
+    );
+    let e = yn
+        .disclose(v1::DiscloseRequest {
+            match_id: m.clone(),
+            card: Some(v1::ContactCard {
+                unit_name: "unit".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("no way to reach you"), "{e}");
+
+    // One side discloses: the other receives nothing, not even that a card waits.
+    let view = yn
+        .disclose(v1::DiscloseRequest {
+            match_id: m.clone(),
+            card: Some(card("Li")),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(view.you_disclosed && !view.cards_exchanged);
+    no_alert(&mut gd_s, QUIET).await;
+    let gd_view = gd
+        .get_match(v1::GetMatchRequest {
+            match_id: m.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!gd_view.you_disclosed && !gd_view.cards_exchanged);
+    // Withdrawing before the other side discloses is possible.
+    let view = yn
+        .withdraw_disclosure(v1::WithdrawDisclosureRequest {
+            match_id: m.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!view.you_disclosed);
+    // Guangdong discloses first now, then Yunnan: both receive the other's card.
+    gd.disclose(v1::DiscloseRequest {
+        match_id: m.clone(),
+        card: Some(card("Chen")),
+    })
+    .await
+    .unwrap();
+    no_alert(&mut yn_s, QUIET).await;
+    yn.disclose(v1::DiscloseRequest {
+        match_id: m.clone(),
+        card: Some(card("Li")),
+    })
+    .await
+    .unwrap();
+    for (stream, other) in [(&mut yn_s, "Chen"), (&mut gd_s, "Li")] {
+        match &next_alerts(stream, 1, WAIT).await[0].event {
+            Some(v1::alert::Event::Contact(c)) => {
+                assert_eq!(c.card.as_ref().unwrap().officer, other)
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+    let e = yn
+        .withdraw_disclosure(v1::WithdrawDisclosureRequest {
+            match_id: m.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    // Resolution: both are told; a resolved match stops growing until reopened.
+    yn.resolve_match(v1::ResolveMatchRequest {
+        match_id: m.clone(),
+        outcome: v1::MatchOutcome::JointOperation as i32,
+        note: "joint raid on the 28th".into(),
+    })
+    .await
+    .unwrap();
+    for (stream, by_you) in [(&mut yn_s, true), (&mut gd_s, false)] {
+        match &next_alerts(stream, 1, WAIT).await[0].event {
+            Some(v1::alert::Event::MatchState(s)) => {
+                assert_eq!(s.state, v1::MatchState::Resolved as i32);
+                assert_eq!(s.by_you, by_you);
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+    let t2 = token();
+    for (c, op) in [(&mut yn, &yn_op), (&mut gd, &gd_op)] {
+        c.amend_operation(v1::AmendOperationRequest {
+            operation_id: op.operation_id.clone(),
+            add_tokens: vec![entry(&t2, SelectorKind::Vin, 9)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    no_alert(&mut yn_s, QUIET).await;
+    let e = gd
+        .resolve_match(v1::ResolveMatchRequest {
+            match_id: m.clone(),
+            outcome: 0,
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    gd.reopen_match(v1::ReopenMatchRequest {
+        match_id: m.clone(),
+    })
+    .await
+    .unwrap();
+    next_alerts(&mut yn_s, 1, WAIT).await;
+    let t3 = token();
+    for (c, op) in [(&mut yn, &yn_op), (&mut gd, &gd_op)] {
+        c.amend_operation(v1::AmendOperationRequest {
+            operation_id: op.operation_id.clone(),
+            add_tokens: vec![entry(&t3, SelectorKind::Imei, 10)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    match &next_alerts(&mut yn_s, 1, WAIT).await[0].event {
+        Some(v1::alert::Event::Match(g)) => assert!(!g.created && g.new_tokens == 1),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_centre_sees_metadata_and_admin_suspends() {
+    let fed =
+        Federation::start_with(&["yn-psb", "gd-psb", "watch", "national-bureau"], roles).await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let t = token();
+    let gd_op = registration(vec![entry(&t, SelectorKind::Iban, 2)]);
+    yn.register_operation(registration(vec![entry(&t, SelectorKind::Iban, 1)]))
+        .await
+        .unwrap();
+    gd.register_operation(gd_op.clone()).await.unwrap();
+    let m = yn
+        .list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .operations[0]
+        .match_ids[0]
+        .clone();
+    yn.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: "secret words".into(),
+    })
+    .await
+    .unwrap();
+    yn.disclose(v1::DiscloseRequest {
+        match_id: m.clone(),
+        card: Some(card("Li")),
+    })
+    .await
+    .unwrap();
+
+    let info = fed
+        .client("watch")
+        .await
+        .get_federation_info(v1::GetFederationInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.role, v1::Role::WatchCentre as i32);
+    let mut watch = OversightClient::new(fed.channel("watch").await.unwrap());
+    let list = watch
+        .list_matches(v1::ListMatchesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.matches.len(), 1);
+    let meta = &list.matches[0];
+    assert_eq!(meta.match_id, m);
+    assert_eq!(meta.kinds, vec![SelectorKind::Iban as i32]);
+    let mut agencies = meta.agency_ids.clone();
+    agencies.sort();
+    assert_eq!(agencies, vec!["gd-psb", "yn-psb"]);
+    let bytes = list.encode_to_vec();
+    for secret in [&b"secret words"[..], b"Li's unit", &t] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "the watch centre saw content"
+        );
+    }
+    let stats = watch
+        .get_statistics(v1::GetStatisticsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((stats.open_operations, stats.open_matches), (2, 1));
+    let old = watch
+        .list_matches(v1::ListMatchesRequest {
+            unresolved_for_hours: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        old.matches.is_empty(),
+        "a match minutes old is not unresolved for an hour"
+    );
+    // An ordinary agency has no such view, and no admin powers.
+    let e = OversightClient::new(fed.channel("yn-psb").await.unwrap())
+        .list_matches(v1::ListMatchesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e}");
+    let e = AdminClient::new(fed.channel("watch").await.unwrap())
+        .list_agencies(v1::ListAgenciesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // The admin suspends Guangdong: its calls are refused at once and its operations close.
+    let mut admin = AdminClient::new(fed.channel("national-bureau").await.unwrap());
+    admin
+        .enrol_agency(v1::EnrolAgencyRequest {
+            agency_id: "gd-psb".into(),
+            role: v1::Role::Agency as i32,
+            display_name: "Guangdong PSB".into(),
+        })
+        .await
+        .unwrap();
+    let mut gd_stream = gd
+        .subscribe(v1::SubscribeRequest { after: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let rec = admin
+        .suspend_agency(v1::SuspendAgencyRequest {
+            agency_id: "gd-psb".into(),
+            reason: "certificate compromise under investigation".into(),
+            close_operations: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rec.suspended);
+    let e = gd
+        .list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("suspended"), "{e}");
+    // Its open stream ends at the next alert it would have received.
+    yn.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: "still there?".into(),
+    })
+    .await
+    .unwrap();
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match gd_stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the suspended agency's stream stayed open");
+    let stats = watch
+        .get_statistics(v1::GetStatisticsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        stats.open_operations, 1,
+        "the suspended agency's operation was closed"
+    );
+    admin
+        .reinstate_agency(v1::ReinstateAgencyRequest {
+            agency_id: "gd-psb".into(),
+        })
+        .await
+        .unwrap();
+    let op = gd
+        .get_operation(v1::GetOperationRequest {
+            operation_id: gd_op.operation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(op.state, v1::OperationState::Closed as i32);
+    let e = admin
+        .suspend_agency(v1::SuspendAgencyRequest {
+            agency_id: "unknown-x".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_can_be_required() {
+    let fed = Federation::start_with(&["yn-psb", "national-bureau"], |c| {
+        roles(c);
+        c.policy.require_enrolment = true;
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    let e = yn
+        .get_federation_info(v1::GetFederationInfoRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("not enrolled"), "{e}");
+    AdminClient::new(fed.channel("national-bureau").await.unwrap())
+        .enrol_agency(v1::EnrolAgencyRequest {
+            agency_id: "yn-psb".into(),
+            role: v1::Role::Agency as i32,
+            display_name: String::new(),
+        })
+        .await
+        .unwrap();
+    yn.get_federation_info(v1::GetFederationInfoRequest {})
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_chain_records_every_change_and_detects_tampering() {
+    let mut fed = Federation::start(&["yn-psb", "gd-psb"]).await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let t = token();
+    yn.register_operation(registration(vec![entry(&t, SelectorKind::Email, 1)]))
+        .await
+        .unwrap();
+    let op = registration(vec![entry(&t, SelectorKind::Email, 2)]);
+    gd.register_operation(op.clone()).await.unwrap();
+    gd.check(v1::CheckRequest {
+        window: Some(window_hours(1)),
+        tokens: vec![entry(&token(), SelectorKind::Email, 0)],
+    })
+    .await
+    .unwrap();
+    let m = gd
+        .get_operation(v1::GetOperationRequest {
+            operation_id: op.operation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .match_ids[0]
+        .clone();
+    gd.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: "a body never audited".into(),
+    })
+    .await
+    .unwrap();
+    gd.close_operation(v1::CloseOperationRequest {
+        operation_id: op.operation_id.clone(),
+    })
+    .await
+    .unwrap();
+    fed.stop_broker().await;
+
+    let config = fed.write_config();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(broker_binary())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let c = config.to_str().unwrap();
+    let (code, text) = run(&["audit", "verify", "--config", c]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("intact"), "{text}");
+    let export = fed.dir.path().join("audit.jsonl");
+    let (code, text) = run(&[
+        "audit",
+        "export",
+        "--config",
+        c,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let lines = std::fs::read_to_string(&export).unwrap();
+    let actions: Vec<String> = lines.lines().map(|l| serde_json_action(l)).collect();
+    for needed in ["register", "match_created", "check", "message", "close"] {
+        assert!(
+            actions.iter().any(|a| a == needed),
+            "no {needed} record in {actions:?}"
+        );
+    }
+    assert!(!lines.contains("a body never audited"));
+    assert!(!lines.contains(&hex::encode(&t)));
+
+    // Alter one record in place: verify names it and fails.
+    {
+        use deconflict_broker::store::{SledStore, Store, WriteBatch};
+        let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
+        let key = deconflict_broker::audit::key(3);
+        let raw = String::from_utf8(store.get(&key).unwrap().unwrap()).unwrap();
+        let forged = raw.replacen("\"actor\":\"", "\"actor\":\"x", 1);
+        let mut b = WriteBatch::default();
+        b.put(key, forged.into_bytes());
+        store.apply(b).unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let (code, text) = run(&["audit", "verify", "--config", c]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("BROKEN at record 3"), "{text}");
+}
+
+/// The `action` field of one exported JSON line.
+fn serde_json_action(line: &str) -> String {
+    let start = line.find("\"action\":\"").map(|i| i + 10).unwrap_or(0);
+    line[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
