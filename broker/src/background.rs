@@ -105,3 +105,33 @@ pub async fn periodic_flush(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+/// Purges what the retention policy says is old enough, every `every`.
+pub async fn retention_sweeper(
+    core: Arc<Core>,
+    retention: crate::ledger::Retention,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match core.ledger.purge(&retention, Core::now()) {
+            Ok((purged, notes)) => {
+                if let Err(e) = core.durable(notes).await {
+                    tracing::error!(error = %e, "retention purge not flushed");
+                } else if purged != crate::ledger::Purged::default() {
+                    tracing::info!(
+                        operations = purged.operations,
+                        matches = purged.matches,
+                        alerts = purged.alerts,
+                        "retention purge"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "retention purge failed"),
+        }
+    }
+}

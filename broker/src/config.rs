@@ -31,9 +31,43 @@ pub struct BrokerConfig {
     pub token_service: TokenServiceSection,
     pub policy: PolicySection,
     pub federation: FederationSection,
+    pub retention: RetentionSection,
     /// Agencies known at start (roles); an admin's later changes are kept over these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agencies: Vec<AgencySection>,
+}
+
+/// How long ended things are kept, in days (fractions allowed; 0 or less keeps forever).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    pub ended_operation_days: f64,
+    pub resolved_match_days: f64,
+    /// Unread alerts, which also carry relay messages.
+    pub alert_days: f64,
+    pub sweep_seconds: u64,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        Self {
+            ended_operation_days: 90.0,
+            resolved_match_days: 90.0,
+            alert_days: 30.0,
+            sweep_seconds: 3600,
+        }
+    }
+}
+
+impl RetentionSection {
+    pub fn to_policy(&self) -> crate::ledger::Retention {
+        let secs = |days: f64| (days > 0.0).then(|| (days * 86_400.0).round() as i64);
+        crate::ledger::Retention {
+            ended_operations: secs(self.ended_operation_days),
+            resolved_matches: secs(self.resolved_match_days),
+            alerts: secs(self.alert_days),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -278,6 +278,12 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
         health_reporter
             .set_serving::<BrokerServer<BrokerService>>()
             .await;
+        tasks.push(tokio::spawn(crate::background::retention_sweeper(
+            c.clone(),
+            config.retention.to_policy(),
+            Duration::from_secs(config.retention.sweep_seconds.max(1)),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(crate::background::expiry_sweeper(
             c.clone(),
             Duration::from_secs(config.server.expiry_sweep_seconds.max(1)),

@@ -553,3 +553,93 @@ fn serde_json_action(line: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
+    let fed = Federation::start_with(&["yn-psb", "gd-psb"], |c| {
+        // About a second: everything ended is purged at the next sweep.
+        c.retention.ended_operation_days = 1.0 / 86_400.0;
+        c.retention.resolved_match_days = 1.0 / 86_400.0;
+        c.retention.alert_days = 1.0 / 86_400.0;
+        c.retention.sweep_seconds = 1;
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let t = token();
+    let a = registration(vec![entry(&t, SelectorKind::Handle, 1)]);
+    yn.register_operation(a.clone()).await.unwrap();
+    gd.register_operation(registration(vec![entry(&t, SelectorKind::Handle, 2)]))
+        .await
+        .unwrap();
+    let m = yn
+        .get_operation(v1::GetOperationRequest {
+            operation_id: a.operation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .match_ids[0]
+        .clone();
+    gd.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: "to be forgotten".into(),
+    })
+    .await
+    .unwrap();
+    yn.disclose(v1::DiscloseRequest {
+        match_id: m.clone(),
+        card: Some(card("Li")),
+    })
+    .await
+    .unwrap();
+    yn.resolve_match(v1::ResolveMatchRequest {
+        match_id: m.clone(),
+        outcome: v1::MatchOutcome::NoConflict as i32,
+        note: String::new(),
+    })
+    .await
+    .unwrap();
+    yn.close_operation(v1::CloseOperationRequest {
+        operation_id: a.operation_id.clone(),
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let gone_op = yn
+            .get_operation(v1::GetOperationRequest {
+                operation_id: a.operation_id.clone(),
+            })
+            .await
+            .is_err_and(|e| e.code() == Code::NotFound);
+        let gone_match = yn
+            .get_match(v1::GetMatchRequest {
+                match_id: m.clone(),
+            })
+            .await
+            .is_err_and(|e| e.code() == Code::NotFound);
+        let mut s = yn
+            .subscribe(v1::SubscribeRequest { after: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        let queued = drain(&mut s, Duration::from_millis(200)).await;
+        if gone_op && gone_match && queued.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not purged: op {gone_op}, match {gone_match}, {} alerts",
+            queued.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The open operation of the other agency stays.
+    let open = gd
+        .list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(open.operations.len(), 1);
+}

@@ -16,6 +16,7 @@ mod queue;
 pub mod records;
 mod registry;
 mod relay;
+mod retention;
 mod txn;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,7 @@ pub use registry::MatchFilter;
 pub use relay::{
     MAX_MESSAGE_CHARS, StateChange, card_to_proto, match_id as parse_match_id, validate_card,
 };
+pub use retention::{Purged, Retention};
 
 use crate::audit::AuditLog;
 use crate::error::{BrokerError, Result};

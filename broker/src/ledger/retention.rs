@@ -1,0 +1,112 @@
+//! Retention: closed and expired operations, resolved matches (with their contact cards) and
+//! unread alerts (which carry relay messages) are purged after configurable periods. The audit
+//! log is kept: it holds only ids and counts.
+
+use deconfliction_proto::v1;
+use prost::Message;
+use uuid::Uuid;
+
+use super::records::{MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
+use super::txn::Txn;
+use super::{Ledger, Notifications, keys};
+use crate::audit::AuditEvent;
+use crate::error::Result;
+use crate::identity::AgencyId;
+
+/// Ages (in seconds) after which things are purged; `None` keeps them forever.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retention {
+    pub ended_operations: Option<i64>,
+    pub resolved_matches: Option<i64>,
+    pub alerts: Option<i64>,
+}
+
+/// How much one retention pass removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub operations: u64,
+    pub matches: u64,
+    pub alerts: u64,
+}
+
+impl Ledger {
+    pub fn purge(&self, retention: &Retention, now: i64) -> Result<(Purged, Notifications)> {
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let mut purged = Purged::default();
+        if let Some(age) = retention.ended_operations {
+            for (k, v) in self.store.scan_prefix(keys::OP)? {
+                let op: OpRecord = decode(&k, &v)?;
+                if op.state == OpState::Open || now - op.updated < age {
+                    continue;
+                }
+                let Some(id) = k
+                    .get(keys::OP.len()..)
+                    .and_then(|b| Uuid::from_slice(b).ok())
+                else {
+                    continue;
+                };
+                txn.delete(k.clone());
+                if let Ok(agency) = AgencyId::parse(&op.agency) {
+                    txn.delete(keys::agency_op(&agency, &id));
+                }
+                purged.operations += 1;
+            }
+        }
+        if let Some(age) = retention.resolved_matches {
+            for (k, v) in self.store.scan_prefix(keys::MATCH)? {
+                let m: MatchRecord = decode(&k, &v)?;
+                if m.state != MatchState::Resolved || now - m.updated < age {
+                    continue;
+                }
+                txn.delete(k.clone());
+                txn.delete(keys::pair(
+                    &Uuid::from_bytes(m.a.op),
+                    &Uuid::from_bytes(m.b.op),
+                ));
+                purged.matches += 1;
+            }
+        }
+        if let Some(age) = retention.alerts {
+            for (k, v) in self.store.scan_prefix(keys::QUEUE)? {
+                let mut q: QueueState = decode(&k, &v)?;
+                let Some(agency) = k
+                    .get(keys::QUEUE.len() + 1..)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|s| AgencyId::parse(s).ok())
+                else {
+                    continue;
+                };
+                // Alerts are in time order: trim from the oldest until one is young enough.
+                let start = keys::alert(&agency, q.acked.saturating_add(1));
+                let end = keys::alert(&agency, u64::MAX);
+                let mut trimmed_to = q.acked;
+                for (ak, av) in self.store.range(&start, &end, usize::MAX)? {
+                    let Ok(alert) = v1::Alert::decode(av.as_slice()) else {
+                        break;
+                    };
+                    if now - alert.at_unix < age {
+                        break;
+                    }
+                    txn.delete(ak);
+                    trimmed_to = alert.seq;
+                    purged.alerts += 1;
+                }
+                if trimmed_to > q.acked {
+                    q.acked = trimmed_to;
+                    txn.put_rec(k.clone(), &q)?;
+                }
+            }
+        }
+        if purged != Purged::default() {
+            txn.audit(
+                AuditEvent::new("broker", "retention_purge")
+                    .count("operations", purged.operations)
+                    .count("matches", purged.matches)
+                    .count("alerts", purged.alerts),
+            );
+        }
+        let notes = txn.commit(&self.hub, &self.audit, now)?;
+        Ok((purged, notes))
+    }
+}
