@@ -262,3 +262,89 @@ impl Federation {
 fn toml_string(config: &BrokerConfig) -> String {
     deconflict_broker::config::to_toml(config).unwrap()
 }
+
+// ----- Token service helpers -----------------------------------------------------------------
+
+/// The broker's key epoch as configured, and the public key derived from the token-service seed
+/// file: what the federation administrator hands each agency to pin. (The broker creates the
+/// seed on first start, so call this after [`Federation::start`].)
+pub fn pinned_key(config: &BrokerConfig) -> agency_client::token::PinnedKey {
+    let seed = std::fs::read(&config.token_service.seed).unwrap();
+    let service = agency_client::token::derive_keypair_from_seed(
+        &seed,
+        agency_client::token::TOKEN_SERVICE_INFO,
+    )
+    .unwrap();
+    agency_client::token::PinnedKey::new(service.public_key(), config.token_service.key_epoch)
+        .unwrap()
+}
+
+/// Writes a 32-byte token-service seed where `config` expects it, before the broker starts
+/// (use inside [`Federation::start_with`]).
+pub fn write_token_seed(config: &BrokerConfig, seed: &[u8; 32]) {
+    let path = &config.token_service.seed;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, seed).unwrap();
+}
+
+impl Federation {
+    /// A token deriver for `agency` against the broker's token service, pinning the key the
+    /// administrator would hand out.
+    pub async fn deriver(&self, agency: &str) -> agency_client::token::TokenDeriver {
+        agency_client::token::TokenDeriver::from_channel(
+            self.channel(agency).await.unwrap(),
+            pinned_key(&self.config),
+        )
+    }
+
+    /// `agency`'s certificate and key (PEM), as saved at start.
+    pub fn agency_pem(&self, agency: &str) -> (String, String) {
+        let dir = self.agency_dir(agency);
+        (
+            std::fs::read_to_string(dir.join("cert.pem")).unwrap(),
+            std::fs::read_to_string(dir.join("key.pem")).unwrap(),
+        )
+    }
+}
+
+/// The wire kind of a normalization kind.
+pub fn wire_kind(kind: agency_client::normalize::SelectorKind) -> SelectorKind {
+    use agency_client::normalize::SelectorKind as K;
+    match kind {
+        K::Person => SelectorKind::Person,
+        K::Phone => SelectorKind::Phone,
+        K::Plate => SelectorKind::Plate,
+        K::Vin => SelectorKind::Vin,
+        K::Imei => SelectorKind::Imei,
+        K::Email => SelectorKind::Email,
+        K::Iban => SelectorKind::Iban,
+        K::Wallet => SelectorKind::Wallet,
+        K::Handle => SelectorKind::Handle,
+        K::Address => SelectorKind::Address,
+        K::Geo => SelectorKind::Geo,
+    }
+}
+
+/// Normalizes `selectors`, derives their tokens through `deriver`, and returns one entry per
+/// token, `local_ref` being the selector's index (a geo selector gives several entries). On
+/// any error nothing is returned, so nothing can be registered.
+pub async fn selector_entries(
+    deriver: &mut agency_client::token::TokenDeriver,
+    selectors: &[agency_client::normalize::Selector],
+) -> Result<Vec<v1::TokenEntry>, agency_client::token::TokenError> {
+    let params = agency_client::normalize::FederationParams::default();
+    let mut forms = Vec::new();
+    let mut owners = Vec::new();
+    for (i, s) in selectors.iter().enumerate() {
+        for f in agency_client::normalize::canonical_forms(s, &params).unwrap() {
+            forms.push(f);
+            owners.push((i as u64, wire_kind(s.kind())));
+        }
+    }
+    let tokens = deriver.tokens(&forms).await?;
+    Ok(tokens
+        .iter()
+        .zip(owners)
+        .map(|(t, (i, kind))| entry(t, kind, i))
+        .collect())
+}

@@ -77,7 +77,8 @@ async fn acknowledged_writes_survive_sigkill() {
         // Everything acknowledged in earlier cycles is still there.
         let mut yn = fed.client("yn-psb").await;
         let mut gd = fed.client("gd-psb").await;
-        for (id, (agency, count)) in acked.lock().unwrap().clone() {
+        let snapshot = acked.lock().unwrap().clone();
+        for (id, (agency, count)) in snapshot {
             let c = if agency == "yn-psb" { &mut yn } else { &mut gd };
             let op = c
                 .get_operation(v1::GetOperationRequest {
@@ -159,7 +160,8 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut gd = fed.client("gd-psb").await;
     let total = acked.lock().unwrap().len();
     assert!(total > 0, "no write was acknowledged at all");
-    for (id, (agency, count)) in acked.lock().unwrap().clone() {
+    let snapshot = acked.lock().unwrap().clone();
+    for (id, (agency, count)) in snapshot {
         let c = if agency == "yn-psb" { &mut yn } else { &mut gd };
         let op = c
             .get_operation(v1::GetOperationRequest {

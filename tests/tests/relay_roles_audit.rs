@@ -517,7 +517,7 @@ async fn audit_chain_records_every_change_and_detects_tampering() {
     ]);
     assert_eq!(code, Some(0), "{text}");
     let lines = std::fs::read_to_string(&export).unwrap();
-    let actions: Vec<String> = lines.lines().map(|l| serde_json_action(l)).collect();
+    let actions: Vec<String> = lines.lines().map(serde_json_action).collect();
     for needed in ["register", "match_created", "check", "message", "close"] {
         assert!(
             actions.iter().any(|a| a == needed),

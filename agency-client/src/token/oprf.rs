@@ -65,6 +65,97 @@ pub enum TokenError {
     /// Any other failure of the protocol library.
     #[error("VOPRF protocol failure: {0:?}")]
     Protocol(voprf::Error),
+    /// The token service, or the connection to it, refused the call. The gRPC code is kept:
+    /// `ResourceExhausted` means the agency's evaluation quota is spent (back off and retry
+    /// later, see [`TokenError::is_resource_exhausted`]); `FailedPrecondition` usually means
+    /// the service no longer serves the pinned key epoch.
+    #[error("token service call failed: {}: {message}", grpc_code_name(*.code))]
+    Rpc {
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The service's message, meant for a person.
+        message: String,
+    },
+    /// The token service answered under another key epoch than the one pinned. The answer is
+    /// not used: its tokens would match nothing registered under the pinned epoch.
+    #[error(
+        "token service answered under key epoch {served}, but this agency pins epoch {pinned}; \
+         no token was derived: update the pinned key from the federation administrator"
+    )]
+    EpochMismatch {
+        /// The epoch this agency pins.
+        pinned: u32,
+        /// The epoch the service answered with.
+        served: u32,
+    },
+    /// The local blinding or finalizing task failed (it panicked or was cancelled).
+    #[error("token derivation failed locally: {0}")]
+    Worker(String),
+    /// The token service publishes another key or epoch than the one this agency pins.
+    #[error(
+        "token service publishes key {published_hex} epoch {published_epoch}; this agency pins \
+         {pinned_hex} epoch {pinned_epoch}: update the pinned key from the federation \
+         administrator, do not register until they agree"
+    )]
+    KeyMismatch {
+        /// The published public key, hex.
+        published_hex: String,
+        /// The published key epoch.
+        published_epoch: u32,
+        /// The pinned public key, hex.
+        pinned_hex: String,
+        /// The pinned key epoch.
+        pinned_epoch: u32,
+    },
+}
+
+impl TokenError {
+    /// The gRPC code, when the token service (or the transport) refused the call.
+    pub fn grpc_code(&self) -> Option<tonic::Code> {
+        match self {
+            Self::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True when the evaluation quota is spent (`RESOURCE_EXHAUSTED`): the caller should back
+    /// off and retry later rather than give up or retry at once.
+    pub fn is_resource_exhausted(&self) -> bool {
+        self.grpc_code() == Some(tonic::Code::ResourceExhausted)
+    }
+}
+
+impl From<tonic::Status> for TokenError {
+    fn from(status: tonic::Status) -> Self {
+        Self::Rpc {
+            code: status.code(),
+            message: status.message().to_owned(),
+        }
+    }
+}
+
+/// The canonical gRPC name of a status code (`RESOURCE_EXHAUSTED`), as operators know it.
+pub fn grpc_code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 fn malformed(what: impl Into<String>, reason: impl Into<String>) -> TokenError {
@@ -75,7 +166,7 @@ fn malformed(what: impl Into<String>, reason: impl Into<String>) -> TokenError {
 }
 
 /// Decodes the token service's public key (32 bytes, a valid non-identity point).
-fn public_key(bytes: &[u8]) -> Result<<Suite as Group>::Elem, TokenError> {
+pub(super) fn public_key(bytes: &[u8]) -> Result<<Suite as Group>::Elem, TokenError> {
     if bytes.len() != PUBLIC_KEY_LEN {
         return Err(malformed(
             "public key",
