@@ -80,19 +80,16 @@ impl TokenKey {
 
     /// Evaluates a batch with one proof. Returns (evaluated elements, proof).
     pub fn evaluate(&self, blinded: &[Vec<u8>]) -> Result<(Vec<Vec<u8>>, Vec<u8>), BrokerError> {
-        let mut elements = Vec::with_capacity(blinded.len());
-        for (i, bytes) in blinded.iter().enumerate() {
-            let element = BlindedElement::<Ristretto255>::deserialize(bytes).map_err(|_| {
-                invalid(format!(
-                    "blinded_elements[{i}] is not a valid ristretto255 point ({} bytes)",
-                    bytes.len()
-                ))
-            })?;
-            elements.push(element);
-        }
+        self.evaluate_parsed(&parse_elements(blinded)?)
+    }
+
+    fn evaluate_parsed(
+        &self,
+        elements: &[BlindedElement<Ristretto255>],
+    ) -> Result<(Vec<Vec<u8>>, Vec<u8>), BrokerError> {
         let result = self
             .server
-            .batch_blind_evaluate(&mut rand_core::OsRng, &elements)
+            .batch_blind_evaluate(&mut rand_core::OsRng, &elements.to_vec())
             .map_err(|e| invalid(format!("batch cannot be evaluated: {e:?}")))?;
         let messages = result
             .messages
@@ -102,6 +99,26 @@ impl TokenKey {
         Ok((messages, result.proof.serialize().to_vec()))
     }
 }
+
+/// Checks every blinded element is a valid point before anything is spent on the batch.
+fn parse_elements(blinded: &[Vec<u8>]) -> Result<Vec<BlindedElement<Ristretto255>>, BrokerError> {
+    blinded
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            BlindedElement::<Ristretto255>::deserialize(bytes).map_err(|_| {
+                invalid(format!(
+                    "blinded_elements[{i}] is not a valid ristretto255 point ({} bytes)",
+                    bytes.len()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Batches up to this size are evaluated on the calling worker: the hand-off to the
+/// blocking pool costs more than the evaluation.
+const INLINE_BATCH: usize = 8;
 
 /// Per-agency evaluation quota, in elements per minute and per day.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +178,13 @@ impl TokenServiceImpl {
             u.day = day;
             u.day_count = 0;
         }
+        if n > self.quota.per_minute || n > self.quota.per_day {
+            return Err(BrokerError::ResourceExhausted(format!(
+                "a batch of {n} elements is larger than this agency's quota ({} per minute, {} \
+                 per day): split the batch",
+                self.quota.per_minute, self.quota.per_day
+            )));
+        }
         if u.minute_count + n > self.quota.per_minute {
             return Err(BrokerError::ResourceExhausted(format!(
                 "token evaluation quota exceeded: {} per minute; retry in a minute",
@@ -204,17 +228,22 @@ impl TokenService for TokenServiceImpl {
             ))
             .into());
         }
+        // Bad elements are refused before the quota is charged.
+        let elements = parse_elements(&req.blinded_elements)?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Err(e) = self.take_quota(&agency, n as u64, now) {
             self.metrics.call_refused("evaluation_quota");
             return Err(e.into());
         }
         let key = self.key.clone();
-        let blinded = req.blinded_elements;
-        // A proved batch costs ~76 µs per element: keep it off the async workers.
-        let (evaluated, proof) = tokio::task::spawn_blocking(move || key.evaluate(&blinded))
-            .await
-            .map_err(|_| Status::internal("evaluation task failed"))??;
+        let (evaluated, proof) = if n <= INLINE_BATCH {
+            key.evaluate_parsed(&elements)?
+        } else {
+            // A proved batch costs ~76 µs per element: keep it off the async workers.
+            tokio::task::spawn_blocking(move || key.evaluate_parsed(&elements))
+                .await
+                .map_err(|_| Status::internal("evaluation task failed"))??
+        };
         self.metrics
             .token_evaluations
             .get_or_create(&AgencyLabel {
