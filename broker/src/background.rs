@@ -100,6 +100,9 @@ pub async fn periodic_flush(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        if let Err(e) = core.ledger.seal_check_tallies(Core::now()) {
+            tracing::error!(error = %e, "check tallies not audited");
+        }
         if let Err(e) = core.flusher.flush().await {
             tracing::error!(error = %e, "periodic flush failed");
         }

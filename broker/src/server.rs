@@ -96,6 +96,9 @@ impl RunningBroker {
         }
         // Everything acknowledged is already durable; this flush covers audit records of
         // reads, which do not wait for one.
+        if let Err(e) = self.core.ledger.seal_check_tallies(Core::now()) {
+            tracing::error!(error = %e, "check tallies not audited at shutdown");
+        }
         let _ = self.core.flusher.flush().await;
         drop(self.core);
         // Alert streams and the flusher thread let go of the store shortly after the signal.

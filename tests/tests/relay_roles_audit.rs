@@ -518,7 +518,7 @@ async fn audit_chain_records_every_change_and_detects_tampering() {
     assert_eq!(code, Some(0), "{text}");
     let lines = std::fs::read_to_string(&export).unwrap();
     let actions: Vec<String> = lines.lines().map(serde_json_action).collect();
-    for needed in ["register", "match_created", "check", "message", "close"] {
+    for needed in ["register", "match_created", "checks", "message", "close"] {
         assert!(
             actions.iter().any(|a| a == needed),
             "no {needed} record in {actions:?}"

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `op/` | operation id (16) | [`OpRecord`](super::records::OpRecord) |
 //! | `ag/` | agency (len-prefixed) + operation id | empty: an agency's operations |
-//! | `tk/` | stored token (32) + operation id (16) | [`Posting`](super::records::Posting): open operations only |
+//! | `tk/` | stored token (32) | list of [`Posting`](super::records::Posting): the open operations holding it |
 //! | `ex/` | window end (8, offset) + operation id | empty: the expiry schedule of open operations |
 //! | `mt/` | match id (16) | [`MatchRecord`](super::records::MatchRecord) |
 //! | `pr/` | lower operation id + higher operation id | match id |
@@ -53,18 +53,8 @@ pub fn agency_op(agency: &AgencyId, id: &Uuid) -> Vec<u8> {
     cat(&[&agency_ops_prefix(agency), id.as_bytes()])
 }
 
-pub fn token_prefix(stored: &[u8; 32]) -> Vec<u8> {
+pub fn token(stored: &[u8; 32]) -> Vec<u8> {
     cat(&[TOKEN, stored])
-}
-
-pub fn token_posting(stored: &[u8; 32], op: &Uuid) -> Vec<u8> {
-    cat(&[TOKEN, stored, op.as_bytes()])
-}
-
-/// The operation id at the end of a `tk/` key.
-pub fn posting_op(key: &[u8]) -> Option<Uuid> {
-    let tail = key.get(TOKEN.len() + 32..)?;
-    Uuid::from_slice(tail).ok()
 }
 
 fn time_part(unix: i64) -> [u8; 8] {

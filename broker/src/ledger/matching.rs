@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use deconfliction_proto::v1;
 use uuid::Uuid;
 
-use super::records::{MatchRecord, MatchSide, MatchState, OpRecord, Posting, StoredToken, decode};
+use super::postings;
+use super::records::{MatchRecord, MatchSide, MatchState, OpRecord, StoredToken};
 use super::txn::Txn;
 use super::{Ledger, keys, queue};
 use crate::audit::AuditEvent;
@@ -27,14 +28,11 @@ impl Ledger {
     ) -> Result<u32> {
         let mut by_other: BTreeMap<Uuid, Vec<StoredToken>> = BTreeMap::new();
         for stored in candidates {
-            for (key, value) in txn.store().scan_prefix(&keys::token_prefix(stored))? {
-                let Some(other) = keys::posting_op(&key) else {
-                    continue;
-                };
+            for posting in postings::read_txn(txn, stored)? {
+                let other = Uuid::from_bytes(posting.op);
                 if other == *id {
                     continue;
                 }
-                let posting: Posting = decode(&key, &value)?;
                 if posting.window.end <= now || !posting.window.overlaps(&record.window) {
                     continue;
                 }

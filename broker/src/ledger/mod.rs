@@ -12,6 +12,7 @@ mod check;
 pub mod keys;
 mod matching;
 mod operations;
+mod postings;
 mod queue;
 pub mod records;
 mod registry;
@@ -73,6 +74,7 @@ pub struct Ledger {
     writer: Mutex<()>,
     hub: Arc<AlertHub>,
     audit: Arc<AuditLog>,
+    check_tallies: Mutex<check::CheckTallies>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -93,6 +95,7 @@ impl Ledger {
             writer: Mutex::new(()),
             hub: Arc::new(AlertHub::default()),
             audit,
+            check_tallies: Mutex::default(),
         })
     }
 

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::records::{OpRecord, OpState, Posting, StoredToken, TokenRec, Window, encode};
+use super::postings;
+use super::records::{OpRecord, OpState, Posting, StoredToken, TokenRec, Window};
 use super::txn::Txn;
 use super::{Ledger, Notifications, keys, owned_by};
 use crate::audit::AuditEvent;
@@ -146,12 +147,13 @@ impl Ledger {
         };
         let all: Vec<StoredToken> = record.tokens.iter().map(|t| t.stored).collect();
         let touched = self.match_tokens(&mut txn, &new.id, &mut record, &all, now)?;
-        let posting = encode(&Posting {
-            agency: record.agency.clone(),
-            window: record.window,
-        })?;
         for t in &record.tokens {
-            txn.put(keys::token_posting(&t.stored, &new.id), posting.clone());
+            let posting = Posting {
+                op: *new.id.as_bytes(),
+                agency: record.agency.clone(),
+                window: record.window,
+            };
+            postings::upsert(&mut txn, &t.stored, posting)?;
         }
         txn.put(keys::agency_op(agency, &new.id), Vec::new());
         txn.put(keys::expiry(record.window.end, &new.id), Vec::new());
@@ -227,7 +229,7 @@ impl Ledger {
             _ => false,
         };
         for stored in &removed {
-            txn.delete(keys::token_posting(stored, id));
+            postings::remove(&mut txn, stored, id)?;
         }
         // A moved window can create matches on tokens the operation already had.
         let candidates: Vec<StoredToken> = if window_moved {
@@ -236,14 +238,16 @@ impl Ledger {
             added.clone()
         };
         let touched = self.match_tokens(&mut txn, id, &mut record, &candidates, now)?;
-        let posting = encode(&Posting {
-            agency: record.agency.clone(),
-            window: record.window,
-        })?;
+
         let added_count = added.len() as u64;
         let rewrite: Vec<StoredToken> = if window_moved { candidates } else { added };
         for stored in &rewrite {
-            txn.put(keys::token_posting(stored, id), posting.clone());
+            let posting = Posting {
+                op: *id.as_bytes(),
+                agency: record.agency.clone(),
+                window: record.window,
+            };
+            postings::upsert(&mut txn, stored, posting)?;
         }
         record.updated = now;
         txn.put_rec(keys::op(id), &record)?;
@@ -338,7 +342,7 @@ pub(super) fn end_operation(
     now: i64,
 ) -> Result<()> {
     for t in &record.tokens {
-        txn.delete(keys::token_posting(&t.stored, id));
+        postings::remove(txn, &t.stored, id)?;
     }
     txn.delete(keys::expiry(record.window.end, id));
     record.state = state;

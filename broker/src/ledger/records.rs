@@ -52,6 +52,7 @@ pub struct OpRecord {
 /// without reading the operation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Posting {
+    pub op: [u8; 16],
     pub agency: String,
     pub window: Window,
 }

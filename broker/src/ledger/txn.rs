@@ -31,10 +31,6 @@ impl<'a> Txn<'a> {
         }
     }
 
-    pub(crate) fn store(&self) -> &'a dyn Store {
-        self.store
-    }
-
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.overlay.get(key) {
             Some(pending) => Ok(pending.clone()),

@@ -44,6 +44,14 @@ struct Args {
     concurrency: Vec<usize>,
     sizes: Vec<u64>,
     json: Option<PathBuf>,
+    /// Run only these parts (check, register, alerts, tokens, growth); empty: all.
+    only: Vec<String>,
+}
+
+impl Args {
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
 }
 
 fn parse_args() -> Args {
@@ -53,6 +61,7 @@ fn parse_args() -> Args {
         concurrency: vec![1, 8, 64],
         sizes: vec![100_000],
         json: None,
+        only: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -70,9 +79,16 @@ fn parse_args() -> Args {
                     .unwrap_or_default();
             }
             "--json" => a.json = it.next().map(PathBuf::from),
+            "--only" => {
+                a.only = it
+                    .next()
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default();
+            }
             "--help" | "-h" => {
                 println!(
-                    "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--json FILE]"
+                    "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--json FILE] \
+                     [--only check,register,alerts,tokens,growth]"
                 );
                 std::process::exit(0);
             }
@@ -377,13 +393,16 @@ async fn bench_register(ch: &Channel, c: usize, secs: f64, rows: &mut Vec<Row>) 
 async fn bench_alert_latency(fed: &Federation, per_second: u64, count: u64) -> Row {
     let mut a = BrokerClient::new(fed.channel("bench-a").await.unwrap());
     let b = BrokerClient::new(fed.channel("bench-b").await.unwrap());
-    let shared = token();
-    let first = vec![entry(&shared, SelectorKind::Person, 0)];
-    a.register_operation(deconfliction_tests::registration(first))
-        .await
-        .unwrap();
-    // Each of B's registrations shares one token with A's operation: one new match, one
-    // alert to A. Alerts are told apart by match id, so an older backlog does not matter.
+    // A holds `count` operations, each with its own token; B's i-th registration shares the
+    // i-th token: one new match and one alert to A each, and no token is hot. Alerts are told
+    // apart by match id, so an older backlog does not matter.
+    let shared: Vec<Vec<u8>> = (0..count).map(|_| token()).collect();
+    for t in &shared {
+        let first = vec![entry(t, SelectorKind::Person, 0)];
+        a.register_operation(deconfliction_tests::registration(first))
+            .await
+            .unwrap();
+    }
     let mut stream = a
         .subscribe(v1::SubscribeRequest { after: 0 })
         .await
@@ -404,11 +423,11 @@ async fn bench_alert_latency(fed: &Federation, per_second: u64, count: u64) -> R
     });
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second as f64));
     let mut sends = Vec::new();
-    for _ in 0..count {
+    for i in 0..count as usize {
         ticker.tick().await;
         let mut b = b.clone();
         let acked = acked.clone();
-        let shared = shared.clone();
+        let shared = shared[i].clone();
         sends.push(tokio::spawn(async move {
             let mut tokens = vec![entry(&shared, SelectorKind::Person, 0)];
             tokens.extend((1..8).map(|i| entry(&token(), SelectorKind::Phone, i)));
@@ -555,6 +574,9 @@ async fn setup() -> Federation {
         c.token_service.quota_per_minute = u64::MAX / 4;
         c.token_service.quota_per_day = u64::MAX / 4;
         c.server.expiry_sweep_seconds = 3600;
+        // The alert-latency run registers many operations of one agency sharing a token;
+        // with same-agency matching they would all match each other (n² matches).
+        c.policy.match_same_agency = false;
     })
     .await;
     fed.stop_broker().await;
@@ -581,22 +603,30 @@ async fn main() {
     let broker = start_broker(&fed).await;
     let ch = fed.channel("bench-a").await.unwrap();
     for &c in &args.concurrency {
-        eprintln!("  check vs empty RPC, concurrency {c}");
-        bench_baseline_and_check(&ch, c, args.seconds, &mut rows).await;
+        if args.wants("check") {
+            eprintln!("  check vs empty RPC, concurrency {c}");
+            bench_baseline_and_check(&ch, c, args.seconds, &mut rows).await;
+        }
     }
     for &c in &args.concurrency {
-        eprintln!("  register vs raw sled + group flush, concurrency {c}");
-        bench_register(&ch, c, args.seconds, &mut rows).await;
+        if args.wants("register") {
+            eprintln!("  register vs raw sled + group flush, concurrency {c}");
+            bench_register(&ch, c, args.seconds, &mut rows).await;
+        }
     }
-    eprintln!("  alert latency");
-    let count = if args.full { 5000 } else { 1000 };
-    rows.push(bench_alert_latency(&fed, 1000, count).await);
-    eprintln!("  token service");
-    bench_token_service(&ch, &seed, args.seconds, &mut rows).await;
+    if args.wants("alerts") {
+        eprintln!("  alert latency");
+        let count = if args.full { 5000 } else { 1000 };
+        rows.push(bench_alert_latency(&fed, 1000, count).await);
+    }
+    if args.wants("tokens") {
+        eprintln!("  token service");
+        bench_token_service(&ch, &seed, args.seconds, &mut rows).await;
+    }
     drop(broker);
 
     let mut growth = Vec::new();
-    for &size in &args.sizes {
+    for &size in args.sizes.iter().filter(|_| args.wants("growth")) {
         eprintln!("  growth: {size} stored tokens");
         growth.push(bench_growth(size, args.seconds).await);
     }

@@ -1,0 +1,55 @@
+//! The token index: one key per stored token, whose value lists the open operations holding
+//! it. A check or a match lookup is then one point read per token (a sled range scan clones
+//! whole leaf nodes and cost most of a check), and an absent key is an immediate "no hit".
+
+use uuid::Uuid;
+
+use super::keys;
+use super::records::{Posting, StoredToken, decode, encode};
+use super::txn::Txn;
+use crate::store::{Store, StoreError};
+
+/// The open operations holding `stored`, as the store has them.
+pub(super) fn read(store: &dyn Store, stored: &StoredToken) -> Result<Vec<Posting>, StoreError> {
+    let key = keys::token(stored);
+    match store.get(&key)? {
+        Some(bytes) => decode(&key, &bytes),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The same, seeing the transaction's own pending writes.
+pub(super) fn read_txn(txn: &Txn<'_>, stored: &StoredToken) -> Result<Vec<Posting>, StoreError> {
+    Ok(txn.get_rec(&keys::token(stored))?.unwrap_or_default())
+}
+
+/// Adds `op` under `stored`, or updates its entry (a moved window).
+pub(super) fn upsert(
+    txn: &mut Txn<'_>,
+    stored: &StoredToken,
+    posting: Posting,
+) -> Result<(), StoreError> {
+    let mut list = read_txn(txn, stored)?;
+    match list.iter_mut().find(|p| p.op == posting.op) {
+        Some(existing) => *existing = posting,
+        None => list.push(posting),
+    }
+    txn.put(keys::token(stored), encode(&list)?);
+    Ok(())
+}
+
+/// Removes `op` from under `stored`; the key goes when no operation holds the token.
+pub(super) fn remove(txn: &mut Txn<'_>, stored: &StoredToken, op: &Uuid) -> Result<(), StoreError> {
+    let mut list = read_txn(txn, stored)?;
+    let before = list.len();
+    list.retain(|p| p.op != *op.as_bytes());
+    if list.len() == before {
+        return Ok(());
+    }
+    if list.is_empty() {
+        txn.delete(keys::token(stored));
+    } else {
+        txn.put(keys::token(stored), encode(&list)?);
+    }
+    Ok(())
+}
