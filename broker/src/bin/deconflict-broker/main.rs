@@ -1,5 +1,7 @@
 //! `deconflict-broker`: the broker daemon and its operator subcommands.
 
+mod remote;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -51,6 +53,20 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The watch centre's view of the federation (needs a watch-centre or admin certificate).
+    Watch {
+        #[command(flatten)]
+        connection: remote::Connection,
+        #[command(subcommand)]
+        command: remote::WatchCommand,
+    },
+    /// Enrol, suspend and reinstate agencies (needs an admin certificate).
+    Admin {
+        #[command(flatten)]
+        connection: remote::Connection,
+        #[command(subcommand)]
+        command: remote::AdminCommand,
     },
     /// Certificate authority operations (run where the CA key is kept).
     Pki {
@@ -308,5 +324,13 @@ async fn main() -> Result<()> {
         }
         Command::Pki { command } => pki(command),
         Command::Audit { command } => audit(command),
+        Command::Watch {
+            connection,
+            command,
+        } => remote::watch(connection, command).await,
+        Command::Admin {
+            connection,
+            command,
+        } => remote::admin(connection, command).await,
     }
 }

@@ -1,0 +1,329 @@
+//! `deconflict-broker watch` and `deconflict-broker admin`: the watch centre's and the
+//! administrator's views, over mTLS with their own certificates, against a running broker.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::admin_client::AdminClient;
+use deconfliction_proto::v1::oversight_client::OversightClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// How to reach the broker, and as whom.
+#[derive(Args, Debug)]
+pub struct Connection {
+    /// Broker address, e.g. https://broker.example:7443
+    #[arg(
+        long,
+        env = "DECONFLICT_BROKER_URL",
+        default_value = "https://127.0.0.1:7443"
+    )]
+    broker: String,
+    /// Federation CA certificate (PEM).
+    #[arg(long, env = "DECONFLICT_CA")]
+    ca: PathBuf,
+    /// Your certificate (PEM), issued with the watch-centre or admin agency id.
+    #[arg(long, env = "DECONFLICT_CERT")]
+    cert: PathBuf,
+    /// Your private key (PEM).
+    #[arg(long, env = "DECONFLICT_KEY")]
+    key: PathBuf,
+    /// TLS server name to expect (default: the host of --broker).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WatchCommand {
+    /// Matches across the federation (metadata only).
+    Matches {
+        /// Only matches still open after this many hours.
+        #[arg(long, default_value_t = 0)]
+        unresolved_hours: u32,
+        /// Only matches involving this agency.
+        #[arg(long)]
+        agency: Option<String>,
+        #[arg(long)]
+        include_resolved: bool,
+    },
+    /// Open operations, open matches and queued alerts, per agency.
+    Stats,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Enrol an agency (or change its role or name).
+    Enrol {
+        #[arg(long)]
+        agency: String,
+        /// agency, watch-centre or admin
+        #[arg(long, default_value = "agency")]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Suspend an agency: its calls are refused at once.
+    Suspend {
+        #[arg(long)]
+        agency: String,
+        #[arg(long)]
+        reason: String,
+        /// Also close its open operations now.
+        #[arg(long)]
+        close_operations: bool,
+    },
+    /// Lift a suspension.
+    Reinstate {
+        #[arg(long)]
+        agency: String,
+    },
+    /// Every agency in the registry.
+    List,
+}
+
+async fn channel(c: &Connection) -> Result<Channel> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let host = c
+        .broker
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split([':', '/']).next())
+        .unwrap_or("localhost")
+        .to_owned();
+    let name = c
+        .server_name
+        .clone()
+        .unwrap_or(if host.parse::<std::net::IpAddr>().is_ok() {
+            // The development certificate names localhost and 127.0.0.1.
+            "localhost".to_owned()
+        } else {
+            host
+        });
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&c.ca)?))
+        .identity(Identity::from_pem(read(&c.cert)?, read(&c.key)?))
+        .domain_name(name);
+    Endpoint::from_shared(c.broker.clone())
+        .with_context(|| format!("{} is not a URL", c.broker))?
+        .tls_config(tls)?
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the broker at {}", c.broker))
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("the broker refused: {} ({:?})", e.message(), e.code())
+}
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+fn kind_name(k: i32) -> String {
+    v1::SelectorKind::try_from(k)
+        .map(|k| {
+            k.as_str_name()
+                .trim_start_matches("SELECTOR_KIND_")
+                .to_lowercase()
+        })
+        .unwrap_or_else(|_| k.to_string())
+}
+
+pub async fn watch(conn: Connection, command: WatchCommand) -> Result<()> {
+    let mut client = OversightClient::new(channel(&conn).await?);
+    match command {
+        WatchCommand::Matches {
+            unresolved_hours,
+            agency,
+            include_resolved,
+        } => {
+            let list = client
+                .list_matches(v1::ListMatchesRequest {
+                    include_resolved,
+                    unresolved_for_hours: unresolved_hours,
+                    agency_id: agency.unwrap_or_default(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            if conn.json {
+                for m in &list.matches {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "match_id": m.match_id, "created_unix": m.created_unix,
+                            "updated_unix": m.updated_unix,
+                            "state": v1::MatchState::try_from(m.state).map(|s| s.as_str_name()).unwrap_or("?"),
+                            "kinds": m.kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
+                            "agencies": m.agency_ids, "shared_tokens": m.shared_tokens,
+                        })
+                    );
+                }
+                return Ok(());
+            }
+            println!(
+                "{:<36}  {:<17}  {:<8}  {:<24}  agencies",
+                "match", "created", "state", "kinds"
+            );
+            for m in &list.matches {
+                let state = if m.state == v1::MatchState::Resolved as i32 {
+                    "resolved"
+                } else {
+                    "open"
+                };
+                let kinds: Vec<String> = m.kinds.iter().map(|k| kind_name(*k)).collect();
+                println!(
+                    "{:<36}  {:<17}  {:<8}  {:<24}  {}",
+                    m.match_id,
+                    when(m.created_unix),
+                    state,
+                    kinds.join(","),
+                    m.agency_ids.join(" + ")
+                );
+            }
+            println!("{} matches", list.matches.len());
+        }
+        WatchCommand::Stats => {
+            let s = client
+                .get_statistics(v1::GetStatisticsRequest {})
+                .await
+                .map_err(status)?
+                .into_inner();
+            if conn.json {
+                let per: Vec<_> = s
+                    .agencies
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({"agency": a.agency_id, "open_operations": a.open_operations,
+                            "open_matches": a.open_matches, "queued_alerts": a.queued_alerts})
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"open_operations": s.open_operations, "open_matches": s.open_matches,
+                        "resolved_matches": s.resolved_matches, "agencies": per})
+                );
+                return Ok(());
+            }
+            println!(
+                "open operations {}, open matches {}, resolved matches {}",
+                s.open_operations, s.open_matches, s.resolved_matches
+            );
+            println!(
+                "{:<24}  {:>10}  {:>12}  {:>13}",
+                "agency", "operations", "open matches", "queued alerts"
+            );
+            for a in &s.agencies {
+                println!(
+                    "{:<24}  {:>10}  {:>12}  {:>13}",
+                    a.agency_id, a.open_operations, a.open_matches, a.queued_alerts
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn role(text: &str) -> Result<v1::Role> {
+    Ok(match text {
+        "agency" => v1::Role::Agency,
+        "watch-centre" | "watch_centre" => v1::Role::WatchCentre,
+        "admin" => v1::Role::Admin,
+        other => bail!("role {other:?} is not agency, watch-centre or admin"),
+    })
+}
+
+fn print_record(r: &v1::AgencyRecord, json: bool) {
+    let role = v1::Role::try_from(r.role)
+        .map(|r| r.as_str_name())
+        .unwrap_or("?");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"agency": r.agency_id, "role": role, "display_name": r.display_name,
+                "suspended": r.suspended, "suspension_reason": r.suspension_reason})
+        );
+    } else {
+        let state = if r.suspended {
+            format!("SUSPENDED ({})", r.suspension_reason)
+        } else {
+            "active".into()
+        };
+        println!(
+            "{:<24}  {:<18}  {:<10}  {}",
+            r.agency_id, role, state, r.display_name
+        );
+    }
+}
+
+pub async fn admin(conn: Connection, command: AdminCommand) -> Result<()> {
+    let mut client = AdminClient::new(channel(&conn).await?);
+    match command {
+        AdminCommand::Enrol {
+            agency,
+            role: r,
+            name,
+        } => {
+            let rec = client
+                .enrol_agency(v1::EnrolAgencyRequest {
+                    agency_id: agency,
+                    role: role(&r)? as i32,
+                    display_name: name,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_record(&rec, conn.json);
+        }
+        AdminCommand::Suspend {
+            agency,
+            reason,
+            close_operations,
+        } => {
+            let rec = client
+                .suspend_agency(v1::SuspendAgencyRequest {
+                    agency_id: agency,
+                    reason,
+                    close_operations,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_record(&rec, conn.json);
+        }
+        AdminCommand::Reinstate { agency } => {
+            let rec = client
+                .reinstate_agency(v1::ReinstateAgencyRequest { agency_id: agency })
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_record(&rec, conn.json);
+        }
+        AdminCommand::List => {
+            let list = client
+                .list_agencies(v1::ListAgenciesRequest {})
+                .await
+                .map_err(status)?
+                .into_inner();
+            for r in &list.agencies {
+                print_record(r, conn.json);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The operator's commands as a person runs them: `deconflict-broker dev` (the README's first
+//! command), and the watch-centre and admin views against a running broker.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use deconflict_broker::config::AgencySection;
+use deconfliction_proto::v1;
+use deconfliction_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_creates_a_federation_serves_it_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed_dir = dir.path().join("dev-federation");
+    let port = free_port();
+    let mut child = Command::new(broker_binary())
+        .args([
+            "dev",
+            "--dir",
+            fed_dir.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("DECONFLICT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let agency = fed_dir.join("agencies/gd-psb");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let info = loop {
+        if agency.join("key.pem").exists() {
+            let ca = std::fs::read_to_string(agency.join("ca.pem")).unwrap();
+            let cert = std::fs::read_to_string(agency.join("cert.pem")).unwrap();
+            let key = std::fs::read_to_string(agency.join("key.pem")).unwrap();
+            if let Ok(ch) = connect(
+                format!("127.0.0.1:{port}").parse().unwrap(),
+                &ca,
+                Some((&cert, &key)),
+            )
+            .await
+                && let Ok(info) = v1::broker_client::BrokerClient::new(ch)
+                    .get_federation_info(v1::GetFederationInfoRequest {})
+                    .await
+            {
+                break info.into_inner();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dev broker did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(info.agency_id, "gd-psb");
+    for f in [
+        "broker.toml",
+        "pki/ca.pem",
+        "pki/crl.pem",
+        "secrets/pepper",
+        "secrets/token-service.seed",
+    ] {
+        assert!(fed_dir.join(f).exists(), "{f} missing");
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no clean exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_and_admin_commands_against_a_running_broker() {
+    let fed = Federation::start_with(&["yn-psb", "gd-psb", "watch", "national-bureau"], |c| {
+        c.agencies = vec![
+            AgencySection {
+                id: "watch".into(),
+                role: "watch-centre".into(),
+                display_name: String::new(),
+            },
+            AgencySection {
+                id: "national-bureau".into(),
+                role: "admin".into(),
+                display_name: String::new(),
+            },
+        ];
+    })
+    .await;
+    let t = token();
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    yn.register_operation(registration(vec![entry(&t, SelectorKind::Plate, 1)]))
+        .await
+        .unwrap();
+    gd.register_operation(registration(vec![entry(&t, SelectorKind::Plate, 2)]))
+        .await
+        .unwrap();
+    let ca = fed.dir.path().join("pki/ca.pem");
+    let run = |who: &str, args: &[&str]| {
+        let dir = fed.agency_dir(who);
+        let mut cmd = Command::new(broker_binary());
+        cmd.args(&args[..1]).args([
+            "--broker",
+            &format!("https://{}", fed.addr()),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--cert",
+            dir.join("cert.pem").to_str().unwrap(),
+            "--key",
+            dir.join("key.pem").to_str().unwrap(),
+        ]);
+        let out = cmd.args(&args[1..]).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run("watch", &["watch", "matches"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("plate") && text.contains("gd-psb") && text.contains("1 matches"),
+        "{text}"
+    );
+    let (ok, text) = run("watch", &["watch", "stats"]);
+    assert!(ok && text.contains("open matches 1"), "{text}");
+    // The watch centre is no admin.
+    let (ok, text) = run(
+        "watch",
+        &["admin", "suspend", "--agency", "gd-psb", "--reason", "x"],
+    );
+    assert!(!ok && text.contains("admin role"), "{text}");
+    let (ok, text) = run(
+        "national-bureau",
+        &[
+            "admin",
+            "enrol",
+            "--agency",
+            "gd-psb",
+            "--name",
+            "Guangdong PSB",
+        ],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = run(
+        "national-bureau",
+        &[
+            "admin", "suspend", "--agency", "gd-psb", "--reason", "audit",
+        ],
+    );
+    assert!(ok && text.contains("SUSPENDED"), "{text}");
+    let e = gd
+        .list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    let (ok, text) = run("yn-psb", &["watch", "matches"]);
+    assert!(!ok && text.contains("watch centre role"), "{text}");
+}
