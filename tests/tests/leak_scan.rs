@@ -102,6 +102,36 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
         .unwrap();
         tokens.push(shared);
     }
+    // Relay traffic: message bodies and contact cards are the broker's data (stored, purged
+    // by retention) but must never reach its logs.
+    let message = "meet at the Ruili checkpoint 0300";
+    let officer = "Inspector Zhou Wenqiang";
+    let m = yn
+        .list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .operations[0]
+        .match_ids[0]
+        .clone();
+    yn.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: message.into(),
+    })
+    .await
+    .unwrap();
+    for c in [&mut yn, &mut gd] {
+        c.disclose(v1::DiscloseRequest {
+            match_id: m.clone(),
+            card: Some(v1::ContactCard {
+                officer: officer.into(),
+                phone: "+86 692 000 0000".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    }
     // What each agency received.
     let mut received = Vec::new();
     for (name, c) in [
@@ -139,6 +169,12 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
         logs.len() > 1000,
         "the scenario logged nothing: the scan would prove nothing"
     );
+    for text in [message, officer, case_ref] {
+        assert!(
+            !contains(&logs, text.as_bytes()),
+            "{text:?} appears in the broker's logs"
+        );
+    }
     for t in &tokens {
         let forms = [
             t.clone(),
