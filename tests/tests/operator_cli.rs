@@ -171,3 +171,68 @@ async fn watch_and_admin_commands_against_a_running_broker() {
     let (ok, text) = run("yn-psb", &["watch", "matches"]);
     assert!(!ok && text.contains("watch centre role"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_health_port_and_metrics_endpoint_serve_orchestrators() {
+    let fed = Federation::start_with(&["yn-psb"], |c| {
+        c.server.health_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.server.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let broker = fed.broker.as_ref().unwrap();
+    // The kubelet's probe: plain gRPC health, no client certificate.
+    let ch =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", broker.health_addr.unwrap()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let status = tonic_health::pb::health_client::HealthClient::new(ch)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "deconfliction.v1.Broker".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    // The plain port serves nothing else.
+    let ch =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", broker.health_addr.unwrap()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let e = v1::broker_client::BrokerClient::new(ch)
+        .get_federation_info(v1::GetFederationInfoRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unimplemented);
+
+    let mut yn = fed.client("yn-psb").await;
+    yn.register_operation(registration(vec![entry(&token(), SelectorKind::Vin, 1)]))
+        .await
+        .unwrap();
+    let body = http_get(broker.metrics_addr.unwrap()).await;
+    for metric in [
+        "deconfliction_registrations_total 1",
+        "deconfliction_flush_seconds",
+        "deconfliction_matches_created_total 0",
+        "deconfliction_store_bytes",
+    ] {
+        assert!(body.contains(metric), "metrics lack {metric}:\n{body}");
+    }
+}
+
+async fn http_get(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
