@@ -11,6 +11,15 @@ pub mod v1 {
     include!("gen/deconfliction.v1.rs");
 }
 
+/// Package `deconfliction.agent.v1`: the local control API of `agencyd` (Unix socket).
+pub mod agent {
+    /// Version 1 of the control API.
+    pub mod v1 {
+        #![allow(clippy::all, missing_docs)]
+        include!("gen/deconfliction.agent.v1.rs");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/descriptor.bin");
 

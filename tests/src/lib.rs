@@ -348,3 +348,79 @@ pub async fn selector_entries(
         .map(|(t, (i, kind))| entry(t, kind, i))
         .collect())
 }
+
+// ----- agencyd helpers -----------------------------------------------------------------------
+
+/// A configuration for an in-process `agencyd` of `agency` against this federation's broker,
+/// with everything (store, socket, inbox, JSON-lines sink) under `root`, and short poll and
+/// retry intervals so that tests run quickly.
+pub fn agencyd_config(
+    fed: &Federation,
+    agency: &str,
+    root: &Path,
+) -> agency_client::daemon::DaemonConfig {
+    std::fs::create_dir_all(root).unwrap();
+    let ca = root.join("ca.pem");
+    std::fs::write(&ca, fed.ca_pem()).unwrap();
+    let pin = pinned_key(&fed.config);
+    let mut c = agency_client::daemon::DaemonConfig::default();
+    c.tls.cert = fed.agency_dir(agency).join("cert.pem");
+    c.tls.key = fed.agency_dir(agency).join("key.pem");
+    c.tls.ca = ca;
+    c.broker.address = fed.addr().to_string();
+    c.broker.tls_domain = Some("localhost".into());
+    c.broker.call_timeout_seconds = 10;
+    c.broker.connect_timeout_seconds = 2;
+    c.token_service.public_key = hex::encode(pin.public_key());
+    c.token_service.key_epoch = pin.epoch();
+    c.daemon.data_dir = root.join("data");
+    c.daemon.socket = Some(root.join("agencyd.sock"));
+    c.daemon.inbox_dir = Some(root.join("inbox"));
+    c.daemon.inbox_poll_ms = 50;
+    c.daemon.retry_initial_ms = 100;
+    c.daemon.retry_max_ms = 500;
+    c.sinks.jsonl = Some(root.join("alerts.jsonl"));
+    c
+}
+
+/// Polls `probe` every 50 ms until it returns Some, failing after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes `text` into `dir` as `name` the way an operation file must be dropped: written under
+/// a `.tmp` name, then renamed.
+pub fn drop_file(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// The `deconflict` binary next to this test executable (built by `cargo test --workspace`,
+/// or `cargo build -p agency-client`).
+pub fn deconflict_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join(format!("deconflict{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the suite with `cargo test --workspace` (or `cargo build -p agency-client`)",
+        bin.display()
+    );
+    bin
+}

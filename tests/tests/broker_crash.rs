@@ -29,8 +29,10 @@ fn spawn_broker(config: &std::path::Path, log: &std::path::Path) -> Child {
         .unwrap()
 }
 
-async fn wait_ready(fed: &Federation) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+/// Waits for the restarted broker (sled replays its log after a SIGKILL, which on a loaded
+/// 2-core machine can take a while); on timeout the broker's own log explains why.
+async fn wait_ready(fed: &Federation, child: &mut Child, log: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         if let Ok(ch) = fed.channel("yn-psb").await {
             let mut c = v1::broker_client::BrokerClient::new(ch);
@@ -41,10 +43,15 @@ async fn wait_ready(fed: &Federation) {
                 return;
             }
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "broker did not come up"
-        );
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || tokio::time::Instant::now() >= deadline {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            panic!(
+                "broker did not come up (exit: {exited:?}); its log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -72,7 +79,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut seen: BTreeMap<u64, String> = BTreeMap::new();
     for cycle in 0..cycles {
         let mut child = spawn_broker(&config, &log);
-        wait_ready(&fed).await;
+        wait_ready(&fed, &mut child, &log).await;
 
         // Everything acknowledged in earlier cycles is still there.
         let mut yn = fed.client("yn-psb").await;
@@ -155,7 +162,7 @@ async fn acknowledged_writes_survive_sigkill() {
     }
     // A final clean start, and every acknowledged write is there.
     let mut child = spawn_broker(&config, &log);
-    wait_ready(&fed).await;
+    wait_ready(&fed, &mut child, &log).await;
     let mut yn = fed.client("yn-psb").await;
     let mut gd = fed.client("gd-psb").await;
     let total = acked.lock().unwrap().len();

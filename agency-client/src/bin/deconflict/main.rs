@@ -1,44 +1,170 @@
-//! `deconflict`: the duty officers' command-line tool.
+//! `deconflict`: the duty officers' command-line tool. It talks only to the local `agencyd`
+//! (over its Unix socket); it never holds the agency's certificate key. `normalize` works
+//! offline.
 //!
-//! One module per subcommand, so that `register`, `check`, `alerts` ... can be added beside
-//! `normalize` without touching it.
+//! One module per group of subcommands. Exit codes are in `fail.rs` and `docs/agency.md`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use agency_client::control::{self, SOCKET_ENV};
+use clap::{CommandFactory, Parser, Subcommand};
 
+mod alerts;
+mod fail;
+mod import;
+mod json;
 mod normalize;
+mod ops;
+mod out;
+mod relay;
+mod status;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "deconflict",
     version,
-    about = "Deconfliction client for duty officers"
+    about = "Deconfliction client for duty officers",
+    long_about = "Deconfliction client for duty officers.\n\n\
+        Register your unit's operations, check selectors, and see when another unit works the \
+        same target. Everything goes through the local agencyd daemon; the other agency never \
+        learns who you are until both of you disclose.",
+    after_help = "Exit codes: 0 done, 1 refused by the broker or agencyd, 2 bad input, \
+        3 agencyd unreachable, 4 broker or token service unreachable.\n\
+        Every command takes --json. See docs/agency.md."
 )]
 struct Cli {
+    /// agencyd's control socket.
+    #[arg(long, global = true, env = SOCKET_ENV, value_name = "PATH")]
+    socket: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Register an operation, from a file (--file) or from flags (-s KIND=VALUE --days N).
+    Register(ops::RegisterArgs),
+    /// Hit/no-hit check of selectors without registering them.
+    Check(ops::CheckArgs),
+    /// Add or remove selectors, or move the window, of one of your operations.
+    Amend(ops::AmendArgs),
+    /// Close one of your operations.
+    Close(ops::CloseArgs),
+    /// List your operations, or show one with its selectors.
+    Ops(ops::OpsArgs),
+    /// List alerts (your own selectors shown in clear), or show one.
+    Alerts(alerts::AlertsArgs),
+    /// Mark alerts as seen.
+    Ack(alerts::AckArgs),
+    /// Follow alerts, relay messages and operation events as they happen.
+    Watch(alerts::WatchArgs),
+    /// Register a batch of operations from a CSV or JSON-lines file.
+    Import(import::ImportArgs),
+    /// Daemon, broker and token-service reachability, outbox, key epoch.
+    Status(status::StatusArgs),
+    /// Send a message to the other party of a match (anonymous).
+    Message(relay::MessageArgs),
+    /// Disclose your contact card on a match (delivered only when both sides have), or --withdraw it.
+    Disclose(relay::DiscloseArgs),
+    /// Mark a match resolved (--outcome), or --reopen it.
+    Resolve(relay::ResolveArgs),
+    /// Show a match and its thread.
+    Match(relay::MatchArgs),
     /// Show the canonical form(s) of a selector, or of every case of a token-vectors file.
     Normalize(normalize::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Exit code for input the spec rejects (clap uses the same code for bad usage).
 pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 
+/// What every daemon command needs.
+pub(crate) struct Ctx {
+    pub socket: PathBuf,
+}
+
+impl Ctx {
+    pub(crate) async fn client(
+        &self,
+    ) -> Result<
+        control::pb::agency_control_client::AgencyControlClient<tonic::transport::Channel>,
+        fail::Failure,
+    > {
+        Ok(control::connect(&self.socket).await?)
+    }
+}
+
+/// Now, Unix seconds.
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Normalize(args) => normalize::run(args),
+    let ctx = Ctx {
+        socket: cli.socket.unwrap_or_else(control::default_socket_path),
     };
+    let command = match cli.command {
+        Command::Normalize(args) => {
+            return match normalize::run(args) {
+                Ok(code) => code,
+                Err(err) => {
+                    eprintln!("deconflict: {err:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "deconflict",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        other => other,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deconflict: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Register(a) => ops::register(&ctx, a).await,
+            Command::Check(a) => ops::check(&ctx, a).await,
+            Command::Amend(a) => ops::amend(&ctx, a).await,
+            Command::Close(a) => ops::close(&ctx, a).await,
+            Command::Ops(a) => ops::ops(&ctx, a).await,
+            Command::Alerts(a) => alerts::alerts(&ctx, a).await,
+            Command::Ack(a) => alerts::ack(&ctx, a).await,
+            Command::Watch(a) => alerts::watch(&ctx, a).await,
+            Command::Import(a) => import::import(&ctx, a).await,
+            Command::Status(a) => status::status(&ctx, a).await,
+            Command::Message(a) => relay::message(&ctx, a).await,
+            Command::Disclose(a) => relay::disclose(&ctx, a).await,
+            Command::Resolve(a) => relay::resolve(&ctx, a).await,
+            Command::Match(a) => relay::show_match(&ctx, a).await,
+            Command::Normalize(_) | Command::Completions { .. } => Ok(()),
+        }
+    });
     match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("deconflict: {err:#}");
-            ExitCode::FAILURE
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("deconflict: {}", f.message);
+            f.exit()
         }
     }
 }

@@ -1,0 +1,231 @@
+//! `alerts`, `ack`, `watch`.
+
+use agency_client::control::pb;
+use serde_json::Value;
+
+use crate::fail::{CmdResult, Failure};
+use crate::{Ctx, json as j, out};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AlertsArgs {
+    /// Show this alert in full.
+    seq: Option<u64>,
+    /// Include alerts already acknowledged.
+    #[arg(long)]
+    all: bool,
+    /// Only alerts of this match.
+    #[arg(long = "match", value_name = "MATCH_ID")]
+    match_id: Option<String>,
+    /// Only the newest N.
+    #[arg(long, default_value_t = 0)]
+    limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A one-line summary of an alert.
+pub(crate) fn summary(a: &pb::AlertView) -> String {
+    let what = match pb::AlertKind::try_from(a.kind) {
+        Ok(pb::AlertKind::Match) => out::alarm(&format!(
+            "{} match {}: {} of your selectors",
+            if a.created { "NEW" } else { "grown" },
+            a.match_id,
+            a.selectors.len()
+        )),
+        Ok(pb::AlertKind::Checked) => {
+            format!("a check touched {} of your selectors", a.selectors.len())
+        }
+        Ok(pb::AlertKind::Message) => format!("message on match {}: {}", a.match_id, a.text),
+        Ok(pb::AlertKind::Contact) => format!(
+            "contact card on match {}: {}",
+            a.match_id,
+            a.card
+                .as_ref()
+                .map(|c| format!("{} / {}", c.unit_name, c.officer))
+                .unwrap_or_default()
+        ),
+        Ok(pb::AlertKind::MatchState) => format!(
+            "match {} {}{} {}",
+            a.match_id,
+            j::state_name(a.state),
+            if a.by_you { " (by you)" } else { "" },
+            j::outcome_name(a.outcome)
+        ),
+        _ => "unknown alert".into(),
+    };
+    let case = if a.case_reference.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", a.case_reference)
+    };
+    format!(
+        "#{} {} op {}{case} — {what}",
+        a.seq,
+        out::time(a.at_unix),
+        a.operation_id
+    )
+}
+
+fn detail(a: &pb::AlertView) {
+    println!("{}", summary(a));
+    for s in &a.selectors {
+        println!("    {}", out::selector(s));
+    }
+    if !a.unresolved_refs.is_empty() {
+        println!(
+            "    (selector ids not in the local store: {:?})",
+            a.unresolved_refs
+        );
+    }
+    if let Some(c) = &a.card {
+        println!(
+            "    unit {} | officer {} | phone {} | e-mail {} | {}",
+            c.unit_name, c.officer, c.phone, c.secure_email, c.note
+        );
+    }
+    if !a.note.is_empty() {
+        println!("    note: {}", a.note);
+    }
+}
+
+pub(crate) async fn alerts(ctx: &Ctx, args: AlertsArgs) -> CmdResult {
+    let mut client = ctx.client().await?;
+    if let Some(seq) = args.seq {
+        let a = client
+            .get_alert(pb::GetAlertRequest { seq })
+            .await?
+            .into_inner();
+        if args.json {
+            out::json(&j::alert(&a));
+        } else {
+            detail(&a);
+        }
+        return Ok(());
+    }
+    let alerts = client
+        .list_alerts(pb::ListAlertsRequest {
+            include_acked: args.all,
+            after_seq: 0,
+            match_id: args.match_id.clone().unwrap_or_default(),
+            limit: args.limit,
+        })
+        .await?
+        .into_inner()
+        .alerts;
+    if args.json {
+        out::json(&Value::Array(alerts.iter().map(j::alert).collect()));
+        return Ok(());
+    }
+    if alerts.is_empty() {
+        println!("no {}alerts", if args.all { "" } else { "unacknowledged " });
+    }
+    for a in &alerts {
+        detail(a);
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AckArgs {
+    /// Alert numbers to acknowledge.
+    seqs: Vec<u64>,
+    /// Acknowledge every alert up to and including this number.
+    #[arg(long)]
+    upto: Option<u64>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn ack(ctx: &Ctx, args: AckArgs) -> CmdResult {
+    if args.seqs.is_empty() && args.upto.is_none() {
+        return Err(Failure::bad_input(
+            "give alert numbers, or --upto N (see deconflict alerts)",
+        ));
+    }
+    let r = ctx
+        .client()
+        .await?
+        .ack_alerts(pb::AckAlertsRequest {
+            seqs: args.seqs.clone(),
+            upto: args.upto.unwrap_or(0),
+        })
+        .await?
+        .into_inner();
+    if args.json {
+        out::json(&serde_json::json!({"acked": r.acked, "unacked": r.unacked}));
+    } else {
+        println!(
+            "{} acknowledged; {} still unacknowledged",
+            r.acked, r.unacked
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct WatchArgs {
+    /// First show stored alerts after this number (0: all stored).
+    #[arg(long)]
+    after: Option<u64>,
+    /// Stop after this many events (for scripts; default: run until interrupted).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn watch(ctx: &Ctx, args: WatchArgs) -> CmdResult {
+    let mut stream = ctx
+        .client()
+        .await?
+        .watch(pb::WatchRequest {
+            after_seq: args.after.unwrap_or(0),
+            backlog: args.after.is_some(),
+        })
+        .await?
+        .into_inner();
+    if !args.json {
+        eprintln!("watching alerts and operation events (Ctrl-C to stop)");
+    }
+    let mut seen = 0u64;
+    while args.count.is_none_or(|c| seen < c) {
+        let Some(event) = stream.message().await? else {
+            return Err(Failure {
+                code: crate::fail::EXIT_DAEMON_UNREACHABLE,
+                message: "agencyd ended the watch (it is shutting down)".into(),
+            });
+        };
+        seen += 1;
+        match event.event {
+            Some(pb::watch_event::Event::Alert(a)) => {
+                if args.json {
+                    out::json(&serde_json::json!({"alert": j::alert(&a)}));
+                } else {
+                    detail(&a);
+                }
+            }
+            Some(pb::watch_event::Event::Operation(o)) => {
+                if args.json {
+                    out::json(
+                        &serde_json::json!({"operation": {"operation_id": o.operation_id, "event": o.event, "error": o.error, "at_unix": o.at_unix}}),
+                    );
+                } else if o.error.is_empty() {
+                    println!("{} op {} {}", out::time(o.at_unix), o.operation_id, o.event);
+                } else {
+                    println!(
+                        "{} op {} {}: {}",
+                        out::time(o.at_unix),
+                        o.operation_id,
+                        out::alarm(&o.event),
+                        o.error
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The alert subscription: `Subscribe(after = last stored seq)`, then for each alert: resolve
+//! it to our own operation and selectors, store it and flush, tell the sinks and `watch`, and
+//! only then `Ack` it at the broker. A crash at any point loses nothing (the broker keeps what
+//! was not acknowledged) and duplicates nothing (alerts at or below the stored seq are skipped).
+
+use std::sync::Arc;
+
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::alert::Event;
+use tokio::sync::watch;
+
+use super::core::{Backoff, Core, now_unix};
+use super::records::{AlertRecord, AlertSelector, CardRecord};
+use super::store::{Batch, LAST_ALERT_SEQ, StoreError, alert_key, op_key};
+use super::views::alert_view;
+use crate::control::pb;
+
+/// Runs until `shutdown` turns true.
+pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new(core.retry_initial(), core.retry_max());
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match subscribe_once(&core, &mut shutdown, &mut backoff).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "alerts: local store failure"),
+        }
+        core.set_health(|h| h.subscribed = false);
+        let wait = backoff.next_wait();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One subscription until it ends. Ok(true): shut down.
+async fn subscribe_once(
+    core: &Arc<Core>,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<bool, StoreError> {
+    let after = core.store.get_u64(LAST_ALERT_SEQ)?;
+    let mut broker = core.link.broker.clone();
+    let call = broker.subscribe(v1::SubscribeRequest { after });
+    let mut stream = tokio::select! {
+        r = call => match r {
+            Ok(r) => r.into_inner(),
+            Err(status) => {
+                tracing::debug!(code = ?status.code(), message = status.message(), "alerts: cannot subscribe");
+                return Ok(false);
+            }
+        },
+        _ = shutdown.changed() => return Ok(true),
+    };
+    tracing::info!(after, "alerts: subscribed");
+    core.set_health(|h| h.subscribed = true);
+    backoff.reset();
+    loop {
+        let next = tokio::select! {
+            n = stream.message() => n,
+            _ = shutdown.changed() => return Ok(true),
+        };
+        match next {
+            Ok(Some(alert)) => handle(core, alert).await?,
+            Ok(None) => {
+                tracing::info!("alerts: the broker ended the subscription");
+                return Ok(false);
+            }
+            Err(status) => {
+                tracing::info!(code = ?status.code(), "alerts: subscription broken");
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// Stores one alert (if new), tells sinks and watchers, acknowledges it at the broker.
+pub async fn handle(core: &Arc<Core>, alert: v1::Alert) -> Result<(), StoreError> {
+    let seq = alert.seq;
+    let record = {
+        let _writer = core.store.write_lock();
+        if seq <= core.store.get_u64(LAST_ALERT_SEQ)? {
+            None
+        } else {
+            let record = resolve(core, &alert)?;
+            let mut batch = Batch::default();
+            batch.put(alert_key(seq), &record)?;
+            batch.put_u64(LAST_ALERT_SEQ.to_vec(), seq);
+            if let Some(mut op) = core.store.op(&record.operation_id)?
+                && !record.match_id.is_empty()
+                && !op.match_ids.contains(&record.match_id)
+            {
+                op.match_ids.push(record.match_id.clone());
+                batch.put(op_key(&op.id), &op)?;
+            }
+            core.store.apply(batch)?;
+            Some(record)
+        }
+    };
+    if let Some(record) = record {
+        core.store.flush().await?;
+        if core.config.sinks.log {
+            tracing::info!(
+                seq,
+                kind = %record.kind,
+                match_id = %record.match_id,
+                operation_id = %record.operation_id,
+                selectors = record.selectors.len(),
+                unresolved = record.unresolved_refs.len(),
+                "alert"
+            );
+        }
+        core.alerts_stored.send_replace(seq);
+        core.publish(pb::watch_event::Event::Alert(alert_view(&record)));
+    }
+    let mut broker = core.link.broker.clone();
+    if let Err(status) = broker
+        .ack(core.link.request(v1::AckRequest { upto: seq }))
+        .await
+    {
+        // Harmless: the next subscription starts after the stored seq anyway.
+        tracing::debug!(seq, code = ?status.code(), "alerts: ack failed");
+    }
+    Ok(())
+}
+
+fn kind_name(event: Option<&Event>) -> &'static str {
+    match event {
+        Some(Event::Match(_)) => "match",
+        Some(Event::Checked(_)) => "checked",
+        Some(Event::Message(_)) => "message",
+        Some(Event::Contact(_)) => "contact",
+        Some(Event::MatchState(_)) => "match_state",
+        None => "unknown",
+    }
+}
+
+/// The alert in the agency's own terms.
+fn resolve(core: &Core, alert: &v1::Alert) -> Result<AlertRecord, StoreError> {
+    let mut rec = AlertRecord {
+        seq: alert.seq,
+        at_unix: alert.at_unix,
+        received_unix: now_unix(),
+        kind: kind_name(alert.event.as_ref()).into(),
+        acked: false,
+        match_id: String::new(),
+        operation_id: String::new(),
+        case_reference: String::new(),
+        created: false,
+        new_tokens: 0,
+        selectors: Vec::new(),
+        unresolved_refs: Vec::new(),
+        text: None,
+        card: None,
+        state: None,
+        outcome: None,
+        note: None,
+        by_you: false,
+    };
+    let mut refs: Vec<u64> = Vec::new();
+    match &alert.event {
+        Some(Event::Match(m)) => {
+            rec.match_id = m.match_id.clone();
+            rec.operation_id = m.operation_id.clone();
+            rec.created = m.created;
+            rec.new_tokens = m.new_tokens;
+            refs = m.tokens.iter().map(|t| t.local_ref).collect();
+        }
+        Some(Event::Checked(c)) => {
+            rec.operation_id = c.operation_id.clone();
+            refs = c.tokens.iter().map(|t| t.local_ref).collect();
+        }
+        Some(Event::Message(m)) => {
+            rec.match_id = m.match_id.clone();
+            rec.operation_id = m.operation_id.clone();
+            rec.text = Some(m.text.clone());
+        }
+        Some(Event::Contact(c)) => {
+            rec.match_id = c.match_id.clone();
+            rec.operation_id = c.operation_id.clone();
+            rec.card = Some(c.card.clone().map(card_record).unwrap_or_default());
+        }
+        Some(Event::MatchState(s)) => {
+            rec.match_id = s.match_id.clone();
+            rec.operation_id = s.operation_id.clone();
+            rec.state = Some(state_name(s.state).into());
+            rec.outcome = Some(outcome_name(s.outcome).into());
+            rec.note = Some(s.note.clone());
+            rec.by_you = s.by_you;
+        }
+        None => {}
+    }
+    if let Some(op) = core.store.op(&rec.operation_id)? {
+        rec.case_reference = op.case_reference;
+    }
+    refs.sort_unstable();
+    refs.dedup();
+    for r in refs {
+        match core.store.sel(r)? {
+            Some(sel) => rec.selectors.push(AlertSelector {
+                id: sel.id,
+                selector: sel.selector,
+                label: sel.label,
+            }),
+            None => rec.unresolved_refs.push(r),
+        }
+    }
+    Ok(rec)
+}
+
+fn card_record(c: v1::ContactCard) -> CardRecord {
+    CardRecord {
+        unit_name: c.unit_name,
+        officer: c.officer,
+        phone: c.phone,
+        secure_email: c.secure_email,
+        note: c.note,
+    }
+}
+
+/// `open`, `resolved` (or `unspecified`).
+pub fn state_name(state: i32) -> &'static str {
+    match v1::MatchState::try_from(state) {
+        Ok(v1::MatchState::Open) => "open",
+        Ok(v1::MatchState::Resolved) => "resolved",
+        _ => "unspecified",
+    }
+}
+
+/// `deconflicted`, `joint_operation`, `no_conflict`, `other` (or `unspecified`).
+pub fn outcome_name(outcome: i32) -> &'static str {
+    match v1::MatchOutcome::try_from(outcome) {
+        Ok(v1::MatchOutcome::Deconflicted) => "deconflicted",
+        Ok(v1::MatchOutcome::JointOperation) => "joint_operation",
+        Ok(v1::MatchOutcome::NoConflict) => "no_conflict",
+        Ok(v1::MatchOutcome::Other) => "other",
+        _ => "unspecified",
+    }
+}

@@ -1,0 +1,320 @@
+//! agencyd's configuration: a TOML file, any key overridable from the environment as
+//! `AGENCYD__<SECTION>__<KEY>` (e.g. `AGENCYD__BROKER__ADDRESS=broker.example:7443`).
+//! Relative paths are taken from the configuration file's folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "AGENCYD__";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// The agency's certificate, key and the federation CA.
+    pub tls: TlsSection,
+    /// Where the broker is.
+    pub broker: BrokerSection,
+    /// The pinned token-service key, and where the service is if not at the broker.
+    pub token_service: TokenServiceSection,
+    /// Local folders, socket and timings.
+    pub daemon: DaemonSection,
+    /// Where alerts go besides the local store.
+    pub sinks: SinksSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+/// `[tls]`: PEM files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// The agency's client certificate.
+    pub cert: PathBuf,
+    /// Its private key (keep it mode 0600, readable by agencyd's user only).
+    pub key: PathBuf,
+    /// The federation CA certificate.
+    pub ca: PathBuf,
+}
+
+/// `[broker]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSection {
+    /// `host:port` or `https://host:port`.
+    pub address: String,
+    /// Name to check the broker's certificate against (default: the address's host).
+    pub tls_domain: Option<String>,
+    /// Deadline of one call to the broker, seconds.
+    pub call_timeout_seconds: u64,
+    /// Deadline of a TCP+TLS connection attempt, seconds.
+    pub connect_timeout_seconds: u64,
+}
+
+impl Default for BrokerSection {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:7443".into(),
+            tls_domain: None,
+            call_timeout_seconds: 20,
+            connect_timeout_seconds: 5,
+        }
+    }
+}
+
+/// `[token_service]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenServiceSection {
+    /// The public key (64 hex digits) handed out by the federation administrator.
+    pub public_key: String,
+    /// Its key epoch (not 0).
+    pub key_epoch: u32,
+    /// `host:port` when the token service runs apart from the broker (default: the broker's).
+    pub address: Option<String>,
+    /// Name to check its certificate against (default: the address's host).
+    pub tls_domain: Option<String>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    /// The local store and the default home of everything below (created mode 0700).
+    pub data_dir: PathBuf,
+    /// The control socket (default: `$XDG_RUNTIME_DIR/agencyd/agencyd.sock`, else
+    /// `/run/agencyd/agencyd.sock`: where `deconflict` looks by default).
+    pub socket: Option<PathBuf>,
+    /// The drop folder (default: `<data_dir>/inbox`); `done/` and `failed/` are made beside
+    /// the files in it.
+    pub inbox_dir: Option<PathBuf>,
+    /// How often the inbox is looked at, milliseconds. A file is taken only once its size
+    /// and modification time were the same at two looks in a row.
+    pub inbox_poll_ms: u64,
+    /// First wait between retries (outbox, alert subscription), milliseconds; it doubles
+    /// after each failure.
+    pub retry_initial_ms: u64,
+    /// Largest wait between retries, milliseconds.
+    pub retry_max_ms: u64,
+    /// Deadline of the `status` probes of the broker and token service, milliseconds.
+    pub status_probe_timeout_ms: u64,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("agencyd-data"),
+            socket: None,
+            inbox_dir: None,
+            inbox_poll_ms: 1000,
+            retry_initial_ms: 500,
+            retry_max_ms: 30_000,
+            status_probe_timeout_ms: 3000,
+        }
+    }
+}
+
+/// `[sinks]`: every alert is stored locally first, then handed to each of these.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksSection {
+    /// Append-only JSON-lines file, one alert per line (with the agency's own selectors).
+    pub jsonl: Option<PathBuf>,
+    /// `http://host:port/path`: each alert is POSTed as JSON (no TLS in this version).
+    pub webhook: Option<String>,
+    /// Deadline of one webhook attempt, milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Log each alert (ids and counts only, never selectors).
+    pub log: bool,
+}
+
+impl Default for SinksSection {
+    fn default() -> Self {
+        Self {
+            jsonl: None,
+            webhook: None,
+            webhook_timeout_ms: 5000,
+            log: true,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `tracing` filter, e.g. `info` or `agency_client=debug`.
+    pub level: String,
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            json: false,
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TOML (after environment overrides) does not fit the schema.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl DaemonConfig {
+    /// Reads `path` (if given), applies `AGENCYD__*` overrides from `env`, and resolves
+    /// relative paths against the file's folder.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (mut table, base) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                let table: toml::Table = toml::from_str(&text)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", p.display())))?;
+                let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                (table, base)
+            }
+            None => (toml::Table::new(), PathBuf::new()),
+        };
+        apply_env(&mut table, env)?;
+        let mut config: DaemonConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.resolve_paths(&base);
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.tls.cert);
+        fix(&mut self.tls.key);
+        fix(&mut self.tls.ca);
+        fix(&mut self.daemon.data_dir);
+        for p in [
+            &mut self.daemon.socket,
+            &mut self.daemon.inbox_dir,
+            &mut self.sinks.jsonl,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
+    }
+
+    /// The control socket's path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.daemon
+            .socket
+            .clone()
+            .unwrap_or_else(crate::control::default_socket_path)
+    }
+
+    /// The inbox folder's path.
+    pub fn inbox_path(&self) -> PathBuf {
+        self.daemon
+            .inbox_dir
+            .clone()
+            .unwrap_or_else(|| self.daemon.data_dir.join("inbox"))
+    }
+}
+
+/// Sets `table[section][key]` for each `AGENCYD__SECTION__KEY=value`. The value is read as a
+/// TOML value when it parses as one (numbers, booleans, quoted strings), else as a string.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let [section, key] = parts.as_slice() else {
+            return Err(ConfigError::Invalid(format!(
+                "{name}: expected {ENV_PREFIX}<SECTION>__<KEY>"
+            )));
+        };
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(sec) = entry else {
+            return Err(ConfigError::Invalid(format!("{section} is not a section")));
+        };
+        sec.insert(key.clone(), value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agencyd.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"cert.pem\"\nkey = \"/abs/key.pem\"\n\
+             [broker]\naddress = \"a:1\"\n[sinks]\njsonl = \"alerts.jsonl\"\n",
+        )
+        .unwrap();
+        let env = [
+            ("AGENCYD__BROKER__ADDRESS".to_string(), "b:2".to_string()),
+            ("AGENCYD__DAEMON__INBOX_POLL_MS".into(), "50".into()),
+            ("AGENCYD__SINKS__LOG".into(), "false".into()),
+            ("OTHER".into(), "x".into()),
+        ];
+        let c = DaemonConfig::load(Some(&path), env).unwrap();
+        assert_eq!(c.broker.address, "b:2");
+        assert_eq!(c.daemon.inbox_poll_ms, 50);
+        assert!(!c.sinks.log);
+        assert_eq!(c.tls.cert, dir.path().join("cert.pem"));
+        assert_eq!(c.tls.key, PathBuf::from("/abs/key.pem"));
+        assert_eq!(c.sinks.jsonl, Some(dir.path().join("alerts.jsonl")));
+        assert_eq!(c.inbox_path(), dir.path().join("agencyd-data/inbox"));
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        let env = [("AGENCYD__BROKER__ADRESS".to_string(), "x".to_string())];
+        let err = DaemonConfig::load(None, env).unwrap_err().to_string();
+        assert!(err.contains("adress"), "{err}");
+        let env = [("AGENCYD__BROKER".to_string(), "x".to_string())];
+        assert!(DaemonConfig::load(None, env).is_err());
+        let err = DaemonConfig::load(Some(Path::new("/nonexistent.toml")), [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent.toml"), "{err}");
+    }
+}

@@ -1,0 +1,287 @@
+//! The daemon's mTLS connections to the broker and the token service, the token deriver
+//! pinned to the configured key, and the federation parameters the broker publishes.
+//!
+//! Channels connect lazily and reconnect by themselves: a broker that is down makes calls fail
+//! with UNAVAILABLE, and the same channel works again once it is back.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::broker_client::BrokerClient;
+use deconfliction_proto::v1::token_service_client::TokenServiceClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use super::config::DaemonConfig;
+use crate::normalize::FederationParams;
+use crate::token::{PinnedKey, Token, TokenDeriver, TokenError};
+
+/// Largest message accepted from the broker (alerts, lists).
+const MAX_DECODE: usize = 64 * 1024 * 1024;
+
+/// Why the daemon cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// A PEM file could not be read.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A configured value is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The connections and what the daemon knows of the federation.
+pub struct Link {
+    /// The broker, over mTLS.
+    pub broker: BrokerClient<Channel>,
+    token_channel: Channel,
+    deriver: tokio::sync::Mutex<TokenDeriver>,
+    pinned: PinnedKey,
+    /// Deadline of one unary call.
+    pub call_timeout: Duration,
+    /// The broker's address as configured.
+    pub address: String,
+    info: Mutex<Option<v1::FederationInfo>>,
+}
+
+fn read(path: &std::path::Path) -> Result<String, LinkError> {
+    std::fs::read_to_string(path).map_err(|e| LinkError::File {
+        path: path.display().to_string(),
+        reason: format!("{e} (check [tls] in the configuration)"),
+    })
+}
+
+/// `host:port` → (`https://host:port`, host).
+fn endpoint_of(address: &str) -> Result<(String, String), LinkError> {
+    let rest = address
+        .strip_prefix("https://")
+        .unwrap_or(address)
+        .trim_end_matches('/');
+    if rest.is_empty() || rest.contains("://") {
+        return Err(LinkError::Config(format!(
+            "address {address:?}: expected host:port or https://host:port"
+        )));
+    }
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default().to_string(),
+        None => rest.rsplit_once(':').map_or(rest, |(h, _)| h).to_string(),
+    };
+    Ok((format!("https://{rest}"), host))
+}
+
+fn channel(
+    address: &str,
+    domain: Option<&str>,
+    tls: ClientTlsConfig,
+    connect_timeout: Duration,
+) -> Result<Channel, LinkError> {
+    let (url, host) = endpoint_of(address)?;
+    let tls = tls.domain_name(domain.unwrap_or(&host).to_string());
+    let endpoint = Endpoint::from_shared(url)
+        .map_err(|e| LinkError::Config(format!("address {address:?}: {e}")))?
+        .tls_config(tls)
+        .map_err(|e| LinkError::Config(format!("TLS configuration: {e}")))?
+        .connect_timeout(connect_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    Ok(endpoint.connect_lazy())
+}
+
+impl Link {
+    /// Reads the certificate files and prepares (lazy) channels.
+    pub fn new(config: &DaemonConfig) -> Result<Self, LinkError> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&config.tls.ca)?))
+            .identity(Identity::from_pem(
+                read(&config.tls.cert)?,
+                read(&config.tls.key)?,
+            ));
+        let connect_timeout = Duration::from_secs(config.broker.connect_timeout_seconds.max(1));
+        let broker_channel = channel(
+            &config.broker.address,
+            config.broker.tls_domain.as_deref(),
+            tls.clone(),
+            connect_timeout,
+        )?;
+        let token_channel = match &config.token_service.address {
+            Some(addr) => channel(
+                addr,
+                config.token_service.tls_domain.as_deref(),
+                tls,
+                connect_timeout,
+            )?,
+            None => broker_channel.clone(),
+        };
+        let pinned = PinnedKey::from_hex(
+            &config.token_service.public_key,
+            config.token_service.key_epoch,
+        )
+        .map_err(|e| LinkError::Config(format!("[token_service] public_key/key_epoch: {e}")))?;
+        let call_timeout = Duration::from_secs(config.broker.call_timeout_seconds.max(1));
+        Ok(Self {
+            broker: BrokerClient::new(broker_channel)
+                .max_decoding_message_size(MAX_DECODE)
+                .max_encoding_message_size(MAX_DECODE),
+            deriver: tokio::sync::Mutex::new(
+                TokenDeriver::from_channel(token_channel.clone(), pinned)
+                    .with_call_timeout(call_timeout),
+            ),
+            token_channel,
+            pinned,
+            call_timeout,
+            address: config.broker.address.clone(),
+            info: Mutex::new(None),
+        })
+    }
+
+    /// The pinned token-service key.
+    pub fn pinned(&self) -> &PinnedKey {
+        &self.pinned
+    }
+
+    /// A request with the unary deadline.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        r.set_timeout(self.call_timeout);
+        r
+    }
+
+    /// Asks the broker for the federation parameters (and remembers them).
+    pub async fn refresh_info(
+        &self,
+        timeout: Duration,
+    ) -> Result<v1::FederationInfo, tonic::Status> {
+        let mut request = tonic::Request::new(v1::GetFederationInfoRequest {});
+        request.set_timeout(timeout);
+        let info = self
+            .broker
+            .clone()
+            .get_federation_info(request)
+            .await?
+            .into_inner();
+        *self.info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
+        Ok(info)
+    }
+
+    /// The federation parameters last seen, if any.
+    pub fn info(&self) -> Option<v1::FederationInfo> {
+        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The federation parameters, asking the broker if never seen.
+    pub async fn info_or_fetch(&self) -> Result<v1::FederationInfo, tonic::Status> {
+        match self.info() {
+            Some(info) => Ok(info),
+            None => self.refresh_info(self.call_timeout).await,
+        }
+    }
+
+    /// The normalization parameters from the federation info.
+    pub fn params(info: &v1::FederationInfo) -> Result<FederationParams, String> {
+        let h3_resolution = u8::try_from(info.h3_resolution)
+            .map_err(|_| format!("broker publishes H3 resolution {}", info.h3_resolution))?;
+        Ok(FederationParams {
+            h3_resolution,
+            disk_radius: info.h3_disk_radius,
+        })
+    }
+
+    /// Whether the key the broker publishes is the pinned one (an explanation if not).
+    pub fn check_published(&self, info: &v1::FederationInfo) -> Result<(), TokenError> {
+        self.pinned
+            .check_published(&info.token_service_public_key, info.token_service_key_epoch)
+    }
+
+    /// Tokens of canonical forms, verified against the pinned key.
+    pub async fn tokens(&self, forms: &[Vec<u8>]) -> Result<Vec<Token>, TokenError> {
+        self.deriver.lock().await.tokens(forms).await
+    }
+
+    /// Probes the token service (its published key, compared with the pin).
+    pub async fn probe_token_service(&self, timeout: Duration) -> Result<(), String> {
+        let mut request = tonic::Request::new(v1::GetPublicKeyRequest {});
+        request.set_timeout(timeout);
+        let info = TokenServiceClient::new(self.token_channel.clone())
+            .get_public_key(request)
+            .await
+            .map_err(|s| {
+                format!(
+                    "{}: {}",
+                    crate::token::grpc_code_name(s.code()),
+                    s.message()
+                )
+            })?
+            .into_inner();
+        self.pinned
+            .check_published(&info.public_key, info.key_epoch)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Asks the broker for the federation parameters with the configured certificate, without
+/// needing a pinned key: what `agencyd --show-published-key` prints, so that an operator can
+/// compare it out of band with what the federation administrator handed out.
+pub async fn fetch_federation_info(config: &DaemonConfig) -> Result<v1::FederationInfo, String> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(
+            read(&config.tls.ca).map_err(|e| e.to_string())?,
+        ))
+        .identity(Identity::from_pem(
+            read(&config.tls.cert).map_err(|e| e.to_string())?,
+            read(&config.tls.key).map_err(|e| e.to_string())?,
+        ));
+    let timeout = Duration::from_secs(config.broker.connect_timeout_seconds.max(1));
+    let channel = channel(
+        &config.broker.address,
+        config.broker.tls_domain.as_deref(),
+        tls,
+        timeout,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut request = tonic::Request::new(v1::GetFederationInfoRequest {});
+    request.set_timeout(Duration::from_secs(
+        config.broker.call_timeout_seconds.max(1),
+    ));
+    BrokerClient::new(channel)
+        .get_federation_info(request)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| {
+            format!(
+                "broker {}: {:?}: {}",
+                config.broker.address,
+                s.code(),
+                s.message()
+            )
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            endpoint_of("127.0.0.1:7443").unwrap(),
+            ("https://127.0.0.1:7443".into(), "127.0.0.1".into())
+        );
+        assert_eq!(
+            endpoint_of("https://broker.example:7443/").unwrap(),
+            (
+                "https://broker.example:7443".into(),
+                "broker.example".into()
+            )
+        );
+        assert_eq!(endpoint_of("[::1]:7443").unwrap().1, "::1");
+        assert!(endpoint_of("http://x:1").is_err());
+        assert!(endpoint_of("").is_err());
+    }
+}

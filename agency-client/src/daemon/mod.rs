@@ -1,0 +1,173 @@
+//! `agencyd`, the agency client daemon, as a library: [`start`] assembles a running daemon
+//! from a [`DaemonConfig`] and returns a [`Daemon`] handle whose [`Daemon::shutdown`] stops it
+//! cleanly (the binary calls it on SIGTERM; tests run several daemons in one process).
+//!
+//! Parts, one job each: `store` (sled), `ops` (accepting changes), `outbox` (sending them),
+//! `tokenize` (selectors to tokens), `alerts` (the subscription), `sinks/` (file, webhook),
+//! `ingest` (the drop folder), `service` + `watch` (the control API), `link` (mTLS channels).
+
+mod alerts;
+pub mod config;
+mod core;
+mod ingest;
+mod link;
+mod ops;
+mod outbox;
+pub mod records;
+mod service;
+mod sinks;
+pub mod store;
+mod tokenize;
+mod views;
+mod watch;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::UnixListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::UnixListenerStream;
+
+pub use self::config::DaemonConfig;
+use self::core::Core;
+pub use self::ingest::ignored as inbox_ignores;
+use self::link::Link;
+pub use self::link::fetch_federation_info;
+pub use self::sinks::HttpUrl;
+use self::store::{LAST_ALERT_SEQ, Store, make_private_dir};
+use crate::control::pb::agency_control_server::AgencyControlServer;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The local store.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Certificates, addresses or the pinned key.
+    #[error(transparent)]
+    Link(#[from] link::LinkError),
+    /// The control socket.
+    #[error("control socket {path}: {reason}")]
+    Socket {
+        /// The socket path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A sink or the inbox folder.
+    #[error("{0}")]
+    Sink(String),
+}
+
+/// A running daemon.
+pub struct Daemon {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    socket: PathBuf,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("socket", &self.socket)
+            .finish()
+    }
+}
+
+/// Starts a daemon: opens the store, prepares the broker link, binds the control socket, and
+/// spawns the control server, outbox, alert subscription, sinks and inbox watcher.
+pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
+    let store = Arc::new(Store::open(&config.daemon.data_dir)?);
+    let link = Link::new(&config)?;
+    let last_alert = store.get_u64(LAST_ALERT_SEQ)?;
+    let socket = config.socket_path();
+    let core = Arc::new(Core::new(config, store, link, last_alert));
+    let sinks = sinks::configured(&core).map_err(StartError::Sink)?;
+    let inbox = core.config.inbox_path();
+    ingest::prepare(&inbox)
+        .map_err(|e| StartError::Sink(format!("inbox {}: {e}", inbox.display())))?;
+    let listener = bind(&socket).await?;
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+
+    let mut tasks = Vec::new();
+    let service = service::ControlService::new(core.clone(), rx.clone());
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let result = tonic::transport::Server::builder()
+            .add_service(
+                AgencyControlServer::new(service)
+                    .max_decoding_message_size(64 * 1024 * 1024)
+                    .max_encoding_message_size(64 * 1024 * 1024),
+            )
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "control server stopped");
+        }
+    }));
+    tasks.push(tokio::spawn(outbox::run(core.clone(), rx.clone())));
+    tasks.push(tokio::spawn(alerts::run(core.clone(), rx.clone())));
+    tasks.push(tokio::spawn(ingest::run(core.clone(), rx.clone())));
+    for sink in sinks {
+        tasks.push(tokio::spawn(sinks::run(core.clone(), sink, rx.clone())));
+    }
+    tracing::info!(
+        socket = %socket.display(),
+        broker = %core.link.address,
+        inbox = %core.config.inbox_path().display(),
+        outbox = core.store.outbox_len(),
+        last_alert,
+        "agencyd started"
+    );
+    Ok(Daemon {
+        shutdown,
+        tasks,
+        socket,
+    })
+}
+
+/// Binds the socket (folder 0700, socket 0600), replacing a stale socket file but refusing to
+/// take over one another daemon still listens on.
+async fn bind(path: &Path) -> Result<UnixListener, StartError> {
+    let fail = |reason: String| StartError::Socket {
+        path: path.display().to_string(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        make_private_dir(dir).map_err(|e| fail(e.to_string()))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return Err(fail("another agencyd is listening on it".into()));
+        }
+        std::fs::remove_file(path).map_err(|e| fail(format!("cannot remove stale socket: {e}")))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(listener)
+}
+
+impl Daemon {
+    /// The control socket's path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Stops everything: in-flight control calls finish, watch streams end, the outbox and
+    /// the subscription stop between two steps (nothing half-done: every step is one atomic
+    /// store batch), and the store is flushed and closed.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a daemon task failed");
+            }
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        tracing::info!("agencyd stopped");
+    }
+}

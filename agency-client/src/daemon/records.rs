@@ -1,0 +1,179 @@
+//! What agencyd keeps in its local store. JSON-encoded: the store holds the agency's own
+//! plaintext (it is the only place besides the officers' screens that does), which is why its
+//! folder is mode 0700 and its files 0600.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One of the agency's operations, as the officers last asked for it (the desired state; the
+/// outbox carries the changes still to be told to the broker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpRecord {
+    /// UUID, shared with the broker.
+    pub id: String,
+    /// Free text of the agency's.
+    pub case_reference: String,
+    /// `[start, end)` Unix seconds.
+    pub window: (i64, i64),
+    /// Current selectors' local ids.
+    pub selector_ids: Vec<u64>,
+    /// Closed by an officer.
+    pub closed: bool,
+    /// When it was accepted, and last changed.
+    pub created_unix: i64,
+    /// When it was last changed.
+    pub updated_unix: i64,
+    /// "control", "inbox:<file>", "import".
+    pub source: String,
+    /// Outbox items of this operation not yet confirmed.
+    pub pending: u32,
+    /// The broker's last refusal of a change of this operation.
+    pub last_error: Option<String>,
+    /// Matches learned from alerts.
+    pub match_ids: Vec<String>,
+    /// What the registration held, to tell an idempotent repeat from a conflicting one.
+    pub fingerprint: String,
+}
+
+/// One selector of an operation, with its tokens once derived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelRecord {
+    /// Local id, used as `local_ref` at the broker.
+    pub id: u64,
+    /// The operation it belongs to.
+    pub op_id: String,
+    /// `{kind, ...fields}` as in operation files.
+    pub selector: Value,
+    /// The officer's label.
+    pub label: String,
+    /// Hex tokens, once derived (a geo point has several).
+    pub tokens: Vec<String>,
+    /// The key epoch the tokens were derived under (0: not yet).
+    pub token_epoch: u32,
+    /// Removed by an amendment.
+    pub removed: bool,
+}
+
+/// A change waiting to be told to the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// Position in the outbox (global order).
+    pub seq: u64,
+    /// The operation it changes.
+    pub op_id: String,
+    /// The change.
+    pub action: Action,
+    /// When it was accepted.
+    pub enqueued_unix: i64,
+}
+
+/// The changes the outbox sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// RegisterOperation with these selectors, window and case reference.
+    Register {
+        /// Selectors at registration.
+        selector_ids: Vec<u64>,
+        /// Window at registration.
+        window: (i64, i64),
+        /// Case reference at registration.
+        case_reference: String,
+    },
+    /// AmendOperation.
+    Amend {
+        /// Selectors added.
+        add: Vec<u64>,
+        /// Selectors removed.
+        remove: Vec<u64>,
+        /// New window, if moved.
+        window: Option<(i64, i64)>,
+    },
+    /// CloseOperation.
+    Close,
+}
+
+impl Action {
+    /// The word used in events and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Register { .. } => "registered",
+            Self::Amend { .. } => "amended",
+            Self::Close => "closed",
+        }
+    }
+}
+
+/// A selector of ours named in an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertSelector {
+    /// Local id.
+    pub id: u64,
+    /// `{kind, ...fields}` as in operation files (plaintext: our own).
+    pub selector: Value,
+    /// The officer's label.
+    pub label: String,
+}
+
+/// Another party's contact card.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CardRecord {
+    /// Unit name.
+    pub unit_name: String,
+    /// Officer.
+    pub officer: String,
+    /// Phone.
+    pub phone: String,
+    /// Secure e-mail.
+    pub secure_email: String,
+    /// Free text.
+    pub note: String,
+}
+
+/// A broker alert as stored, resolved to our own operation and selectors. This is also the
+/// JSON that the file and webhook sinks receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The broker's per-agency sequence number.
+    pub seq: u64,
+    /// When the broker raised it.
+    pub at_unix: i64,
+    /// When agencyd stored it.
+    pub received_unix: i64,
+    /// match, checked, message, contact, match_state.
+    pub kind: String,
+    /// Acknowledged by an officer.
+    pub acked: bool,
+    /// The match (empty for `checked`).
+    pub match_id: String,
+    /// Our operation.
+    pub operation_id: String,
+    /// Its case reference.
+    pub case_reference: String,
+    /// match: a new match (true) or a grown one.
+    pub created: bool,
+    /// match: tokens new with this alert.
+    pub new_tokens: u32,
+    /// match / checked: our selectors concerned.
+    pub selectors: Vec<AlertSelector>,
+    /// local_refs not found in the store.
+    pub unresolved_refs: Vec<u64>,
+    /// message: the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// contact: the other party's card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardRecord>,
+    /// match_state: open or resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// match_state: the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// match_state: the note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// match_state: made by us.
+    #[serde(default)]
+    pub by_you: bool,
+}

@@ -1,0 +1,117 @@
+//! Stored records as the control API shows them.
+
+use deconfliction_proto::v1;
+
+use super::alerts::{outcome_name, state_name};
+use super::core::Core;
+use super::records::{AlertRecord, OpRecord};
+use super::store::StoreError;
+use crate::control::{pb, selector_to_proto, window_to_wire};
+use crate::opfile::selector_from_json;
+
+/// A stored selector (`{kind, ...}`) on the wire; an undecodable one shows without a kind.
+pub fn selector_view(json: &serde_json::Value, id: u64, label: &str) -> pb::Selector {
+    match selector_from_json(json) {
+        Ok((sel, _)) => selector_to_proto(&sel, id, label),
+        Err(_) => pb::Selector {
+            id,
+            label: label.to_owned(),
+            kind: None,
+        },
+    }
+}
+
+/// An operation with its current selectors.
+pub fn op_view(core: &Core, op: &OpRecord) -> Result<pb::LocalOperation, StoreError> {
+    let mut selectors = Vec::with_capacity(op.selector_ids.len());
+    for id in &op.selector_ids {
+        if let Some(sel) = core.store.sel(*id)? {
+            selectors.push(selector_view(&sel.selector, sel.id, &sel.label));
+        }
+    }
+    let sync = if op.pending > 0 {
+        pb::SyncState::Queued
+    } else if op.last_error.is_some() {
+        pb::SyncState::Rejected
+    } else {
+        pb::SyncState::Synced
+    };
+    Ok(pb::LocalOperation {
+        operation_id: op.id.clone(),
+        case_reference: op.case_reference.clone(),
+        window: Some(window_to_wire(op.window)),
+        selectors,
+        closed: op.closed,
+        sync: sync as i32,
+        pending_changes: op.pending,
+        last_error: op.last_error.clone().unwrap_or_default(),
+        created_unix: op.created_unix,
+        updated_unix: op.updated_unix,
+        match_ids: op.match_ids.clone(),
+        source: op.source.clone(),
+    })
+}
+
+fn alert_kind(kind: &str) -> pb::AlertKind {
+    match kind {
+        "match" => pb::AlertKind::Match,
+        "checked" => pb::AlertKind::Checked,
+        "message" => pb::AlertKind::Message,
+        "contact" => pb::AlertKind::Contact,
+        "match_state" => pb::AlertKind::MatchState,
+        _ => pb::AlertKind::Unspecified,
+    }
+}
+
+fn state_value(name: Option<&str>) -> i32 {
+    [v1::MatchState::Open, v1::MatchState::Resolved]
+        .into_iter()
+        .find(|s| Some(state_name(*s as i32)) == name)
+        .map_or(0, |s| s as i32)
+}
+
+fn outcome_value(name: Option<&str>) -> i32 {
+    [
+        v1::MatchOutcome::Deconflicted,
+        v1::MatchOutcome::JointOperation,
+        v1::MatchOutcome::NoConflict,
+        v1::MatchOutcome::Other,
+    ]
+    .into_iter()
+    .find(|o| Some(outcome_name(*o as i32)) == name)
+    .map_or(0, |o| o as i32)
+}
+
+/// A stored alert.
+pub fn alert_view(rec: &AlertRecord) -> pb::AlertView {
+    pb::AlertView {
+        seq: rec.seq,
+        at_unix: rec.at_unix,
+        received_unix: rec.received_unix,
+        kind: alert_kind(&rec.kind) as i32,
+        acked: rec.acked,
+        match_id: rec.match_id.clone(),
+        operation_id: rec.operation_id.clone(),
+        case_reference: rec.case_reference.clone(),
+        created: rec.created,
+        new_tokens: rec.new_tokens,
+        selectors: rec
+            .selectors
+            .iter()
+            .map(|s| selector_view(&s.selector, s.id, &s.label))
+            .collect(),
+        unresolved_refs: rec.unresolved_refs.clone(),
+        text: rec.text.clone().unwrap_or_default(),
+        card: rec.card.as_ref().map(|c| v1::ContactCard {
+            unit_name: c.unit_name.clone(),
+            officer: c.officer.clone(),
+            phone: c.phone.clone(),
+            secure_email: c.secure_email.clone(),
+            note: c.note.clone(),
+        }),
+        state: state_value(rec.state.as_deref()),
+        outcome: outcome_value(rec.outcome.as_deref()),
+        note: rec.note.clone().unwrap_or_default(),
+        by_you: rec.by_you,
+    }
+}
