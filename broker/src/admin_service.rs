@@ -97,6 +97,42 @@ impl Admin for AdminService {
         Ok(Response::new(record(target.as_str(), &entry)))
     }
 
+    async fn backup(
+        &self,
+        req: Request<v1::BackupRequest>,
+    ) -> Result<Response<v1::BackupResponse>, Status> {
+        let (admin, _) = self.gate.admit(&req, Need::Admin)?;
+        let dir = std::path::PathBuf::from(&req.get_ref().directory);
+        if !dir.is_absolute() {
+            return Err(Status::invalid_argument(
+                "directory must be an absolute path on the broker's host",
+            ));
+        }
+        let ledger = self.core.ledger.clone();
+        let target = dir.clone();
+        let records = tokio::task::spawn_blocking(move || ledger.backup(&target))
+            .await
+            .map_err(|_| Status::internal("backup task failed"))??;
+        let bytes = dir_size(&dir);
+        self.core.ledger.audit_only(
+            vec![
+                crate::audit::AuditEvent::new(admin.as_str(), "backup")
+                    .count("records", records)
+                    .count("bytes", bytes),
+            ],
+            Core::now(),
+        )?;
+        self.core
+            .durable(crate::ledger::Notifications::default())
+            .await?;
+        tracing::info!(admin = %admin, records, bytes, "backup written");
+        Ok(Response::new(v1::BackupResponse {
+            directory: dir.display().to_string(),
+            records,
+            bytes,
+        }))
+    }
+
     async fn list_agencies(
         &self,
         req: Request<v1::ListAgenciesRequest>,
@@ -111,4 +147,22 @@ impl Admin for AdminService {
             .collect();
         Ok(Response::new(v1::ListAgenciesResponse { agencies }))
     }
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_size(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }

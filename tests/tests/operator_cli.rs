@@ -236,3 +236,107 @@ async fn http_get(addr: std::net::SocketAddr) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_while_serving_and_restore_into_a_new_folder() {
+    let mut fed = Federation::start_with(&["yn-psb", "gd-psb", "national-bureau"], |c| {
+        c.agencies = vec![AgencySection {
+            id: "national-bureau".into(),
+            role: "admin".into(),
+            display_name: String::new(),
+        }];
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let t = token();
+    let a = registration(vec![entry(&t, SelectorKind::Person, 1)]);
+    yn.register_operation(a.clone()).await.unwrap();
+    gd.register_operation(registration(vec![entry(&t, SelectorKind::Person, 2)]))
+        .await
+        .unwrap();
+
+    let backup = fed.dir.path().join("backup-1");
+    let admin = fed.agency_dir("national-bureau");
+    let ca = fed.dir.path().join("pki/ca.pem");
+    let conn = |args: &[&str]| {
+        let mut cmd = Command::new(broker_binary());
+        cmd.args(&args[..1]).args([
+            "--broker",
+            &format!("https://{}", fed.addr()),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--cert",
+            admin.join("cert.pem").to_str().unwrap(),
+            "--key",
+            admin.join("key.pem").to_str().unwrap(),
+        ]);
+        let out = cmd.args(&args[1..]).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = conn(&["admin", "backup", "--to", backup.to_str().unwrap()]);
+    assert!(ok && text.contains("backup of"), "{text}");
+    let (ok, text) = conn(&["admin", "backup", "--to", backup.to_str().unwrap()]);
+    assert!(!ok && text.contains("already exists"), "{text}");
+    // Written after the backup: not in it.
+    let later = registration(vec![entry(&token(), SelectorKind::Vin, 3)]);
+    yn.register_operation(later.clone()).await.unwrap();
+    fed.stop_broker().await;
+
+    // Restore into a new data folder and serve from it.
+    fed.config.server.data_dir = fed.dir.path().join("restored");
+    let config = fed.write_config();
+    let restore = |from: &std::path::Path| {
+        let out = Command::new(broker_binary())
+            .args([
+                "restore",
+                "--config",
+                config.to_str().unwrap(),
+                "--from",
+                from.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = restore(&backup);
+    assert!(ok && text.contains("audit chain intact"), "{text}");
+    let (ok, text) = restore(&backup);
+    assert!(!ok && text.contains("already exists"), "{text}");
+    fed.start_broker().await;
+    let mut yn = fed.client("yn-psb").await;
+    let op = yn
+        .get_operation(v1::GetOperationRequest {
+            operation_id: a.operation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        op.match_ids.len(),
+        1,
+        "the match came back with the operation"
+    );
+    let e = yn
+        .get_operation(v1::GetOperationRequest {
+            operation_id: later.operation_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    let mut s = yn
+        .subscribe(v1::SubscribeRequest { after: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let alerts = drain(&mut s, Duration::from_millis(300)).await;
+    assert_eq!(alerts.len(), 1, "the alert queue came back too");
+}

@@ -115,6 +115,19 @@ impl Ledger {
         Ok(())
     }
 
+    /// Copies the whole store into `dir` (which must not exist). Writes wait for the copy so
+    /// that it is one consistent state; reads go on.
+    pub fn backup(&self, dir: &std::path::Path) -> Result<u64> {
+        if dir.exists() {
+            return Err(BrokerError::FailedPrecondition(format!(
+                "{} already exists; back up into a new folder",
+                dir.display()
+            )));
+        }
+        let _guard = self.lock();
+        Ok(self.store.export_to(dir)?)
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

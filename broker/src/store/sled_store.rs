@@ -159,11 +159,18 @@ impl Store for SledStore {
     }
 
     fn export_to(&self, dir: &Path) -> Result<u64, StoreError> {
-        // sled's export takes a consistent snapshot per tree while serving.
+        // A copy key by key (sled's own import panics on I/O errors). The caller makes it
+        // consistent by holding the ledger's writer lock meanwhile.
         let target = sled::Config::new().path(dir).open().map_err(io)?;
-        target.import(self.db.export());
+        let tree = target.open_tree("ledger").map_err(io)?;
+        let mut n = 0;
+        for pair in self.tree.iter() {
+            let (k, v) = pair.map_err(io)?;
+            tree.insert(k, v).map_err(io)?;
+            n += 1;
+        }
         target.flush().map_err(io)?;
-        Ok(target.open_tree("ledger").map_err(io)?.len() as u64)
+        Ok(n)
     }
 }
 

@@ -54,6 +54,14 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Restore a backup (from `admin backup`) into the data folder of a stopped broker.
+    Restore {
+        #[arg(long, short, default_value = "broker.toml")]
+        config: PathBuf,
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// The watch centre's view of the federation (needs a watch-centre or admin certificate).
     Watch {
         #[command(flatten)]
@@ -228,6 +236,44 @@ fn open_store(config: &Path) -> Result<SledStore> {
     Ok(SledStore::open(&config.server.data_dir.join("store"))?)
 }
 
+fn restore(config: &Path, from: &Path) -> Result<()> {
+    let config = BrokerConfig::load(config)?;
+    let target = config.server.data_dir.join("store");
+    if target.exists() {
+        anyhow::bail!(
+            "{} already exists: restore only into an empty data folder (move the old one aside \
+             first)",
+            target.display()
+        );
+    }
+    if !from.join("db").exists() && !from.join("conf").exists() {
+        anyhow::bail!(
+            "{} does not look like a backup (no sled files)",
+            from.display()
+        );
+    }
+    // Opening checks the backup's format version before anything is written.
+    let source = SledStore::open(from)?;
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("cannot create {}", config.server.data_dir.display()))?;
+    let n = deconflict_broker::store::Store::export_to(&source, &target)?;
+    match deconflict_broker::audit::verify(&SledStore::open(&target)?)? {
+        Verdict::Intact { records } => {
+            println!(
+                "restored {n} records into {}; audit chain intact ({records} records)",
+                target.display()
+            );
+        }
+        Verdict::Broken { seq, reason } => {
+            println!(
+                "restored {n} records, but the audit chain is BROKEN at record {seq}: {reason}"
+            );
+            std::process::exit(1);
+        }
+    }
+    Ok(())
+}
+
 fn audit(command: AuditCommand) -> Result<()> {
     match command {
         AuditCommand::Verify { config } => {
@@ -324,6 +370,7 @@ async fn main() -> Result<()> {
         }
         Command::Pki { command } => pki(command),
         Command::Audit { command } => audit(command),
+        Command::Restore { config, from } => restore(&config, &from),
         Command::Watch {
             connection,
             command,

@@ -83,6 +83,13 @@ pub enum AdminCommand {
     },
     /// Every agency in the registry.
     List,
+    /// Write a consistent copy of the store into a new folder on the broker's host, while it
+    /// serves. Restore with `deconflict-broker restore`.
+    Backup {
+        /// Absolute path on the broker's host; must not exist yet.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 async fn channel(c: &Connection) -> Result<Channel> {
@@ -313,6 +320,24 @@ pub async fn admin(conn: Connection, command: AdminCommand) -> Result<()> {
                 .map_err(status)?
                 .into_inner();
             print_record(&rec, conn.json);
+        }
+        AdminCommand::Backup { to } => {
+            let r = client
+                .backup(v1::BackupRequest { directory: to })
+                .await
+                .map_err(status)?
+                .into_inner();
+            if conn.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"directory": r.directory, "records": r.records, "bytes": r.bytes})
+                );
+            } else {
+                println!(
+                    "backup of {} records ({} bytes) written to {}",
+                    r.records, r.bytes, r.directory
+                );
+            }
         }
         AdminCommand::List => {
             let list = client
