@@ -1,0 +1,115 @@
+//! `deploy/local/federation.sh` end to end: it starts a broker, a stand-alone token service
+//! and three agencyd instances on loopback; a registration on one agency alerts another (each
+//! in its own spelling); `stop` ends every process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
+}
+
+/// Three consecutive free loopback ports.
+fn free_base() -> u16 {
+    for _ in 0..50 {
+        let base = deconfliction_tests::free_port();
+        if base < 65_000
+            && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no three consecutive free ports");
+}
+
+fn script(args: &[&str], base: u16) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("deploy/local/federation.sh"))
+        .args(args)
+        .env("BIN_DIR", bin_dir())
+        .env("BASE_PORT", base.to_string())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn deconflict(dir: &Path, agency: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin_dir().join("deconflict"))
+        .args(args)
+        .env(
+            "DECONFLICT_SOCKET",
+            dir.join(agency).join("data/agencyd.sock"),
+        )
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn local_federation_script_starts_matches_and_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fed");
+    let d = dir.to_str().unwrap();
+    let base = free_base();
+    let (ok, text) = script(&["start", d], base);
+    // Whatever happens next, stop everything.
+    struct Stop<'a>(&'a str, u16);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = script(&["stop", self.0], self.1);
+        }
+    }
+    let _stop = Stop(d, base);
+    assert!(ok, "start failed:\n{text}");
+    assert!(
+        text.contains("DECONFLICT_SOCKET"),
+        "start does not say how to use deconflict:\n{text}"
+    );
+
+    let (ok, text) = deconflict(
+        &dir,
+        "yn-psb",
+        &["register", "-s", "plate=CN/京A·12345", "--days", "10"],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = deconflict(
+        &dir,
+        "gx-psb",
+        &["register", "-s", "plate=CN/京A 12345", "--days", "10"],
+    );
+    assert!(ok, "{text}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, text) = deconflict(&dir, "gx-psb", &["alerts", "--json"]);
+        if ok && text.contains("\"kind\":\"match\"") {
+            assert!(
+                text.contains("京A 12345"),
+                "gx-psb sees its own spelling: {text}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no alert on gx-psb: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, gd) = deconflict(&dir, "gd-psb", &["alerts", "--json"]);
+    assert!(
+        !gd.contains("\"kind\":\"match\""),
+        "gd-psb was not part of it: {gd}"
+    );
+
+    let (ok, text) = script(&["stop", d], base);
+    assert!(ok && text.contains("stopped"), "{text}");
+    let (_, status) = script(&["status", d], base);
+    assert!(!status.contains(": running"), "{status}");
+}
