@@ -1,0 +1,212 @@
+//! The hash-chained audit log (verified and exported by the real CLI) and retention.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use deconfliction_proto::v1;
+use deconfliction_tests::*;
+use tonic::Code;
+
+fn card(officer: &str) -> v1::ContactCard {
+    v1::ContactCard {
+        unit_name: format!("{officer}'s unit"),
+        officer: officer.into(),
+        phone: "+86 871 0000 0000".into(),
+        secure_email: format!("{officer}@secure.example"),
+        note: "call after 20:00".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_chain_records_every_change_and_detects_tampering() {
+    let mut fed = Federation::start(&["yn-psb", "gd-psb"]).await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let t = token();
+    yn.register_operation(registration(vec![entry(&t, SelectorKind::Email, 1)]))
+        .await
+        .unwrap();
+    let op = registration(vec![entry(&t, SelectorKind::Email, 2)]);
+    gd.register_operation(op.clone()).await.unwrap();
+    gd.check(v1::CheckRequest {
+        window: Some(window_hours(1)),
+        tokens: vec![entry(&token(), SelectorKind::Email, 0)],
+    })
+    .await
+    .unwrap();
+    let m = gd
+        .get_operation(v1::GetOperationRequest {
+            operation_id: op.operation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .match_ids[0]
+        .clone();
+    gd.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: "a body never audited".into(),
+    })
+    .await
+    .unwrap();
+    gd.close_operation(v1::CloseOperationRequest {
+        operation_id: op.operation_id.clone(),
+    })
+    .await
+    .unwrap();
+    fed.stop_broker().await;
+
+    let config = fed.write_config();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(broker_binary())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let c = config.to_str().unwrap();
+    let (code, text) = run(&["audit", "verify", "--config", c]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("intact"), "{text}");
+    let export = fed.dir.path().join("audit.jsonl");
+    let (code, text) = run(&[
+        "audit",
+        "export",
+        "--config",
+        c,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let lines = std::fs::read_to_string(&export).unwrap();
+    let actions: Vec<String> = lines.lines().map(serde_json_action).collect();
+    for needed in ["register", "match_created", "checks", "message", "close"] {
+        assert!(
+            actions.iter().any(|a| a == needed),
+            "no {needed} record in {actions:?}"
+        );
+    }
+    assert!(!lines.contains("a body never audited"));
+    assert!(!lines.contains(&hex::encode(&t)));
+
+    // Alter one record in place: verify names it and fails.
+    {
+        use deconflict_broker::store::{SledStore, Store, WriteBatch};
+        let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
+        let key = deconflict_broker::audit::key(3);
+        let raw = String::from_utf8(store.get(&key).unwrap().unwrap()).unwrap();
+        let forged = raw.replacen("\"actor\":\"", "\"actor\":\"x", 1);
+        let mut b = WriteBatch::default();
+        b.put(key, forged.into_bytes());
+        store.apply(b).unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let (code, text) = run(&["audit", "verify", "--config", c]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("BROKEN at record 3"), "{text}");
+}
+
+/// The `action` field of one exported JSON line.
+fn serde_json_action(line: &str) -> String {
+    let start = line.find("\"action\":\"").map(|i| i + 10).unwrap_or(0);
+    line[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
+    let fed = Federation::start_with(&["yn-psb", "gd-psb"], |c| {
+        // About a second: everything ended is purged at the next sweep.
+        c.retention.ended_operation_days = 1.0 / 86_400.0;
+        c.retention.resolved_match_days = 1.0 / 86_400.0;
+        c.retention.alert_days = 1.0 / 86_400.0;
+        c.retention.sweep_seconds = 1;
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let t = token();
+    let a = registration(vec![entry(&t, SelectorKind::Handle, 1)]);
+    yn.register_operation(a.clone()).await.unwrap();
+    gd.register_operation(registration(vec![entry(&t, SelectorKind::Handle, 2)]))
+        .await
+        .unwrap();
+    let m = yn
+        .get_operation(v1::GetOperationRequest {
+            operation_id: a.operation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .match_ids[0]
+        .clone();
+    gd.send_message(v1::SendMessageRequest {
+        match_id: m.clone(),
+        text: "to be forgotten".into(),
+    })
+    .await
+    .unwrap();
+    yn.disclose(v1::DiscloseRequest {
+        match_id: m.clone(),
+        card: Some(card("Li")),
+    })
+    .await
+    .unwrap();
+    yn.resolve_match(v1::ResolveMatchRequest {
+        match_id: m.clone(),
+        outcome: v1::MatchOutcome::NoConflict as i32,
+        note: String::new(),
+    })
+    .await
+    .unwrap();
+    yn.close_operation(v1::CloseOperationRequest {
+        operation_id: a.operation_id.clone(),
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let gone_op = yn
+            .get_operation(v1::GetOperationRequest {
+                operation_id: a.operation_id.clone(),
+            })
+            .await
+            .is_err_and(|e| e.code() == Code::NotFound);
+        let gone_match = yn
+            .get_match(v1::GetMatchRequest {
+                match_id: m.clone(),
+            })
+            .await
+            .is_err_and(|e| e.code() == Code::NotFound);
+        let mut s = yn
+            .subscribe(v1::SubscribeRequest { after: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        let queued = drain(&mut s, Duration::from_millis(200)).await;
+        if gone_op && gone_match && queued.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not purged: op {gone_op}, match {gone_match}, {} alerts",
+            queued.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The open operation of the other agency stays.
+    let open = gd
+        .list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(open.operations.len(), 1);
+}
