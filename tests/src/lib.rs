@@ -424,3 +424,5 @@ pub fn deconflict_binary() -> PathBuf {
     );
     bin
 }
+
+pub mod sim;

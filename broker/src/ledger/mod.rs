@@ -75,6 +75,10 @@ pub struct Ledger {
     hub: Arc<AlertHub>,
     audit: Arc<AuditLog>,
     check_tallies: Mutex<check::CheckTallies>,
+    /// The registry as read so far: every call consults it, and it changes only through this
+    /// ledger (which updates the cache under the writer lock), so it is never stale.
+    registry_cache:
+        std::sync::RwLock<std::collections::HashMap<AgencyId, Option<records::AgencyEntry>>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -96,6 +100,7 @@ impl Ledger {
             hub: Arc::new(AlertHub::default()),
             audit,
             check_tallies: Mutex::default(),
+            registry_cache: std::sync::RwLock::default(),
         })
     }
 

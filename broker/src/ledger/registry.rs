@@ -34,11 +34,29 @@ pub struct MatchFilter {
 
 impl Ledger {
     pub fn agency_entry(&self, agency: &AgencyId) -> Result<Option<AgencyEntry>> {
+        if let Ok(cache) = self.registry_cache.read()
+            && let Some(hit) = cache.get(agency)
+        {
+            return Ok(hit.clone());
+        }
         let key = keys::registry(agency);
-        Ok(match self.store.get(&key)? {
+        let entry: Option<AgencyEntry> = match self.store.get(&key)? {
             Some(bytes) => Some(decode(&key, &bytes)?),
             None => None,
-        })
+        };
+        if let Ok(mut cache) = self.registry_cache.write() {
+            // Never overwrite: a registry change that raced this read has already put the
+            // newer entry there. Bounded by the number of certified agencies that ever called.
+            return Ok(cache.entry(agency.clone()).or_insert(entry).clone());
+        }
+        Ok(entry)
+    }
+
+    /// Called under the writer lock after a registry change was applied.
+    fn cache_entry(&self, agency: &AgencyId, entry: &AgencyEntry) {
+        if let Ok(mut cache) = self.registry_cache.write() {
+            cache.insert(agency.clone(), Some(entry.clone()));
+        }
     }
 
     /// Adds the configured agencies that the registry does not know yet; entries changed by
@@ -46,30 +64,31 @@ impl Ledger {
     pub fn seed_registry(&self, entries: &[(AgencyId, i32, String)], now: i64) -> Result<usize> {
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
-        let mut added = 0;
+        let mut added = Vec::new();
         for (agency, role, name) in entries {
             let key = keys::registry(agency);
             if txn.get(&key)?.is_none() {
-                txn.put_rec(
-                    key,
-                    &AgencyEntry {
-                        role: *role,
-                        display_name: name.clone(),
-                        suspended: false,
-                        suspension_reason: String::new(),
-                        updated: now,
-                    },
-                )?;
+                let entry = AgencyEntry {
+                    role: *role,
+                    display_name: name.clone(),
+                    suspended: false,
+                    suspension_reason: String::new(),
+                    updated: now,
+                };
+                txn.put_rec(key, &entry)?;
+                added.push((agency.clone(), entry));
                 txn.audit(
                     AuditEvent::new("broker", "enrol")
                         .id(agency)
                         .count("role", u64::try_from(*role).unwrap_or(0)),
                 );
-                added += 1;
             }
         }
         let _ = txn.commit(&self.hub, &self.audit, now)?;
-        Ok(added)
+        for (agency, entry) in &added {
+            self.cache_entry(agency, entry);
+        }
+        Ok(added.len())
     }
 
     pub fn enrol(
@@ -107,6 +126,7 @@ impl Ledger {
                 .count("role", u64::try_from(role).unwrap_or(0)),
         );
         let notes = txn.commit(&self.hub, &self.audit, now)?;
+        self.cache_entry(agency, &entry);
         Ok((entry, notes))
     }
 
@@ -161,6 +181,7 @@ impl Ledger {
                 .count("operations_closed", closed as u64),
         );
         let notes = txn.commit(&self.hub, &self.audit, now)?;
+        self.cache_entry(agency, &entry);
         Ok((entry, closed, notes))
     }
 
