@@ -28,6 +28,7 @@ fn parse() -> Result<(SimConfig, RunOptions), String> {
         progress: true,
         quiet: Duration::from_secs(1),
         deadline: Duration::from_secs(120),
+        collect_broker_files: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {

@@ -123,3 +123,42 @@ pub fn scan(sim: &Simulation, truth: &Truth, outcome: &Outcome) -> Vec<String> {
     }
     leaks
 }
+
+/// Plaintext in what the broker itself holds or writes (its data folder, its logs): no
+/// selector text, canonical form or raw token of any bureau may appear there. Selector texts
+/// shorter than 8 bytes (a date of birth, a coordinate) are left out: they would match by
+/// chance in binary data.
+pub fn scan_broker_bytes(
+    sim: &Simulation,
+    truth: &Truth,
+    outcome: &Outcome,
+    name: &str,
+    hay: &[u8],
+) -> Vec<String> {
+    let mut needles = Needles::default();
+    for (i, op) in sim.operations.iter().enumerate() {
+        for text in op.selectors.iter().flat_map(selector_texts) {
+            if text.len() >= 8 {
+                needles.add(text.as_bytes(), op.agency, What::SelectorText);
+            }
+        }
+        for f in &truth.forms[i] {
+            needles.add(&f.bytes, op.agency, What::CanonicalForm);
+        }
+        for t in &outcome.tokens[i] {
+            needles.add(t, op.agency, What::Token);
+            needles.add(hex::encode(t).as_bytes(), op.agency, What::Token);
+        }
+    }
+    needles
+        .hits(hay)
+        .map(|n| {
+            format!(
+                "{name} holds {:?} of {}: {:?}",
+                n.what,
+                sim.agencies[n.owner].id,
+                String::from_utf8_lossy(&n.bytes)
+            )
+        })
+        .collect()
+}

@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub quiet: Duration,
     /// Upper bound on waiting for alerts after the last registration.
     pub deadline: Duration,
+    /// Keep a copy of every file of the broker's data folder after it stopped (leak scan).
+    pub collect_broker_files: bool,
 }
 
 impl Default for RunOptions {
@@ -39,6 +41,7 @@ impl Default for RunOptions {
             progress: false,
             quiet: Duration::from_millis(300),
             deadline: Duration::from_secs(20),
+            collect_broker_files: false,
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct Outcome {
     pub timings: Timings,
     /// `open_matches` as the watch centre's statistics give it.
     pub watch_open_matches: Option<u64>,
+    /// Every file of the broker's data folder and secrets, when asked for (path, bytes).
+    pub broker_files: Vec<(String, Vec<u8>)>,
 }
 
 struct Progress {
@@ -266,6 +271,10 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
         Err(_) => None,
     };
     fed.stop_broker().await;
+    let mut broker_files = Vec::new();
+    if opts.collect_broker_files {
+        collect_files(fed.dir.path(), &mut broker_files);
+    }
     for c in collectors {
         let _ = tokio::time::timeout(Duration::from_secs(5), c).await;
     }
@@ -286,5 +295,23 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
         tokens,
         timings,
         watch_open_matches,
+        broker_files,
     })
+}
+
+/// Every file under the federation folder except the agencies' own certificates and keys.
+fn collect_files(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if !p.ends_with("agencies") {
+                collect_files(&p, out);
+            }
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push((p.display().to_string(), bytes));
+        }
+    }
 }
