@@ -172,6 +172,7 @@ fn the_comparison_catches_missing_matches_and_leaks() {
         tokens: vec![Vec::new(); sim.operations.len()],
         timings: sim::run::Timings::default(),
         watch_open_matches: None,
+        broker_files: Vec::new(),
     };
     let cmp = sim::compare(&sim, &truth, &outcome);
     assert_eq!(cmp.missing.len(), truth.pairs.len());
