@@ -125,6 +125,11 @@ pub struct TokenServiceSection {
     pub external_public_key: Option<String>,
     pub quota_per_minute: u64,
     pub quota_per_day: u64,
+    /// Key rotation: the previous epoch's seed file, served alongside the current key until
+    /// `previous_valid_until` (RFC 3339, e.g. "2026-12-31T00:00:00Z").
+    pub previous_seed: Option<PathBuf>,
+    pub previous_key_epoch: u32,
+    pub previous_valid_until: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +193,9 @@ impl Default for TokenServiceSection {
             external_public_key: None,
             quota_per_minute: 100_000,
             quota_per_day: 5_000_000,
+            previous_seed: None,
+            previous_key_epoch: 0,
+            previous_valid_until: None,
         }
     }
 }
@@ -274,6 +282,9 @@ impl BrokerConfig {
         }
         fix(&mut self.secrets.pepper);
         fix(&mut self.token_service.seed);
+        if let Some(p) = &mut self.token_service.previous_seed {
+            fix(p);
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use crate::ratelimit::RateLimiter;
 use crate::service::{BrokerService, FederationParams};
 use crate::store::{Flusher, SledStore, Store, StoreError};
 use crate::tls::{ReloadableTls, TlsError, TlsPaths};
-use crate::token_service::{Quota, TokenKey, TokenKeyError, TokenServiceImpl};
+use crate::token_service::{PreviousKey, Quota, TokenKey, TokenKeyError, TokenServiceImpl};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::admin_server::AdminServer;
 use deconfliction_proto::v1::oversight_server::OversightServer;
@@ -163,6 +163,41 @@ async fn seed_registry(config: &BrokerConfig, core: &Core) -> Result<(), StartEr
     Ok(())
 }
 
+/// The previous epoch's key during a rotation, if configured and not yet retired.
+fn previous_token_key(config: &BrokerConfig) -> Result<Option<PreviousKey>, StartError> {
+    let ts = &config.token_service;
+    let Some(seed) = &ts.previous_seed else {
+        return Ok(None);
+    };
+    let until = ts.previous_valid_until.as_deref().ok_or_else(|| {
+        StartError::Config(
+            "token_service.previous_seed needs previous_valid_until (RFC 3339): when the \
+             overlap ends"
+                .into(),
+        )
+    })?;
+    let until = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            StartError::Config(format!(
+                "token_service.previous_valid_until {until:?} is not RFC 3339: {e}"
+            ))
+        })?
+        .unix_timestamp();
+    if ts.previous_key_epoch == 0 || ts.previous_key_epoch == ts.key_epoch {
+        return Err(StartError::Config(format!(
+            "token_service.previous_key_epoch must be set and differ from key_epoch ({})",
+            ts.key_epoch
+        )));
+    }
+    // Never create a previous seed: it must be the file the old epoch used.
+    let bytes = crate::secret_file::load_secret(seed, "previous token-service seed")?;
+    let key = TokenKey::from_seed(&bytes, ts.previous_key_epoch)?;
+    Ok(Some(PreviousKey {
+        key: Arc::new(key),
+        until,
+    }))
+}
+
 /// Starts serving according to `config`.
 pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, StartError> {
     let metrics = Arc::new(Metrics::new());
@@ -176,6 +211,11 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
     let mut tasks = Vec::new();
 
     let serve_tokens = role == Role::TokenServiceOnly || config.token_service.enabled;
+    let previous_key = if serve_tokens {
+        previous_token_key(config)?
+    } else {
+        None
+    };
     let token_key = if serve_tokens {
         Some(Arc::new(TokenKey::load_or_create(
             &config.token_service.seed,
@@ -265,6 +305,7 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             token_service_public_key: public_key,
             token_service_key_epoch: epoch,
             max_message_bytes: max_message,
+            previous_key: previous_key.clone(),
         };
         let svc = BrokerService::new(
             c.clone(),
@@ -302,7 +343,8 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             },
             metrics.clone(),
             gate.clone(),
-        );
+        )
+        .with_previous(previous_key.clone());
         router = router.add_service(
             TokenServiceServer::new(svc)
                 .max_decoding_message_size(max_message)

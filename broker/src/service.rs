@@ -31,6 +31,8 @@ pub struct FederationParams {
     pub token_service_public_key: Vec<u8>,
     pub token_service_key_epoch: u32,
     pub max_message_bytes: usize,
+    /// The previous key during a rotation's overlap.
+    pub previous_key: Option<crate::token_service::PreviousKey>,
 }
 
 pub struct BrokerService {
@@ -352,6 +354,11 @@ impl Broker for BrokerService {
     ) -> Result<Response<v1::FederationInfo>, Status> {
         let (agency, role) = self.gate.admit(&req, Need::Agency)?;
         let policy = self.core.ledger.policy();
+        let previous = self
+            .federation
+            .previous_key
+            .as_ref()
+            .filter(|p| Core::now() < p.until);
         Ok(Response::new(v1::FederationInfo {
             spec_version: deconfliction_proto::SPEC_VERSION.into(),
             h3_resolution: self.federation.h3_resolution,
@@ -364,6 +371,11 @@ impl Broker for BrokerService {
             max_message_bytes: self.federation.max_message_bytes as u32,
             max_relay_message_chars: crate::ledger::MAX_MESSAGE_CHARS as u32,
             role: role as i32,
+            previous_token_service_public_key: previous
+                .map(|p| p.key.public_key().to_vec())
+                .unwrap_or_default(),
+            previous_token_service_key_epoch: previous.map(|p| p.key.epoch()).unwrap_or_default(),
+            previous_key_valid_until_unix: previous.map(|p| p.until).unwrap_or_default(),
         }))
     }
 }

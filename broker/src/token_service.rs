@@ -144,8 +144,17 @@ struct Usage {
     day_count: u64,
 }
 
+/// The previous key during a rotation: still served until `until` (unix seconds), so that
+/// agencies can re-derive their open operations under the new key without missing matches.
+#[derive(Debug, Clone)]
+pub struct PreviousKey {
+    pub key: Arc<TokenKey>,
+    pub until: i64,
+}
+
 pub struct TokenServiceImpl {
     key: Arc<TokenKey>,
+    previous: Option<PreviousKey>,
     quota: Quota,
     usage: Mutex<HashMap<AgencyId, Usage>>,
     metrics: Arc<Metrics>,
@@ -158,11 +167,37 @@ impl TokenServiceImpl {
     pub fn new(key: Arc<TokenKey>, quota: Quota, metrics: Arc<Metrics>, gate: Arc<Gate>) -> Self {
         Self {
             key,
+            previous: None,
             quota,
             usage: Mutex::new(HashMap::new()),
             metrics,
             ledger: gate.ledger().clone(),
             gate,
+        }
+    }
+
+    /// Also serves `previous` until its end (a key rotation's overlap).
+    pub fn with_previous(mut self, previous: Option<PreviousKey>) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    /// The key for a requested epoch (0: the current one), or why it is not served.
+    fn key_for(&self, epoch: u32, now: i64) -> Result<Arc<TokenKey>, BrokerError> {
+        if epoch == 0 || epoch == self.key.epoch {
+            return Ok(self.key.clone());
+        }
+        match &self.previous {
+            Some(p) if p.key.epoch == epoch && now < p.until => Ok(p.key.clone()),
+            Some(p) if p.key.epoch == epoch => Err(BrokerError::FailedPrecondition(format!(
+                "key epoch {epoch} was retired at {} (unix); re-derive under epoch {} with the \
+                 key from the federation administrator",
+                p.until, self.key.epoch
+            ))),
+            _ => Err(BrokerError::FailedPrecondition(format!(
+                "key epoch {epoch} is not served; the current epoch is {} (update the pinned key)",
+                self.key.epoch
+            ))),
         }
     }
 
@@ -211,13 +246,10 @@ impl TokenService for TokenServiceImpl {
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
         let (agency, _) = self.gate.admit(&req, Need::Agency)?;
         let req = req.into_inner();
-        if req.key_epoch != 0 && req.key_epoch != self.key.epoch {
-            return Err(BrokerError::FailedPrecondition(format!(
-                "key epoch {} is not served; the current epoch is {} (update the pinned key)",
-                req.key_epoch, self.key.epoch
-            ))
-            .into());
-        }
+        let key = self.key_for(
+            req.key_epoch,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )?;
         let n = req.blinded_elements.len();
         if n == 0 {
             return Err(invalid("blinded_elements is empty").into());
@@ -235,7 +267,7 @@ impl TokenService for TokenServiceImpl {
             self.metrics.call_refused("evaluation_quota");
             return Err(e.into());
         }
-        let key = self.key.clone();
+        let epoch = key.epoch;
         let (evaluated, proof) = if n <= INLINE_BATCH {
             key.evaluate_parsed(&elements)?
         } else {
@@ -254,15 +286,15 @@ impl TokenService for TokenServiceImpl {
             vec![
                 AuditEvent::new(agency.as_str(), "evaluate")
                     .count("elements", n as u64)
-                    .count("key_epoch", u64::from(self.key.epoch)),
+                    .count("key_epoch", u64::from(epoch)),
             ],
             now,
         )?;
-        tracing::info!(agency = %agency, elements = n, epoch = self.key.epoch, "token evaluation");
+        tracing::info!(agency = %agency, elements = n, epoch, "token evaluation");
         Ok(Response::new(v1::EvaluateResponse {
             evaluated_elements: evaluated,
             proof,
-            key_epoch: self.key.epoch,
+            key_epoch: epoch,
         }))
     }
 
@@ -271,9 +303,16 @@ impl TokenService for TokenServiceImpl {
         req: Request<v1::GetPublicKeyRequest>,
     ) -> Result<Response<v1::PublicKeyInfo>, Status> {
         self.gate.admit(&req, Need::Agency)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let previous = self.previous.as_ref().filter(|p| now < p.until);
         Ok(Response::new(v1::PublicKeyInfo {
             public_key: self.key.public_key.clone(),
             key_epoch: self.key.epoch,
+            previous_public_key: previous
+                .map(|p| p.key.public_key.clone())
+                .unwrap_or_default(),
+            previous_key_epoch: previous.map(|p| p.key.epoch).unwrap_or_default(),
+            previous_valid_until_unix: previous.map(|p| p.until).unwrap_or_default(),
         }))
     }
 }

@@ -79,12 +79,11 @@ fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
         match opened {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    && std::time::Instant::now() < deadline =>
+                if is_lock_error(&e) && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
                 return Err(StoreError::Io(format!(
                     "the store at {} is locked by another process (is a broker running on it? \
                      stop it first)",
@@ -94,6 +93,11 @@ fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
             Err(e) => return Err(io(e)),
         }
     }
+}
+
+/// sled reports a held lock as an `Other` error wrapping the OS's `WouldBlock`.
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 impl Store for SledStore {

@@ -271,6 +271,15 @@ pub struct FederationInfo {
     /// The caller's role in the federation.
     #[prost(enumeration = "Role", tag = "11")]
     pub role: i32,
+    /// During a key rotation, the previous key and epoch are still served until this time, so
+    /// that agencies can re-derive their tokens under the new key without missing matches.
+    /// Empty / 0 when no previous key is served.
+    #[prost(bytes = "vec", tag = "12")]
+    pub previous_token_service_public_key: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint32, tag = "13")]
+    pub previous_token_service_key_epoch: u32,
+    #[prost(int64, tag = "14")]
+    pub previous_key_valid_until_unix: i64,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ContactCard {
@@ -2968,7 +2977,8 @@ pub struct EvaluateRequest {
     /// Compressed ristretto255 points, 32 bytes each.
     #[prost(bytes = "vec", repeated, tag = "1")]
     pub blinded_elements: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
-    /// The key epoch the client pinned; 0 means "current". A mismatch is FAILED_PRECONDITION.
+    /// The key epoch the client pinned; 0 means "current". The previous epoch is served too
+    /// while a rotation's overlap lasts. Any other epoch is FAILED_PRECONDITION.
     #[prost(uint32, tag = "2")]
     pub key_epoch: u32,
 }
@@ -2991,6 +3001,13 @@ pub struct PublicKeyInfo {
     pub public_key: ::prost::alloc::vec::Vec<u8>,
     #[prost(uint32, tag = "2")]
     pub key_epoch: u32,
+    /// The previous key, still served until previous_valid_until_unix (key rotation overlap).
+    #[prost(bytes = "vec", tag = "3")]
+    pub previous_public_key: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint32, tag = "4")]
+    pub previous_key_epoch: u32,
+    #[prost(int64, tag = "5")]
+    pub previous_valid_until_unix: i64,
 }
 /// Generated client implementations.
 pub mod token_service_client {
