@@ -425,4 +425,5 @@ pub fn deconflict_binary() -> PathBuf {
     bin
 }
 
+pub mod scan;
 pub mod sim;

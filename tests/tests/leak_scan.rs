@@ -3,30 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deconfliction_proto::v1;
+use deconfliction_tests::scan::{LogCapture, base64, contains};
 use deconfliction_tests::*;
 use prost::Message;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -39,31 +21,9 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stores_logs_and_sends_no_token_of_anyone() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,h2=info,hyper=info,rustls=info,tower=info,sled=info")
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = LogCapture::install("trace,h2=info,hyper=info,rustls=info,tower=info,sled=info");
 
     let mut fed = Federation::start(&["yn-psb", "gd-psb", "gx-psb"]).await;
     let mut yn = fed.client("yn-psb").await;
@@ -164,7 +124,7 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
     let mut files = Vec::new();
     files_under(fed.data_dir(), &mut files);
     assert!(!files.is_empty());
-    let logs = capture.0.lock().unwrap().clone();
+    let logs = capture.bytes();
     assert!(
         logs.len() > 1000,
         "the scenario logged nothing: the scan would prove nothing"
@@ -180,7 +140,7 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
             t.clone(),
             hex::encode(t).into_bytes(),
             hex::encode_upper(t).into_bytes(),
-            base64(t).into_bytes(),
+            base64(t, false).into_bytes(),
         ];
         for form in &forms {
             assert!(

@@ -5,33 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use deconfliction_tests::scan::LogCapture;
 use deconfliction_tests::sim::{self, RunOptions, SimConfig};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_federation_leaves_no_plaintext_at_the_broker() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug,h2=info,hyper=info,rustls=info,tower=info,sled=info")
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = LogCapture::install("debug,h2=info,hyper=info,rustls=info,tower=info,sled=info");
     let sim = sim::generate(&SimConfig {
         provinces: 5,
         operations: 200,
@@ -75,7 +56,7 @@ async fn a_simulated_federation_leaves_no_plaintext_at_the_broker() {
             &sim, &truth, &outcome, name, bytes,
         ));
     }
-    let logs = capture.0.lock().unwrap().clone();
+    let logs = capture.bytes();
     assert!(
         logs.len() > 10_000,
         "the run logged little: the scan would prove little"

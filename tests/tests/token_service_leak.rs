@@ -5,32 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agency_client::normalize::{FederationParams, Selector, canonical_forms};
 use agency_client::token::BlindedBatch;
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::token_service_client::TokenServiceClient;
+use deconfliction_tests::scan::{LogCapture, base64, contains};
 use deconfliction_tests::*;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -43,23 +25,6 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 /// The encodings a log line could carry a secret in: raw, hex both cases, base64, and the
 /// comma-separated byte list of a `Debug`-printed `Vec<u8>`.
 fn encodings(secret: &[u8]) -> Vec<Vec<u8>> {
@@ -68,7 +33,7 @@ fn encodings(secret: &[u8]) -> Vec<Vec<u8>> {
         secret.to_vec(),
         hex::encode(secret).into_bytes(),
         hex::encode_upper(secret).into_bytes(),
-        base64(secret).into_bytes(),
+        base64(secret, false).into_bytes(),
         debug
             .trim_matches(|c| c == '[' || c == ']')
             .as_bytes()
@@ -78,12 +43,7 @@ fn encodings(secret: &[u8]) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_service_logs_and_stores_nothing_that_identifies_an_input() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,sled=info")
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = LogCapture::install("trace,sled=info");
 
     let mut fed = Federation::start(&["yn-psb", "gd-psb"]).await;
     let pin = pinned_key(&fed.config);
@@ -162,7 +122,7 @@ async fn the_token_service_logs_and_stores_nothing_that_identifies_an_input() {
     }
     fed.stop_broker().await;
 
-    let logs = capture.0.lock().unwrap().clone();
+    let logs = capture.bytes();
     let text = String::from_utf8_lossy(&logs);
     assert!(
         text.contains("token evaluation"),
