@@ -78,10 +78,6 @@ impl ReloadableTls {
             Err(poisoned) => poisoned.into_inner().contains(serial),
         }
     }
-
-    pub fn crl_path(&self) -> Option<&PathBuf> {
-        self.paths.crl.as_ref()
-    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {

@@ -104,10 +104,6 @@ impl Ledger {
         })
     }
 
-    pub fn audit_log(&self) -> &Arc<AuditLog> {
-        &self.audit
-    }
-
     /// Appends audit events on their own (reads that leave a trace, token evaluations).
     /// Durable with the next group flush.
     pub fn audit_only(&self, events: Vec<crate::audit::AuditEvent>, at: i64) -> Result<()> {

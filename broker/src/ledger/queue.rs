@@ -67,14 +67,6 @@ impl AlertHub {
         map.insert(agency.clone(), tx);
         Ok(rx)
     }
-
-    /// Live subscriber count per agency (for metrics).
-    pub fn subscribers(&self) -> Vec<(AgencyId, usize)> {
-        let map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter()
-            .map(|(a, tx)| (a.clone(), tx.receiver_count()))
-            .collect()
-    }
 }
 
 /// Appends an alert for `agency` to the transaction and returns its sequence number.

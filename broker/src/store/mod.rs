@@ -47,10 +47,6 @@ impl WriteBatch {
         self.ops.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
     pub(crate) fn into_ops(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         self.ops
     }
@@ -67,8 +63,6 @@ pub trait Store: Send + Sync + 'static {
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError>;
     /// The pair with the greatest key starting with `prefix`.
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<KvPair>, StoreError>;
-    /// Whether any key starts with `prefix`.
-    fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError>;
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Blocks until everything applied so far is on disk.
     fn flush_blocking(&self) -> Result<(), StoreError>;

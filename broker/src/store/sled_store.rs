@@ -133,16 +133,6 @@ impl Store for SledStore {
             .map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 
-    fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
-        Ok(self
-            .tree
-            .scan_prefix(prefix)
-            .next()
-            .transpose()
-            .map_err(io)?
-            .is_some())
-    }
-
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut sled_batch = sled::Batch::default();
         for (key, value) in batch.into_ops() {
@@ -198,7 +188,7 @@ mod tests {
         }
         let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.scan_prefix(b"a/").unwrap().len(), 2);
-        assert!(!store.has_prefix(b"b/").unwrap());
+        assert!(store.scan_prefix(b"b/").unwrap().is_empty());
         assert_eq!(store.range(b"a/1", b"a/2", 10).unwrap().len(), 1);
     }
 
