@@ -30,16 +30,14 @@ impl Core {
     fn publish(&self, notes: Notifications) {
         self.metrics.matches_created.inc_by(notes.matches_created);
         self.metrics.matches_grown.inc_by(notes.matches_grown);
-        for (agency, seq) in &notes.last_seq {
-            self.ledger.hub().publish(agency, *seq);
-            if let Ok(state) = self.ledger.queue_state(agency) {
-                self.metrics
-                    .alert_queue_depth
-                    .get_or_create(&AgencyLabel {
-                        agency: agency.to_string(),
-                    })
-                    .set((state.last_seq() - state.acked) as i64);
-            }
+        for q in &notes.queued {
+            self.ledger.hub().publish(&q.agency, q.last_seq);
+            self.metrics
+                .alert_queue_depth
+                .get_or_create(&AgencyLabel {
+                    agency: q.agency.to_string(),
+                })
+                .set(q.depth as i64);
         }
     }
 

@@ -58,14 +58,22 @@ impl Default for Policy {
     }
 }
 
-/// Which agencies got new alerts in a committed batch, and the highest sequence each got.
-/// Published to subscribers only once the batch is durable.
+/// Which agencies got new alerts in a committed batch, the highest sequence each got and its
+/// queue depth then. Published to subscribers only once the batch is durable.
 #[derive(Debug, Default)]
 #[must_use = "notifications must be published after the flush"]
 pub struct Notifications {
-    pub(crate) last_seq: Vec<(AgencyId, u64)>,
+    pub(crate) queued: Vec<Queued>,
     pub(crate) matches_created: u64,
     pub(crate) matches_grown: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) agency: AgencyId,
+    pub(crate) last_seq: u64,
+    /// Unacknowledged alerts after this batch (for the queue-depth gauge, without a read).
+    pub(crate) depth: u64,
 }
 
 pub struct Ledger {

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::records::{QueueState, decode};
 use super::txn::{Txn, durable_last_seq};
-use super::{Ledger, Notifications, keys};
+use super::{Ledger, Notifications, Queued, keys};
 use crate::audit::AuditEvent;
 use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
@@ -26,18 +26,30 @@ pub struct AlertHub {
 }
 
 impl AlertHub {
-    /// Makes sure `agency` has a channel, starting from `init()` read under the hub lock.
+    /// The agency's channel, created from `init()` (read under the hub lock) if it has none.
+    fn with_channel<T>(
+        &self,
+        agency: &AgencyId,
+        init: impl FnOnce() -> Result<u64, StoreError>,
+        then: impl FnOnce(&watch::Sender<u64>) -> T,
+    ) -> Result<T, StoreError> {
+        let mut map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = map.get(agency) {
+            return Ok(then(tx));
+        }
+        let (tx, _) = watch::channel(init()?);
+        let out = then(&tx);
+        map.insert(agency.clone(), tx);
+        Ok(out)
+    }
+
+    /// Makes sure `agency` has a channel before a batch with alerts for it is applied.
     pub(crate) fn ensure(
         &self,
         agency: &AgencyId,
         init: impl FnOnce() -> Result<u64, StoreError>,
     ) -> Result<(), StoreError> {
-        let mut map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(agency) {
-            let (tx, _) = watch::channel(init()?);
-            map.insert(agency.clone(), tx);
-        }
-        Ok(())
+        self.with_channel(agency, init, |_| ())
     }
 
     /// Announces that alerts up to `seq` are durable.
@@ -59,13 +71,7 @@ impl AlertHub {
         agency: &AgencyId,
         init: impl FnOnce() -> Result<u64, StoreError>,
     ) -> Result<watch::Receiver<u64>, StoreError> {
-        let mut map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = map.get(agency) {
-            return Ok(tx.subscribe());
-        }
-        let (tx, rx) = watch::channel(init()?);
-        map.insert(agency.clone(), tx);
-        Ok(rx)
+        self.with_channel(agency, init, watch::Sender::subscribe)
     }
 }
 
@@ -87,14 +93,19 @@ pub(crate) fn enqueue(
     };
     txn.put(keys::alert(agency, seq), alert.encode_to_vec());
     txn.put_rec(state_key, &state)?;
-    match txn
-        .notifications
-        .last_seq
-        .iter_mut()
-        .find(|(a, _)| a == agency)
-    {
-        Some(entry) => entry.1 = entry.1.max(seq),
-        None => txn.notifications.last_seq.push((agency.clone(), seq)),
+    let depth = state.last_seq() - state.acked;
+    let queued = &mut txn.notifications.queued;
+    match queued.iter_mut().find(|q| q.agency == *agency) {
+        // Sequences only grow within a transaction, so the latest entry is the newest.
+        Some(q) => {
+            q.last_seq = seq;
+            q.depth = depth;
+        }
+        None => queued.push(Queued {
+            agency: agency.clone(),
+            last_seq: seq,
+            depth,
+        }),
     }
     Ok(seq)
 }

@@ -78,8 +78,8 @@ impl<'a> Txn<'a> {
         audit: &AuditLog,
         at: i64,
     ) -> Result<Notifications, StoreError> {
-        for (agency, _) in &self.notifications.last_seq {
-            hub.ensure(agency, || durable_last_seq(self.store, agency))?;
+        for q in &self.notifications.queued {
+            hub.ensure(&q.agency, || durable_last_seq(self.store, &q.agency))?;
         }
         audit.apply_with(self.store, self.batch, self.audit, at)?;
         Ok(self.notifications)
