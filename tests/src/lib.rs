@@ -227,18 +227,28 @@ pub async fn drain(stream: &mut tonic::Streaming<v1::Alert>, quiet: Duration) ->
     out
 }
 
-/// The `deconflict-broker` binary next to this test executable (built by
-/// `cargo test --workspace`, since the broker crate has integration tests of its own).
-pub fn broker_binary() -> PathBuf {
+/// A binary of the workspace next to this test executable (target/<profile>/), built by
+/// `cargo test --workspace` (the crates that own them have integration tests of their own).
+pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join(format!("deconflict-broker{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace` (or build deconflict-broker)",
+        "{} is missing: run the suite with `cargo test --workspace` (or build it)",
         bin.display()
     );
     bin
+}
+
+/// The `deconflict-broker` binary.
+pub fn broker_binary() -> PathBuf {
+    workspace_binary("deconflict-broker")
+}
+
+/// The `deconflict` binary.
+pub fn deconflict_binary() -> PathBuf {
+    workspace_binary("deconflict")
 }
 
 /// A free loopback port (bound, then released) for a broker run as a child process.
@@ -409,20 +419,6 @@ pub fn drop_file(dir: &Path, name: &str, text: &str) {
     let tmp = dir.join(format!("{name}.tmp"));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, dir.join(name)).unwrap();
-}
-
-/// The `deconflict` binary next to this test executable (built by `cargo test --workspace`,
-/// or `cargo build -p agency-client`).
-pub fn deconflict_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join(format!("deconflict{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace` (or `cargo build -p agency-client`)",
-        bin.display()
-    );
-    bin
 }
 
 pub mod scan;

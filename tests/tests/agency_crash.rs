@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -14,21 +14,6 @@ use deconfliction_proto::v1;
 use deconfliction_tests::*;
 use rand::{Rng, SeedableRng};
 
-fn agencyd_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("agencyd");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test --workspace`",
-        bin.display()
-    );
-    bin
-}
-
 /// Starts agencyd at debug level, its log appended to `log` (scanned for plaintext below).
 fn spawn(config: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -36,7 +21,7 @@ fn spawn(config: &Path, log: &Path) -> Child {
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(agencyd_binary())
+    Command::new(workspace_binary("agencyd"))
         .args(["--config", config.to_str().unwrap()])
         .env(
             "AGENCYD_LOG",

@@ -6,20 +6,9 @@
 use std::time::Duration;
 
 use deconfliction_proto::v1;
-use deconfliction_tests::scan::{LogCapture, base64, contains};
+use deconfliction_tests::scan::{LogCapture, base64, contains, files_under};
 use deconfliction_tests::*;
 use prost::Message;
-
-fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stores_logs_and_sends_no_token_of_anyone() {
@@ -121,8 +110,7 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
     }
     fed.stop_broker().await;
 
-    let mut files = Vec::new();
-    files_under(fed.data_dir(), &mut files);
+    let files = files_under(fed.data_dir());
     assert!(!files.is_empty());
     let logs = capture.bytes();
     assert!(

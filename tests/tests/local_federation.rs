@@ -4,14 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
-}
 
 /// Three consecutive free loopback ports.
 fn free_base() -> u16 {
@@ -31,7 +26,10 @@ fn script(args: &[&str], base: u16) -> (bool, String) {
     let out = Command::new("bash")
         .arg(root.join("deploy/local/federation.sh"))
         .args(args)
-        .env("BIN_DIR", bin_dir())
+        .env(
+            "BIN_DIR",
+            deconfliction_tests::deconflict_binary().parent().unwrap(),
+        )
         .env("BASE_PORT", base.to_string())
         .output()
         .unwrap();
@@ -42,7 +40,7 @@ fn script(args: &[&str], base: u16) -> (bool, String) {
 }
 
 fn deconflict(dir: &Path, agency: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin_dir().join("deconflict"))
+    let out = Command::new(deconfliction_tests::deconflict_binary())
         .args(args)
         .env(
             "DECONFLICT_SOCKET",

@@ -14,6 +14,7 @@ use agency_client::token::{
 use deconflict_broker::server::{Role, start};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;
+use deconfliction_tests::scan::files_under;
 use deconfliction_tests::*;
 use serde_json::Value;
 
@@ -481,23 +482,4 @@ async fn the_stand_alone_token_service_derives_tokens_and_serves_nothing_else() 
             );
         }
     }
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

@@ -11,19 +11,8 @@ use agency_client::normalize::{FederationParams, Selector, canonical_forms};
 use agency_client::token::BlindedBatch;
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::token_service_client::TokenServiceClient;
-use deconfliction_tests::scan::{LogCapture, base64, contains};
+use deconfliction_tests::scan::{LogCapture, base64, contains, files_under};
 use deconfliction_tests::*;
-
-fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
 
 /// The encodings a log line could carry a secret in: raw, hex both cases, base64, and the
 /// comma-separated byte list of a `Debug`-printed `Vec<u8>`.
@@ -129,9 +118,8 @@ async fn the_token_service_logs_and_stores_nothing_that_identifies_an_input() {
         "the token service logged no evaluation: the scan would prove nothing"
     );
     assert!(logs.len() > 1000, "almost nothing was logged");
-    let mut files = Vec::new();
-    files_under(fed.data_dir(), &mut files);
-    files_under(&fed.dir.path().join("secrets"), &mut files);
+    let mut files = files_under(fed.data_dir());
+    files.extend(files_under(&fed.dir.path().join("secrets")));
     let stored: Vec<(String, Vec<u8>)> = files
         .iter()
         .map(|p| (p.display().to_string(), std::fs::read(p).unwrap()))
