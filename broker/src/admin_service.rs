@@ -113,7 +113,7 @@ impl Admin for AdminService {
         let records = tokio::task::spawn_blocking(move || ledger.backup(&target))
             .await
             .map_err(|_| Status::internal("backup task failed"))??;
-        let bytes = dir_size(&dir);
+        let bytes = crate::store::bytes_under(&dir);
         self.core.ledger.audit_only(
             vec![
                 crate::audit::AuditEvent::new(admin.as_str(), "backup")
@@ -147,22 +147,4 @@ impl Admin for AdminService {
             .collect();
         Ok(Response::new(v1::ListAgenciesResponse { agencies }))
     }
-}
-
-fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| {
-                    let p = e.path();
-                    if p.is_dir() {
-                        dir_size(&p)
-                    } else {
-                        e.metadata().map(|m| m.len()).unwrap_or(0)
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }

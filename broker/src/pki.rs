@@ -102,6 +102,22 @@ fn issuer(ca: &CertAndKey) -> Result<Issuer<'static, KeyPair>, PkiError> {
     Ok(Issuer::from_ca_cert_pem(&ca.cert_pem, key)?)
 }
 
+/// Signs a leaf certificate (server or client) with a fresh key.
+fn sign_leaf(
+    mut params: CertificateParams,
+    usage: ExtendedKeyUsagePurpose,
+    ca: &CertAndKey,
+) -> Result<CertAndKey, PkiError> {
+    params.extended_key_usages = vec![usage];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer(ca)?)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
 /// Issues a server certificate (for the broker or a stand-alone token service).
 pub fn issue_server(
     ca: &CertAndKey,
@@ -121,14 +137,7 @@ pub fn issue_server(
     for ip in ips {
         params.subject_alt_names.push(SanType::IpAddress(*ip));
     }
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &issuer(ca)?)?;
-    Ok(CertAndKey {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    sign_leaf(params, ExtendedKeyUsagePurpose::ServerAuth, ca)
 }
 
 /// Issues an agency's client certificate, carrying `urn:deconfliction:agency:<id>`.
@@ -144,14 +153,7 @@ pub fn issue_agency(
         .push(SanType::URI(uri.try_into().map_err(|_| {
             PkiError::Parse("agency URI is not IA5".into())
         })?));
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &issuer(ca)?)?;
-    Ok(CertAndKey {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    sign_leaf(params, ExtendedKeyUsagePurpose::ClientAuth, ca)
 }
 
 /// The serial number of a PEM certificate, as big-endian bytes.

@@ -278,7 +278,7 @@ impl Broker for BrokerService {
     async fn ack(&self, req: Request<v1::AckRequest>) -> Result<Response<v1::AckResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
         let upto = req.get_ref().upto;
-        let (remaining, notes) = self.core.ledger.ack(&agency, upto)?;
+        let (remaining, notes) = self.core.ledger.ack(&agency, upto, Core::now())?;
         self.core.durable(notes).await?;
         self.core
             .metrics

@@ -15,9 +15,9 @@ use voprf::{BlindedElement, Group, Ristretto255, VoprfServer};
 
 use crate::access::{Gate, Need};
 use crate::audit::AuditEvent;
+use crate::core::Core;
 use crate::error::{BrokerError, invalid};
 use crate::identity::AgencyId;
-use crate::ledger::Ledger;
 use crate::metrics::{AgencyLabel, Metrics};
 use crate::secret_file::{SecretFileError, load_or_create_secret};
 
@@ -158,9 +158,8 @@ pub struct TokenServiceImpl {
     quota: Quota,
     usage: Mutex<HashMap<AgencyId, Usage>>,
     metrics: Arc<Metrics>,
+    /// Admission, and (through its ledger) the audit trail of evaluations.
     gate: Arc<Gate>,
-    /// For the audit trail of evaluations (counts per agency, never elements).
-    ledger: Arc<Ledger>,
 }
 
 impl TokenServiceImpl {
@@ -171,7 +170,6 @@ impl TokenServiceImpl {
             quota,
             usage: Mutex::new(HashMap::new()),
             metrics,
-            ledger: gate.ledger().clone(),
             gate,
         }
     }
@@ -246,10 +244,8 @@ impl TokenService for TokenServiceImpl {
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
         let (agency, _) = self.gate.admit(&req, Need::Agency)?;
         let req = req.into_inner();
-        let key = self.key_for(
-            req.key_epoch,
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-        )?;
+        let now = Core::now();
+        let key = self.key_for(req.key_epoch, now)?;
         let n = req.blinded_elements.len();
         if n == 0 {
             return Err(invalid("blinded_elements is empty").into());
@@ -262,7 +258,6 @@ impl TokenService for TokenServiceImpl {
         }
         // Bad elements are refused before the quota is charged.
         let elements = parse_elements(&req.blinded_elements)?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Err(e) = self.take_quota(&agency, n as u64, now) {
             self.metrics.call_refused("evaluation_quota");
             return Err(e.into());
@@ -282,7 +277,7 @@ impl TokenService for TokenServiceImpl {
                 agency: agency.to_string(),
             })
             .inc_by(n as u64);
-        self.ledger.audit_only(
+        self.gate.ledger().audit_only(
             vec![
                 AuditEvent::new(agency.as_str(), "evaluate")
                     .count("elements", n as u64)
@@ -303,7 +298,7 @@ impl TokenService for TokenServiceImpl {
         req: Request<v1::GetPublicKeyRequest>,
     ) -> Result<Response<v1::PublicKeyInfo>, Status> {
         self.gate.admit(&req, Need::Agency)?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = Core::now();
         let previous = self.previous.as_ref().filter(|p| now < p.until);
         Ok(Response::new(v1::PublicKeyInfo {
             public_key: self.key.public_key.clone(),

@@ -152,7 +152,7 @@ impl Ledger {
     }
 
     /// Trims the agency's queue up to and including `upto`. Returns the alerts left.
-    pub fn ack(&self, agency: &AgencyId, upto: u64) -> Result<(u64, Notifications)> {
+    pub fn ack(&self, agency: &AgencyId, upto: u64, now: i64) -> Result<(u64, Notifications)> {
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
         let state_key = keys::queue_state(agency);
@@ -174,7 +174,6 @@ impl Ledger {
             txn.audit(AuditEvent::new(agency.as_str(), "ack").count("upto", upto));
         }
         let remaining = last - state.acked;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let notes = txn.commit(&self.hub, &self.audit, now)?;
         Ok((remaining, notes))
     }

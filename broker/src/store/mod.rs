@@ -54,6 +54,25 @@ impl WriteBatch {
 
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
+/// Bytes of every file below `dir` (a store's size on disk, a backup's size).
+pub fn bytes_under(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        bytes_under(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// A sorted, durable key-value store.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;

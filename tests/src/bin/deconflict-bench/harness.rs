@@ -132,21 +132,6 @@ pub(crate) fn preload(data: &Path, pepper: &Pepper, tokens: u64) {
     );
 }
 
-pub(crate) fn dir_bytes(dir: &Path) -> u64 {
-    let mut n = 0;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            n += if p.is_dir() {
-                dir_bytes(&p)
-            } else {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            };
-        }
-    }
-    n
-}
-
 pub(crate) fn rss_bytes(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

@@ -307,6 +307,8 @@ pub(crate) async fn bench_growth(size: u64, secs: f64) -> Growth {
         check_p50_us: pct(&lat, 0.5),
         check_p99_us: pct(&lat, 0.99),
         rss_bytes: rss,
-        disk_bytes_per_token: dir_bytes(&fed.data_dir().join("store")) as f64 / size as f64,
+        disk_bytes_per_token: deconflict_broker::store::bytes_under(&fed.data_dir().join("store"))
+            as f64
+            / size as f64,
     }
 }
