@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use crate::access::{Gate, Need};
 use crate::core::Core;
+use crate::identity::AgencyId;
 use crate::ledger::{StateChange, validate_card};
 
 fn match_id(text: &str) -> Result<uuid::Uuid, Status> {
@@ -58,19 +59,18 @@ pub(crate) async fn withdraw(
     Ok(Response::new(view))
 }
 
+/// Resolve or reopen, for a caller the handler has already admitted.
 pub(crate) async fn set_state(
     core: &Core,
-    gate: &Gate,
-    agency_req: &Request<()>,
+    agency: &AgencyId,
     match_text: &str,
     change: StateChange,
 ) -> Result<Response<v1::MatchView>, Status> {
-    let (agency, _) = gate.admit(agency_req, Need::Agency)?;
     let id = match_id(match_text)?;
     let resolve = matches!(change, StateChange::Resolve { .. });
     let (view, notes) = core
         .ledger
-        .set_match_state(&agency, &id, change, Core::now())?;
+        .set_match_state(agency, &id, change, Core::now())?;
     core.durable(notes).await?;
     tracing::info!(agency = %agency, r#match = %id, resolve, "match state changed");
     Ok(Response::new(view))

@@ -316,29 +316,22 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::ResolveMatchRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        let (meta, ext, body) = req.into_parts();
+        let (agency, _) = self.gate.admit(&req, Need::Agency)?;
+        let body = req.into_inner();
         let change = StateChange::Resolve {
             outcome: body.outcome,
             note: body.note,
         };
-        let bare = Request::from_parts(meta, ext, ());
-        relay_service::set_state(&self.core, &self.gate, &bare, &body.match_id, change).await
+        relay_service::set_state(&self.core, &agency, &body.match_id, change).await
     }
 
     async fn reopen_match(
         &self,
         req: Request<v1::ReopenMatchRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        let (meta, ext, body) = req.into_parts();
-        let bare = Request::from_parts(meta, ext, ());
-        relay_service::set_state(
-            &self.core,
-            &self.gate,
-            &bare,
-            &body.match_id,
-            StateChange::Reopen,
-        )
-        .await
+        let (agency, _) = self.gate.admit(&req, Need::Agency)?;
+        let id = &req.get_ref().match_id;
+        relay_service::set_state(&self.core, &agency, id, StateChange::Reopen).await
     }
 
     async fn get_match(
