@@ -112,6 +112,19 @@ pub struct TlsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsSection {
     pub pepper: PathBuf,
+    /// The peppers that `deconflict-broker pepper rekey` added, oldest first. Every one is
+    /// needed for as long as the store it re-keyed is in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pepper_rekeys: Vec<PathBuf>,
+}
+
+impl SecretsSection {
+    /// Every pepper layer's file, the original first.
+    pub fn pepper_paths(&self) -> Vec<PathBuf> {
+        std::iter::once(self.pepper.clone())
+            .chain(self.pepper_rekeys.iter().cloned())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +193,7 @@ impl Default for SecretsSection {
     fn default() -> Self {
         Self {
             pepper: PathBuf::from("secrets/pepper"),
+            pepper_rekeys: Vec::new(),
         }
     }
 }
@@ -281,6 +295,9 @@ impl BrokerConfig {
             fix(crl);
         }
         fix(&mut self.secrets.pepper);
+        for p in &mut self.secrets.pepper_rekeys {
+            fix(p);
+        }
         fix(&mut self.token_service.seed);
         if let Some(p) = &mut self.token_service.previous_seed {
             fix(p);

@@ -49,6 +49,8 @@ pub enum StartError {
     DataDir { path: PathBuf, reason: String },
     #[error("configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Pepper(#[from] crate::pepper::PepperError),
 }
 
 /// Which services this process serves on its mTLS port.
@@ -248,6 +250,16 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
         .add_service(health_service.clone())
         .add_service(reflection);
 
+    // A wrong pepper would make every stored token unmatchable: it is checked against the
+    // fingerprints the store records before anything is served.
+    // The token service alone has no use for a pepper (and must not create one).
+    let pepper = match role {
+        Role::Broker => Some(Pepper::load(
+            &config.secrets.pepper,
+            &config.secrets.pepper_rekeys,
+        )?),
+        Role::TokenServiceOnly => None,
+    };
     // Both roles keep a store: the broker for its ledger, the token service for its audit log.
     let (core, store_weak) = {
         let data = &config.server.data_dir;
@@ -256,6 +268,9 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
             reason: e.to_string(),
         })?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store"))?);
+        if let Some(pepper) = &pepper {
+            pepper.bind(store.as_ref(), &config.secrets.pepper_paths())?;
+        }
         let store_weak = Arc::downgrade(&store);
         let flush_metrics = metrics.clone();
         let flusher = Flusher::start(
@@ -293,12 +308,11 @@ pub async fn start(config: &BrokerConfig, role: Role) -> Result<RunningBroker, S
         config.policy.require_enrolment,
     ));
     seed_registry(config, &core).await?;
-    if role == Role::Broker {
+    if let Some(pepper) = pepper {
         let c = core.clone();
         router = router
             .add_service(OversightServer::new(OversightService::new(gate.clone())))
             .add_service(AdminServer::new(AdminService::new(c.clone(), gate.clone())));
-        let pepper = Pepper::load_or_create(&config.secrets.pepper)?;
         let federation = FederationParams {
             h3_resolution: config.federation.h3_resolution,
             h3_disk_radius: config.federation.h3_disk_radius,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, invalid};
 use crate::ledger::records::{StoredToken, TokenRec, Window};
-use crate::ledger::{Amendment, NewOperation, Policy};
+use crate::ledger::{Amendment, NewOperation, Policy, registration_digest};
 use crate::pepper::Pepper;
 
 pub fn operation_id(text: &str) -> Result<Uuid> {
@@ -105,12 +105,39 @@ pub fn registration(
             policy.max_case_reference_chars
         )));
     }
+    let earlier_digests = earlier_digests(req, &window, &tokens, pepper);
     Ok(NewOperation {
         id,
         window,
         tokens,
         case_reference: req.case_reference.clone(),
+        earlier_digests,
     })
+}
+
+/// The registration's digest under each earlier pepper generation, lifted to the current one
+/// (what a re-key made of a digest recorded back then).
+fn earlier_digests(
+    req: &v1::RegisterOperationRequest,
+    window: &Window,
+    tokens: &[TokenRec],
+    pepper: &Pepper,
+) -> Vec<[u8; 32]> {
+    (1..pepper.generation())
+        .map(|generation| {
+            let then: Vec<TokenRec> = req
+                .tokens
+                .iter()
+                .zip(tokens)
+                .map(|(raw, t)| TokenRec {
+                    stored: pepper.stored_at(&raw.token, generation),
+                    ..t.clone()
+                })
+                .collect();
+            let digest = registration_digest(window, &then, &req.case_reference);
+            pepper.lift(digest, generation)
+        })
+        .collect()
 }
 
 pub fn amendment(

@@ -13,6 +13,9 @@
 //! | `as/` | agency (len-prefixed) | [`QueueState`](super::records::QueueState) |
 //! | `rg/` | agency id | [`AgencyEntry`](super::records::AgencyEntry): role, suspension |
 //! | `au/` | sequence (8) | audit record (see [`crate::audit`]) |
+//! | `meta/format` | | store format version (u32 BE) |
+//! | `meta/pepper` | | fingerprints of the pepper layers the store is keyed with (see [`crate::pepper`]) |
+//! | `meta/rekey-incomplete` | | present only while a pepper re-key writes this store |
 
 use uuid::Uuid;
 

@@ -16,6 +16,7 @@ mod postings;
 mod queue;
 pub mod records;
 mod registry;
+pub mod rekey;
 mod relay;
 mod retention;
 mod txn;
@@ -23,7 +24,7 @@ mod txn;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use check::CheckOutcome;
-pub use operations::{Amendment, NewOperation, Registered};
+pub use operations::{Amendment, NewOperation, Registered, registration_digest};
 pub use queue::AlertHub;
 pub use registry::MatchFilter;
 pub use relay::{

@@ -20,25 +20,33 @@ pub struct NewOperation {
     pub window: Window,
     pub tokens: Vec<TokenRec>,
     pub case_reference: String,
+    /// The digest this registration had under each earlier pepper generation, as the re-keys
+    /// since then rewrote it (see [`crate::pepper::Pepper::lift`]): a repeat of a registration
+    /// made before a re-key is still recognised as a repeat. Empty for a pepper never rotated.
+    pub earlier_digests: Vec<[u8; 32]>,
 }
 
 impl NewOperation {
-    /// Identifies the content of a registration independently of token order.
     fn digest(&self) -> [u8; 32] {
-        let mut tokens: Vec<&TokenRec> = self.tokens.iter().collect();
-        tokens.sort_by_key(|a| a.stored);
-        let mut h = Sha256::new();
-        h.update(self.window.start.to_be_bytes());
-        h.update(self.window.end.to_be_bytes());
-        for t in tokens {
-            h.update(t.stored);
-            h.update(t.kind.to_be_bytes());
-            h.update(t.local_ref.to_be_bytes());
-        }
-        h.update((self.case_reference.len() as u64).to_be_bytes());
-        h.update(self.case_reference.as_bytes());
-        h.finalize().into()
+        registration_digest(&self.window, &self.tokens, &self.case_reference)
     }
+}
+
+/// Identifies the content of a registration independently of token order.
+pub fn registration_digest(window: &Window, tokens: &[TokenRec], case_reference: &str) -> [u8; 32] {
+    let mut tokens: Vec<&TokenRec> = tokens.iter().collect();
+    tokens.sort_by_key(|a| a.stored);
+    let mut h = Sha256::new();
+    h.update(window.start.to_be_bytes());
+    h.update(window.end.to_be_bytes());
+    for t in tokens {
+        h.update(t.stored);
+        h.update(t.kind.to_be_bytes());
+        h.update(t.local_ref.to_be_bytes());
+    }
+    h.update((case_reference.len() as u64).to_be_bytes());
+    h.update(case_reference.as_bytes());
+    h.finalize().into()
 }
 
 /// A validated amendment: tokens already peppered.
@@ -113,7 +121,9 @@ impl Ledger {
                     new.id
                 )));
             }
-            if existing.registration_digest != digest {
+            let repeat = existing.registration_digest == digest
+                || new.earlier_digests.contains(&existing.registration_digest);
+            if !repeat {
                 return Err(BrokerError::AlreadyExists(format!(
                     "operation {} was already registered with different content; amend it, or \
                      register under a new id",

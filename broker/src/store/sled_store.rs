@@ -6,7 +6,8 @@ use super::{KvPair, Store, StoreError, WriteBatch};
 
 /// Bumped when the key layout or record encoding changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
-const FORMAT_KEY: &[u8] = b"meta/format";
+/// Where the store records its format version.
+pub const FORMAT_KEY: &[u8] = b"meta/format";
 
 pub struct SledStore {
     db: sled::Db,

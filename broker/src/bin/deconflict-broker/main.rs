@@ -1,5 +1,6 @@
 //! `deconflict-broker`: the broker daemon and its operator subcommands.
 
+mod pepper_cmd;
 mod remote;
 
 use std::net::{IpAddr, SocketAddr};
@@ -61,6 +62,11 @@ enum Command {
         /// The backup folder.
         #[arg(long)]
         from: PathBuf,
+    },
+    /// The pepper: show its layers, or re-key a stopped broker's store under a new one.
+    Pepper {
+        #[command(subcommand)]
+        command: pepper_cmd::PepperCommand,
     },
     /// The watch centre's view of the federation (needs a watch-centre or admin certificate).
     Watch {
@@ -371,6 +377,7 @@ async fn main() -> Result<()> {
         Command::Pki { command } => pki(command),
         Command::Audit { command } => audit(command),
         Command::Restore { config, from } => restore(&config, &from),
+        Command::Pepper { command } => pepper_cmd::run(command),
         Command::Watch {
             connection,
             command,

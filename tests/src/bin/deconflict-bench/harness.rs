@@ -114,6 +114,7 @@ pub(crate) fn preload(data: &Path, pepper: &Pepper, tokens: u64) {
             },
             tokens: toks,
             case_reference: String::new(),
+            earlier_digests: Vec::new(),
         };
         let _ = ledger.register(&agency, op, t0).unwrap();
         if i % 50_000 == 0 && i > 0 {
