@@ -1,5 +1,10 @@
 //! Finding and recording matches: two open operations sharing a stored token with
 //! overlapping windows. One match per pair of operations, growing as tokens join it.
+//!
+//! Tokens with the same `local_ref` are one selector of their owner. A match alerts when it is
+//! created and when a selector new to it joins on either side; another token of a selector it
+//! already holds on both sides (the same selector re-derived under a new token-service key
+//! epoch) is recorded without an alert, so a key rotation does not wake every duty officer.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -69,6 +74,22 @@ impl Ledger {
                     let new: Vec<StoredToken> =
                         shared.into_iter().filter(|s| !known.contains(s)).collect();
                     if new.is_empty() {
+                        continue;
+                    }
+                    let fresh: HashSet<StoredToken> = new.iter().copied().collect();
+                    if !joins_selector(record, &known, &fresh)
+                        && !joins_selector(&other, &known, &fresh)
+                    {
+                        // More tokens of selectors the match already holds on both sides (their
+                        // re-derivation under a new key epoch): recorded, but nothing to tell.
+                        let mut m = m;
+                        m.shared.extend(new);
+                        txn.put_rec(keys::match_record(&match_id), &m)?;
+                        txn.audit(
+                            AuditEvent::new("broker", "match_rederived")
+                                .id(match_id)
+                                .count("shared_tokens", m.shared.len() as u64),
+                        );
                         continue;
                     }
                     (match_id, m, false, new)
@@ -144,6 +165,24 @@ impl Ledger {
         }
         Ok(touched)
     }
+}
+
+/// Whether the `new` shared tokens bring `side` a selector (`local_ref`) that the match did
+/// not hold yet.
+fn joins_selector(
+    side: &OpRecord,
+    known: &HashSet<StoredToken>,
+    new: &HashSet<StoredToken>,
+) -> bool {
+    let held: HashSet<u64> = side
+        .tokens
+        .iter()
+        .filter(|t| known.contains(&t.stored))
+        .map(|t| t.local_ref)
+        .collect();
+    side.tokens
+        .iter()
+        .any(|t| new.contains(&t.stored) && !held.contains(&t.local_ref))
 }
 
 /// The alert for one side: only that side's own operation and tokens.
