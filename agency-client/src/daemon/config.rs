@@ -72,6 +72,12 @@ pub struct TokenServiceSection {
     pub public_key: String,
     /// Its key epoch (not 0).
     pub key_epoch: u32,
+    /// During a key rotation, the key pinned before (`public_key`/`key_epoch` being the new
+    /// one): new selectors get tokens of both epochs until the previous one ends, so that
+    /// agencies not yet moved still match them. Remove it once the overlap is over.
+    pub previous_public_key: Option<String>,
+    /// Its key epoch.
+    pub previous_key_epoch: u32,
     /// `host:port` when the token service runs apart from the broker (default: the broker's).
     pub address: Option<String>,
     /// Name to check its certificate against (default: the address's host).
@@ -100,6 +106,9 @@ pub struct DaemonSection {
     pub retry_max_ms: u64,
     /// Deadline of the `status` probes of the broker and token service, milliseconds.
     pub status_probe_timeout_ms: u64,
+    /// How often the token service is asked which key epochs it serves, seconds (also at
+    /// the end of a rotation's overlap); open operations are re-derived when that changes.
+    pub key_poll_seconds: u64,
 }
 
 impl Default for DaemonSection {
@@ -112,6 +121,7 @@ impl Default for DaemonSection {
             retry_initial_ms: 500,
             retry_max_ms: 30_000,
             status_probe_timeout_ms: 3000,
+            key_poll_seconds: 300,
         }
     }
 }

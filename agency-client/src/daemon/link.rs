@@ -13,6 +13,7 @@ use deconfliction_proto::v1::token_service_client::TokenServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::config::DaemonConfig;
+use super::epochs::{Plan, Served, plan};
 use crate::normalize::FederationParams;
 use crate::token::{PinnedKey, Token, TokenDeriver, TokenError};
 
@@ -40,8 +41,10 @@ pub struct Link {
     /// The broker, over mTLS.
     pub broker: BrokerClient<Channel>,
     token_channel: Channel,
-    deriver: tokio::sync::Mutex<TokenDeriver>,
-    pinned: PinnedKey,
+    /// One deriver per pinned key (its cache belongs to that epoch), the current pin first.
+    derivers: Vec<(PinnedKey, tokio::sync::Mutex<TokenDeriver>)>,
+    /// What the token service served when last asked.
+    served: Mutex<Option<Served>>,
     /// Deadline of one unary call.
     pub call_timeout: Duration,
     /// The broker's address as configured.
@@ -118,31 +121,32 @@ impl Link {
             )?,
             None => broker_channel.clone(),
         };
-        let pinned = PinnedKey::from_hex(
-            &config.token_service.public_key,
-            config.token_service.key_epoch,
-        )
-        .map_err(|e| LinkError::Config(format!("[token_service] public_key/key_epoch: {e}")))?;
+        let pins = pins(config)?;
         let call_timeout = Duration::from_secs(config.broker.call_timeout_seconds.max(1));
+        let derivers = pins
+            .into_iter()
+            .map(|pin| {
+                let d = TokenDeriver::from_channel(token_channel.clone(), pin)
+                    .with_call_timeout(call_timeout);
+                (pin, tokio::sync::Mutex::new(d))
+            })
+            .collect();
         Ok(Self {
             broker: BrokerClient::new(broker_channel)
                 .max_decoding_message_size(MAX_DECODE)
                 .max_encoding_message_size(MAX_DECODE),
-            deriver: tokio::sync::Mutex::new(
-                TokenDeriver::from_channel(token_channel.clone(), pinned)
-                    .with_call_timeout(call_timeout),
-            ),
+            derivers,
+            served: Mutex::new(None),
             token_channel,
-            pinned,
             call_timeout,
             address: config.broker.address.clone(),
             info: Mutex::new(None),
         })
     }
 
-    /// The pinned token-service key.
-    pub fn pinned(&self) -> &PinnedKey {
-        &self.pinned
+    /// The pinned token-service keys, the current one first.
+    pub fn pins(&self) -> Vec<PinnedKey> {
+        self.derivers.iter().map(|(p, _)| *p).collect()
     }
 
     /// A request with the unary deadline.
@@ -192,19 +196,8 @@ impl Link {
         })
     }
 
-    /// Whether the key the broker publishes is the pinned one (an explanation if not).
-    pub fn check_published(&self, info: &v1::FederationInfo) -> Result<(), TokenError> {
-        self.pinned
-            .check_published(&info.token_service_public_key, info.token_service_key_epoch)
-    }
-
-    /// Tokens of canonical forms, verified against the pinned key.
-    pub async fn tokens(&self, forms: &[Vec<u8>]) -> Result<Vec<Token>, TokenError> {
-        self.deriver.lock().await.tokens(forms).await
-    }
-
-    /// Probes the token service (its published key, compared with the pin).
-    pub async fn probe_token_service(&self, timeout: Duration) -> Result<(), String> {
+    /// Asks the token service which key epochs it serves (and remembers the answer).
+    pub async fn refresh_served(&self, timeout: Duration) -> Result<Served, String> {
         let mut request = tonic::Request::new(v1::GetPublicKeyRequest {});
         request.set_timeout(timeout);
         let info = TokenServiceClient::new(self.token_channel.clone())
@@ -212,16 +205,83 @@ impl Link {
             .await
             .map_err(|s| {
                 format!(
-                    "{}: {}",
+                    "token service: {}: {}",
                     crate::token::grpc_code_name(s.code()),
                     s.message()
                 )
             })?
             .into_inner();
-        self.pinned
-            .check_published(&info.public_key, info.key_epoch)
-            .map_err(|e| e.to_string())
+        let served = Served::from_info(&info);
+        *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some(served.clone());
+        Ok(served)
     }
+
+    /// What the token service served when last asked, if ever.
+    pub fn served(&self) -> Option<Served> {
+        self.served
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Forgets what the token service served, so that the next [`Link::plan`] asks again
+    /// (after the service refused an epoch, say).
+    pub fn forget_served(&self) {
+        *self.served.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The epochs to derive under and keep now (asking the token service if never asked).
+    pub async fn plan(&self) -> Result<Plan, String> {
+        let served = match self.served() {
+            Some(s) => s,
+            None => self.refresh_served(self.call_timeout).await?,
+        };
+        plan(&self.pins(), &served, now_unix()).map_err(|e| e.to_string())
+    }
+
+    /// Tokens of canonical forms under pinned `epoch`, verified against its pinned key.
+    pub async fn tokens(&self, epoch: u32, forms: &[Vec<u8>]) -> Result<Vec<Token>, TokenError> {
+        let Some((_, deriver)) = self.derivers.iter().find(|(p, _)| p.epoch() == epoch) else {
+            return Err(TokenError::Worker(format!(
+                "key epoch {epoch} is not pinned"
+            )));
+        };
+        deriver.lock().await.tokens(forms).await
+    }
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The configured pins, the current one first.
+fn pins(config: &DaemonConfig) -> Result<Vec<PinnedKey>, LinkError> {
+    let ts = &config.token_service;
+    let current = PinnedKey::from_hex(&ts.public_key, ts.key_epoch)
+        .map_err(|e| LinkError::Config(format!("[token_service] public_key/key_epoch: {e}")))?;
+    let mut pins = vec![current];
+    match (&ts.previous_public_key, ts.previous_key_epoch) {
+        (None, 0) => {}
+        (Some(key), epoch) if epoch != current.epoch() => {
+            pins.push(PinnedKey::from_hex(key, epoch).map_err(|e| {
+                LinkError::Config(format!(
+                    "[token_service] previous_public_key/previous_key_epoch: {e}"
+                ))
+            })?);
+        }
+        (Some(_), _) => {
+            return Err(LinkError::Config(format!(
+                "[token_service] previous_key_epoch must differ from key_epoch ({})",
+                current.epoch()
+            )));
+        }
+        (None, _) => {
+            return Err(LinkError::Config(
+                "[token_service] previous_key_epoch is set without previous_public_key".into(),
+            ));
+        }
+    }
+    Ok(pins)
 }
 
 /// Asks the broker for the federation parameters with the configured certificate, without

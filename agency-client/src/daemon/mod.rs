@@ -3,17 +3,20 @@
 //! cleanly (the binary calls it on SIGTERM; tests run several daemons in one process).
 //!
 //! Parts, one job each: `store` (sled), `ops` (accepting changes), `outbox` (sending them),
-//! `tokenize` (selectors to tokens), `alerts` (the subscription), `sinks/` (file, webhook),
+//! `tokenize` (selectors to tokens), `epochs` + `rotation` (key epochs: which to derive under,
+//! re-deriving open operations when they change), `alerts` (the subscription), `sinks/` (file, webhook),
 //! `ingest` (the drop folder), `service` + `watch` (the control API), `link` (mTLS channels).
 
 mod alerts;
 pub mod config;
 mod core;
+mod epochs;
 mod ingest;
 mod link;
 mod ops;
 mod outbox;
 pub mod records;
+mod rotation;
 mod service;
 mod sinks;
 pub mod store;
@@ -31,6 +34,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 
 pub use self::config::DaemonConfig;
 use self::core::Core;
+pub use self::epochs::rfc3339;
 pub use self::ingest::ignored as inbox_ignores;
 use self::link::Link;
 pub use self::link::fetch_federation_info;
@@ -110,6 +114,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     }));
     tasks.push(tokio::spawn(outbox::run(core.clone(), rx.clone())));
     tasks.push(tokio::spawn(alerts::run(core.clone(), rx.clone())));
+    tasks.push(tokio::spawn(rotation::run(core.clone(), rx.clone())));
     tasks.push(tokio::spawn(ingest::run(core.clone(), rx.clone())));
     for sink in sinks {
         tasks.push(tokio::spawn(sinks::run(core.clone(), sink, rx.clone())));

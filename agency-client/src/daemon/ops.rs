@@ -46,8 +46,7 @@ fn new_selectors(
                 op_id: op_id.to_owned(),
                 selector: selector_to_json(&spec.selector, ""),
                 label: spec.label.clone(),
-                tokens: Vec::new(),
-                token_epoch: 0,
+                tokens: Default::default(),
                 removed: false,
             },
         )?;
@@ -142,6 +141,7 @@ pub async fn register(
             last_error: None,
             match_ids: Vec::new(),
             fingerprint: print,
+            registered: false,
         };
         batch.put(op_key(&id), &op)?;
         core.store.apply(batch)?;
@@ -259,4 +259,22 @@ pub async fn close(core: &Arc<Core>, id: &str) -> Result<Accepted, Status> {
         }
     };
     commit(core, accepted).await
+}
+
+/// Queues a re-derivation of operation `id`'s tokens (a key rotation), unless it is closed or
+/// gone. Not yet durable: the caller flushes once for all it queued, then wakes the outbox.
+pub fn queue_rederive(core: &Core, id: &str) -> Result<Option<u64>, StoreError> {
+    let _writer = core.store.write_lock();
+    let Some(mut op) = core.store.op(id)? else {
+        return Ok(None);
+    };
+    if op.closed {
+        return Ok(None);
+    }
+    let mut batch = Batch::default();
+    let seq = enqueue(core, id, Action::Rederive, &mut batch)?;
+    op.pending += 1;
+    batch.put(op_key(id), &op)?;
+    core.store.apply(batch)?;
+    Ok(Some(seq))
 }

@@ -15,11 +15,16 @@ use tokio::sync::watch;
 use tonic::Code;
 
 use super::core::{Backoff, Core, now_unix};
+use super::epochs::Plan;
 use super::records::{Action, OutboxItem};
 use super::store::{Batch, op_key, outbox_key};
-use super::tokenize::{TokenizeError, ensure_tokens, entries};
+use super::tokenize::{TokenizeError, drop_retired, ensure_tokens, entries, retired};
 use crate::control::pb;
 use crate::daemon::link::Link;
+
+/// How a refused re-derivation starts its `last_error` (such an operation is not re-derived
+/// again by itself: an officer's next change of it clears the refusal).
+pub const REDERIVE_REFUSED: &str = "re-deriving tokens for a new key epoch: ";
 
 enum SendError {
     Transient(String),
@@ -123,9 +128,7 @@ pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
 /// Sends one item.
 async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
     let info = core.link.info_or_fetch().await.map_err(classify)?;
-    core.link
-        .check_published(&info)
-        .map_err(|e| SendError::Transient(e.to_string()))?;
+    let plan = core.link.plan().await.map_err(SendError::Transient)?;
     let params = Link::params(&info).map_err(SendError::Transient)?;
     let mut broker = core.link.broker.clone();
     match &item.action {
@@ -134,11 +137,11 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
             window,
             ..
         } => {
-            let records = ensure_tokens(core, selector_ids, &params).await?;
+            let records = ensure_tokens(core, selector_ids, &params, &plan).await?;
             let request = v1::RegisterOperationRequest {
                 operation_id: item.op_id.clone(),
                 window: Some(crate::control::window_to_wire(*window)),
-                tokens: entries(&records)?,
+                tokens: entries(&records, &plan)?,
                 // The case reference stays with the agency: the broker gets none.
                 case_reference: String::new(),
             };
@@ -150,6 +153,7 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
             tracing::info!(
                 operation_id = %item.op_id,
                 tokens = answer.operation.map_or(0, |o| o.token_count),
+                key_epochs = plan.derive.len(),
                 new = answer.created,
                 matches_touched = answer.matches_touched,
                 "outbox: registration delivered"
@@ -160,11 +164,11 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
             remove,
             window,
         } => {
-            let added = ensure_tokens(core, add, &params).await?;
+            let added = ensure_tokens(core, add, &params, &plan).await?;
             let remove_tokens = tokens_to_remove(core, &item.op_id, remove)?;
             let request = v1::AmendOperationRequest {
                 operation_id: item.op_id.clone(),
-                add_tokens: entries(&added)?,
+                add_tokens: entries(&added, &plan)?,
                 remove_tokens,
                 window: window.map(crate::control::window_to_wire),
             };
@@ -189,7 +193,56 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
                 .map_err(classify)?;
             tracing::info!(operation_id = %item.op_id, "outbox: close delivered");
         }
+        Action::Rederive => rederive(core, item, &params, &plan).await?,
     }
+    Ok(())
+}
+
+/// Brings an open operation's tokens at the broker to the epochs of `plan`: tokens of every
+/// epoch to derive under added (a no-op for those present), those of retired epochs removed.
+async fn rederive(
+    core: &Core,
+    item: &OutboxItem,
+    params: &crate::normalize::FederationParams,
+    plan: &Plan,
+) -> Result<(), SendError> {
+    let store_err = |e: super::store::StoreError| SendError::Transient(e.to_string());
+    let Some(op) = core.store.op(&item.op_id).map_err(store_err)? else {
+        return Ok(());
+    };
+    if op.closed || op.window.1 <= now_unix() {
+        return Ok(());
+    }
+    let records = ensure_tokens(core, &op.selector_ids, params, plan).await?;
+    let add_tokens = entries(&records, plan)?;
+    let remove_tokens = retired(&records, plan);
+    let (added, removed) = (add_tokens.len(), remove_tokens.len());
+    if remove_tokens.is_empty() && add_tokens.is_empty() {
+        return Ok(());
+    }
+    let request = v1::AmendOperationRequest {
+        operation_id: item.op_id.clone(),
+        add_tokens,
+        remove_tokens,
+        window: None,
+    };
+    core.link
+        .broker
+        .clone()
+        .amend_operation(core.link.request(request))
+        .await
+        .map_err(|s| match classify(s) {
+            SendError::Permanent(m) => SendError::Permanent(format!("{REDERIVE_REFUSED}{m}")),
+            transient => transient,
+        })?;
+    drop_retired(core, &op.selector_ids, plan).map_err(store_err)?;
+    tracing::info!(
+        operation_id = %item.op_id,
+        key_epochs = ?plan.derive,
+        tokens_sent = added,
+        tokens_retired = removed,
+        "outbox: tokens re-derived"
+    );
     Ok(())
 }
 
@@ -200,13 +253,13 @@ fn tokens_to_remove(core: &Core, op_id: &str, remove: &[u64]) -> Result<Vec<Vec<
     let mut kept = std::collections::HashSet::new();
     for id in op.map(|o| o.selector_ids).unwrap_or_default() {
         if let Some(sel) = core.store.sel(id).map_err(err)? {
-            kept.extend(sel.tokens);
+            kept.extend(sel.tokens.into_values().flatten());
         }
     }
     let mut out = Vec::new();
     for id in remove {
         if let Some(sel) = core.store.sel(*id).map_err(err)? {
-            for t in sel.tokens.iter().filter(|t| !kept.contains(*t)) {
+            for t in sel.tokens.values().flatten().filter(|t| !kept.contains(*t)) {
                 if let Ok(bytes) = hex::decode(t)
                     && !out.contains(&bytes)
                 {
@@ -231,6 +284,9 @@ async fn finish(
         if let Some(mut op) = core.store.op(&item.op_id)? {
             op.pending = op.pending.saturating_sub(1);
             op.updated_unix = now_unix();
+            if refusal.is_none() && matches!(item.action, Action::Register { .. }) {
+                op.registered = true;
+            }
             if refusal.is_some() {
                 op.last_error = refusal.clone();
             } else if op.pending == 0 {
@@ -244,7 +300,11 @@ async fn finish(
     if let Some(reason) = &refusal {
         // Broker messages never hold selector text; local normalization errors may, so
         // those stay in the store (deconflict ops shows them), out of the log.
-        let shown = if reason.starts_with("broker:") {
+        let from_broker = reason
+            .strip_prefix(REDERIVE_REFUSED)
+            .unwrap_or(reason)
+            .starts_with("broker:");
+        let shown = if from_broker {
             reason.as_str()
         } else {
             "a selector no longer normalizes (see deconflict ops)"

@@ -2,6 +2,8 @@
 //! plaintext (it is the only place besides the officers' screens that does), which is why its
 //! folder is mode 0700 and its files 0600.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -33,10 +35,19 @@ pub struct OpRecord {
     pub match_ids: Vec<String>,
     /// What the registration held, to tell an idempotent repeat from a conflicting one.
     pub fingerprint: String,
+    /// The broker confirmed the registration (records written before this field existed
+    /// were, as a rule, delivered).
+    #[serde(default = "yes")]
+    pub registered: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One selector of an operation, with its tokens once derived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SelRecordOnDisk")]
 pub struct SelRecord {
     /// Local id, used as `local_ref` at the broker.
     pub id: u64,
@@ -46,12 +57,63 @@ pub struct SelRecord {
     pub selector: Value,
     /// The officer's label.
     pub label: String,
-    /// Hex tokens, once derived (a geo point has several).
-    pub tokens: Vec<String>,
-    /// The key epoch the tokens were derived under (0: not yet).
-    pub token_epoch: u32,
+    /// Hex tokens by token-service key epoch, once derived (a geo point has several per
+    /// epoch). During a key rotation a selector holds tokens of two epochs.
+    pub tokens: BTreeMap<u32, Vec<String>>,
     /// Removed by an amendment.
     pub removed: bool,
+}
+
+/// A stored [`SelRecord`], also as written before tokens were kept per epoch (`tokens` a
+/// list, `token_epoch` beside it).
+#[derive(Deserialize)]
+struct SelRecordOnDisk {
+    id: u64,
+    op_id: String,
+    selector: Value,
+    label: String,
+    #[serde(default)]
+    tokens: Value,
+    #[serde(default)]
+    token_epoch: u32,
+    #[serde(default)]
+    removed: bool,
+}
+
+impl TryFrom<SelRecordOnDisk> for SelRecord {
+    type Error = String;
+
+    fn try_from(d: SelRecordOnDisk) -> Result<Self, String> {
+        let hex_list =
+            |v: Value| serde_json::from_value::<Vec<String>>(v).map_err(|e| format!("tokens: {e}"));
+        let mut tokens = BTreeMap::new();
+        match d.tokens {
+            Value::Null => {}
+            Value::Array(list) => {
+                let list = hex_list(Value::Array(list))?;
+                if d.token_epoch != 0 && !list.is_empty() {
+                    tokens.insert(d.token_epoch, list);
+                }
+            }
+            Value::Object(map) => {
+                for (epoch, list) in map {
+                    let epoch = epoch
+                        .parse::<u32>()
+                        .map_err(|_| format!("tokens: key epoch {epoch:?} is not a number"))?;
+                    tokens.insert(epoch, hex_list(list)?);
+                }
+            }
+            other => return Err(format!("tokens: unexpected {other}")),
+        }
+        Ok(Self {
+            id: d.id,
+            op_id: d.op_id,
+            selector: d.selector,
+            label: d.label,
+            tokens,
+            removed: d.removed,
+        })
+    }
 }
 
 /// A change waiting to be told to the broker.
@@ -91,6 +153,10 @@ pub enum Action {
     },
     /// CloseOperation.
     Close,
+    /// AmendOperation bringing the operation's tokens to the key epochs the token service
+    /// serves: tokens for every pinned epoch added, tokens of retired epochs removed (a key
+    /// rotation). Computed when sent, from the selectors then current.
+    Rederive,
 }
 
 impl Action {
@@ -100,6 +166,7 @@ impl Action {
             Self::Register { .. } => "registered",
             Self::Amend { .. } => "amended",
             Self::Close => "closed",
+            Self::Rederive => "re-derived",
         }
     }
 }
@@ -176,4 +243,45 @@ pub struct AlertRecord {
     /// match_state: made by us.
     #[serde(default)]
     pub by_you: bool,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_records_keep_tokens_per_epoch_and_read_the_old_layout() {
+        let rec = SelRecord {
+            id: 3,
+            op_id: "x".into(),
+            selector: serde_json::json!({"kind": "email", "text": "a@b.c"}),
+            label: String::new(),
+            tokens: BTreeMap::from([(1, vec!["aa".into()]), (2, vec!["bb".into()])]),
+            removed: false,
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(serde_json::from_str::<SelRecord>(&json).unwrap(), rec);
+
+        let old = r#"{"id":3,"op_id":"x","selector":{"kind":"email","text":"a@b.c"},"label":"",
+            "tokens":["aa"],"token_epoch":1,"removed":false}"#;
+        let read: SelRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(read.tokens, BTreeMap::from([(1, vec!["aa".into()])]));
+        let underived = old
+            .replace(r#"["aa"]"#, "[]")
+            .replace(r#""token_epoch":1"#, r#""token_epoch":0"#);
+        assert!(
+            serde_json::from_str::<SelRecord>(&underived)
+                .unwrap()
+                .tokens
+                .is_empty()
+        );
+        let bad = old.replace(r#"["aa"]"#, r#"{"one":["aa"]}"#);
+        assert!(serde_json::from_str::<SelRecord>(&bad).is_err());
+
+        let op = r#"{"id":"x","case_reference":"","window":[0,1],"selector_ids":[],"closed":false,
+            "created_unix":0,"updated_unix":0,"source":"control","pending":0,"last_error":null,
+            "match_ids":[],"fingerprint":""}"#;
+        assert!(serde_json::from_str::<OpRecord>(op).unwrap().registered);
+    }
 }

@@ -9,7 +9,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::core::{Core, now_unix};
+use super::epochs;
 use super::link::Link;
+use super::records::Action;
 use super::store::{Batch, LAST_ALERT_SEQ, alert_key};
 use super::tokenize::{self, TokenizeError};
 use super::views::{alert_view, op_view};
@@ -209,12 +211,14 @@ impl AgencyControl for ControlService {
             .info_or_fetch()
             .await
             .map_err(|s| broker_status(core, s))?;
-        core.link
-            .check_published(&info)
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let plan = core
+            .link
+            .plan()
+            .await
+            .map_err(Status::failed_precondition)?;
         let params = Link::params(&info).map_err(Status::failed_precondition)?;
         let selectors: Vec<_> = specs.iter().map(|s| s.selector.clone()).collect();
-        let tokens = tokenize::derive(core, &selectors, &params)
+        let tokens = tokenize::derive(core, &selectors, &params, &plan)
             .await
             .map_err(|e| match e {
                 TokenizeError::Transient(m) => Status::unavailable(m),
@@ -354,13 +358,29 @@ impl AgencyControl for ControlService {
         let broker = core.link.refresh_info(timeout).await;
         let broker_ms = started.elapsed().as_millis() as u32;
         let started = Instant::now();
-        let tokens = core.link.probe_token_service(timeout).await;
+        let served = core.link.refresh_served(timeout).await;
         let token_ms = started.elapsed().as_millis() as u32;
         let info = core.link.info();
         let alerts = core.store.alerts_after(0, usize::MAX)?;
-        let open_operations = core.store.ops()?.iter().filter(|o| !o.closed).count() as u64;
+        let ops = core.store.ops()?;
+        let open_operations = ops.iter().filter(|o| !o.closed).count() as u64;
         let health = core.health();
-        let pinned = core.link.pinned();
+        let pins = core.link.pins();
+        let now = now_unix();
+        let (plan, advice) = match &served {
+            Ok(s) => (
+                epochs::plan(&pins, s, now).map_err(|e| e.to_string()),
+                epochs::advice(&pins, s, now).unwrap_or_default(),
+            ),
+            Err(e) => (Err(e.clone()), String::new()),
+        };
+        let previous = served.as_ref().ok().and_then(|s| s.previous(now));
+        let rederiving = core
+            .store
+            .outbox()?
+            .iter()
+            .filter(|i| matches!(i.action, Action::Rederive))
+            .count() as u64;
         Ok(Response::new(pb::StatusResponse {
             daemon_version: env!("CARGO_PKG_VERSION").into(),
             agency_id: info
@@ -378,21 +398,26 @@ impl AgencyControl for ControlService {
                 latency_ms: broker_ms,
             }),
             token_service: Some(pb::Reachability {
-                reachable: tokens.is_ok(),
-                error: tokens.err().unwrap_or_default(),
+                reachable: served.is_ok(),
+                error: served.as_ref().err().cloned().unwrap_or_default(),
                 latency_ms: token_ms,
             }),
             outbox_depth: core.store.outbox_len() as u64,
             outbox_error: health.outbox_error.unwrap_or_default(),
-            pinned_key_epoch: pinned.epoch(),
+            pinned_key_epoch: pins.first().map_or(0, |p| p.epoch()),
             published_key_epoch: info.as_ref().map_or(0, |i| i.token_service_key_epoch),
-            key_matches: info
-                .as_ref()
-                .is_some_and(|i| core.link.check_published(i).is_ok()),
+            key_matches: plan.is_ok(),
             last_alert_seq: core.store.get_u64(LAST_ALERT_SEQ)?,
             unacked_alerts: alerts.iter().filter(|a| !a.acked).count() as u64,
             open_operations,
             subscribed: health.subscribed,
+            previous_pinned_key_epoch: pins.get(1).map_or(0, |p| p.epoch()),
+            served_key_epochs: served.as_ref().map(|s| s.epochs(now)).unwrap_or_default(),
+            previous_key_valid_until_unix: previous.map_or(0, |(_, until)| until),
+            deriving_key_epochs: plan.as_ref().map(|p| p.derive.clone()).unwrap_or_default(),
+            key_error: plan.err().unwrap_or_default(),
+            key_advice: advice,
+            rederiving_operations: rederiving,
         }))
     }
 

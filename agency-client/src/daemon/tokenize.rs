@@ -1,9 +1,11 @@
 //! Selectors to token entries: normalize with the federation's parameters, derive through the
-//! token service (verified against the pinned key), remember the tokens in the store.
+//! token service under every key epoch the plan names (verified against each pinned key),
+//! remember the tokens per epoch in the store.
 
 use deconfliction_proto::v1;
 
 use super::core::Core;
+use super::epochs::Plan;
 use super::records::SelRecord;
 use super::store::{Batch, sel_key};
 use crate::control::kind_to_wire;
@@ -39,11 +41,33 @@ pub fn record_selector(rec: &SelRecord) -> Result<Selector, String> {
         .map_err(|e| e.0)
 }
 
-/// Canonical forms and tokens of plain selectors (for `check`; nothing is stored).
+/// Tokens of plain selectors under every epoch of `plan` (for `check`; nothing is stored):
+/// per selector, its tokens of all those epochs.
 pub async fn derive(
     core: &Core,
     selectors: &[Selector],
     params: &FederationParams,
+    plan: &Plan,
+) -> Result<Vec<Vec<Token>>, TokenizeError> {
+    let mut out = vec![Vec::new(); selectors.len()];
+    for epoch in &plan.derive {
+        for (i, tokens) in derive_epoch(core, selectors, params, *epoch)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            out[i].extend(tokens);
+        }
+    }
+    Ok(out)
+}
+
+/// Per selector, its tokens under `epoch`.
+async fn derive_epoch(
+    core: &Core,
+    selectors: &[Selector],
+    params: &FederationParams,
+    epoch: u32,
 ) -> Result<Vec<Vec<Token>>, TokenizeError> {
     let mut forms = Vec::new();
     let mut counts = Vec::new();
@@ -53,7 +77,14 @@ pub async fn derive(
         counts.push(f.len());
         forms.extend(f);
     }
-    let tokens = core.link.tokens(&forms).await?;
+    let tokens = match core.link.tokens(epoch, &forms).await {
+        Ok(t) => t,
+        Err(e) => {
+            // Perhaps the epoch just retired: ask again which ones are served.
+            core.link.forget_served();
+            return Err(e.into());
+        }
+    };
     let mut out = Vec::with_capacity(selectors.len());
     let mut it = tokens.into_iter();
     for n in counts {
@@ -62,14 +93,14 @@ pub async fn derive(
     Ok(out)
 }
 
-/// The stored selectors `ids` with tokens for the pinned epoch, deriving and storing any that
-/// are missing.
+/// The stored selectors `ids` with tokens for every epoch of `plan`, deriving and storing any
+/// that are missing.
 pub async fn ensure_tokens(
     core: &Core,
     ids: &[u64],
     params: &FederationParams,
+    plan: &Plan,
 ) -> Result<Vec<SelRecord>, TokenizeError> {
-    let epoch = core.link.pinned().epoch();
     let store_err = |e: super::store::StoreError| TokenizeError::Transient(e.to_string());
     let mut records = Vec::with_capacity(ids.len());
     for id in ids {
@@ -78,58 +109,93 @@ pub async fn ensure_tokens(
         })?;
         records.push(rec);
     }
-    let missing: Vec<usize> = (0..records.len())
-        .filter(|&i| records[i].token_epoch != epoch || records[i].tokens.is_empty())
-        .collect();
-    if missing.is_empty() {
-        return Ok(records);
+    for &epoch in &plan.derive {
+        let missing: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].tokens.get(&epoch).is_none_or(Vec::is_empty))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let selectors = missing
+            .iter()
+            .map(|&i| record_selector(&records[i]))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(TokenizeError::Permanent)?;
+        let derived = derive_epoch(core, &selectors, params, epoch).await?;
+        let _writer = core.store.write_lock();
+        let mut batch = Batch::default();
+        for (&i, tokens) in missing.iter().zip(derived) {
+            let hex_tokens: Vec<String> = tokens.iter().map(hex::encode).collect();
+            records[i].tokens.insert(epoch, hex_tokens.clone());
+            // Re-read so that a concurrent change (removal) is kept; only the tokens are ours.
+            let mut fresh = core
+                .store
+                .sel(records[i].id)
+                .map_err(store_err)?
+                .unwrap_or_else(|| records[i].clone());
+            fresh.tokens.insert(epoch, hex_tokens);
+            batch.put(sel_key(fresh.id), &fresh).map_err(store_err)?;
+        }
+        core.store.apply(batch).map_err(store_err)?;
     }
-    let selectors = missing
-        .iter()
-        .map(|&i| record_selector(&records[i]))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(TokenizeError::Permanent)?;
-    let derived = derive(core, &selectors, params).await?;
-    let _writer = core.store.write_lock();
-    let mut batch = Batch::default();
-    for (&i, tokens) in missing.iter().zip(derived) {
-        let rec = &mut records[i];
-        rec.tokens = tokens.iter().map(hex::encode).collect();
-        rec.token_epoch = epoch;
-        // Re-read so that a concurrent change (removal) is kept; only the tokens are ours.
-        let mut fresh = core
-            .store
-            .sel(rec.id)
-            .map_err(store_err)?
-            .unwrap_or_else(|| rec.clone());
-        fresh.tokens = rec.tokens.clone();
-        fresh.token_epoch = epoch;
-        batch.put(sel_key(rec.id), &fresh).map_err(store_err)?;
-    }
-    core.store.apply(batch).map_err(store_err)?;
     Ok(records)
 }
 
-/// One token entry per distinct token of `records` (a token shared by two selectors is sent
-/// once: the broker refuses duplicates).
-pub fn entries(records: &[SelRecord]) -> Result<Vec<v1::TokenEntry>, TokenizeError> {
+/// One token entry per distinct token of `records` under the epochs `plan` keeps (a token
+/// shared by two selectors is sent once: the broker refuses duplicates).
+pub fn entries(records: &[SelRecord], plan: &Plan) -> Result<Vec<v1::TokenEntry>, TokenizeError> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for rec in records {
         let kind = record_selector(rec)
             .map_err(TokenizeError::Permanent)?
             .kind();
-        for t in &rec.tokens {
-            let token = hex::decode(t)
-                .map_err(|_| TokenizeError::Permanent(format!("selector {}: bad token", rec.id)))?;
-            if seen.insert(token.clone()) {
-                out.push(v1::TokenEntry {
-                    token,
-                    kind: kind_to_wire(kind) as i32,
-                    local_ref: rec.id,
-                });
+        for (_, tokens) in rec.tokens.iter().filter(|(e, _)| plan.keeps(**e)) {
+            for t in tokens {
+                let token = hex::decode(t).map_err(|_| {
+                    TokenizeError::Permanent(format!("selector {}: bad token", rec.id))
+                })?;
+                if seen.insert(token.clone()) {
+                    out.push(v1::TokenEntry {
+                        token,
+                        kind: kind_to_wire(kind) as i32,
+                        local_ref: rec.id,
+                    });
+                }
             }
         }
     }
     Ok(out)
+}
+
+/// The tokens of `records` under epochs `plan` no longer keeps (a finished rotation).
+pub fn retired(records: &[SelRecord], plan: &Plan) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for rec in records {
+        for (_, tokens) in rec.tokens.iter().filter(|(e, _)| !plan.keeps(**e)) {
+            for t in tokens {
+                if let Ok(bytes) = hex::decode(t)
+                    && !out.contains(&bytes)
+                {
+                    out.push(bytes);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Forgets the tokens of retired epochs of the selectors `ids` (once the broker removed them).
+pub fn drop_retired(core: &Core, ids: &[u64], plan: &Plan) -> Result<(), super::store::StoreError> {
+    let _writer = core.store.write_lock();
+    let mut batch = Batch::default();
+    for id in ids {
+        if let Some(mut rec) = core.store.sel(*id)?
+            && rec.tokens.keys().any(|e| !plan.keeps(*e))
+        {
+            rec.tokens.retain(|e, _| plan.keeps(*e));
+            batch.put(sel_key(*id), &rec)?;
+        }
+    }
+    core.store.apply(batch)
 }

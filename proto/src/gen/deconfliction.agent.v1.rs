@@ -383,13 +383,13 @@ pub struct StatusResponse {
     /// Why the outbox's head is not moving (empty when it is).
     #[prost(string, tag = "7")]
     pub outbox_error: ::prost::alloc::string::String,
-    /// The pinned token-service key epoch, and what the broker publishes.
+    /// The pinned token-service key epoch (the current pin), and what the broker publishes.
     #[prost(uint32, tag = "8")]
     pub pinned_key_epoch: u32,
     #[prost(uint32, tag = "9")]
     pub published_key_epoch: u32,
-    /// False when the published key or epoch differs from the pinned one: nothing will be
-    /// registered until the administrator's pin and the service agree.
+    /// False when no pinned key can be used (none served, or served with another key): nothing
+    /// will be registered until the administrator's pin and the service agree (`key_error`).
     #[prost(bool, tag = "10")]
     pub key_matches: bool,
     /// Highest alert seq stored, and alerts not yet acknowledged by an officer.
@@ -402,6 +402,25 @@ pub struct StatusResponse {
     /// Whether the alert subscription is live now.
     #[prost(bool, tag = "14")]
     pub subscribed: bool,
+    /// Key rotation: the previously pinned epoch (0: none pinned), the epochs the token service
+    /// serves (current first), when its previous epoch ends (0: none served), the epochs this
+    /// agency derives under now, why none can be used (empty when one can), what the operator
+    /// should do about a rotation not caught up with (empty when nothing), and operations
+    /// waiting to be re-derived.
+    #[prost(uint32, tag = "15")]
+    pub previous_pinned_key_epoch: u32,
+    #[prost(uint32, repeated, tag = "16")]
+    pub served_key_epochs: ::prost::alloc::vec::Vec<u32>,
+    #[prost(int64, tag = "17")]
+    pub previous_key_valid_until_unix: i64,
+    #[prost(uint32, repeated, tag = "18")]
+    pub deriving_key_epochs: ::prost::alloc::vec::Vec<u32>,
+    #[prost(string, tag = "19")]
+    pub key_error: ::prost::alloc::string::String,
+    #[prost(string, tag = "20")]
+    pub key_advice: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "21")]
+    pub rederiving_operations: u64,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SendMessageRequest {

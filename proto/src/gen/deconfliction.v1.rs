@@ -16,6 +16,9 @@ pub struct TokenEntry {
     pub kind: i32,
     /// Opaque to the broker and meaningful only to the owner: echoed back in the owner's own
     /// alerts so it can tell which of its selectors matched. agencyd uses its local selector id.
+    /// Tokens with the same local_ref are one selector: a match alerts again only when a
+    /// selector new to it joins, not for another token of a selector it holds already (the
+    /// same selector re-derived under a new token-service key epoch).
     #[prost(uint64, tag = "3")]
     pub local_ref: u64,
 }

@@ -82,6 +82,19 @@ async fn main() -> ExitCode {
                     hex::encode(&info.token_service_public_key),
                     info.token_service_key_epoch
                 );
+                if info.previous_token_service_key_epoch != 0 {
+                    eprintln!(
+                        "agencyd: a key rotation is under way: the previous key is served until \
+                         {} (Unix {}); keep it pinned as previous until then:",
+                        agency_client::daemon::rfc3339(info.previous_key_valid_until_unix),
+                        info.previous_key_valid_until_unix
+                    );
+                    println!(
+                        "previous_public_key = \"{}\"\nprevious_key_epoch = {}",
+                        hex::encode(&info.previous_token_service_public_key),
+                        info.previous_token_service_key_epoch
+                    );
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -46,18 +46,12 @@ pub(crate) async fn status(ctx: &Ctx, args: StatusArgs) -> CmdResult {
             reach(s.broker.as_ref())
         );
         println!("token service  {}", reach(s.token_service.as_ref()));
-        println!(
-            "key epoch      pinned {}, published {}{}",
-            s.pinned_key_epoch,
-            s.published_key_epoch,
-            if s.key_matches || s.published_key_epoch == 0 {
-                String::new()
-            } else {
-                out::alarm(
-                    " — MISMATCH: nothing can be registered; ask the federation administrator",
-                )
-            }
-        );
+        println!("key epochs     {}", key_line(&s));
+        if !s.key_error.is_empty() {
+            println!("               {}", out::alarm(&s.key_error));
+        } else if !s.key_advice.is_empty() {
+            println!("               {}", out::alarm(&s.key_advice));
+        }
         println!(
             "outbox         {} waiting{}",
             s.outbox_depth,
@@ -73,7 +67,18 @@ pub(crate) async fn status(ctx: &Ctx, args: StatusArgs) -> CmdResult {
             s.last_alert_seq,
             if s.subscribed { "live" } else { "down" }
         );
-        println!("operations     {} open", s.open_operations);
+        println!(
+            "operations     {} open{}",
+            s.open_operations,
+            if s.rederiving_operations > 0 {
+                format!(
+                    "; {} being re-derived under a new key epoch",
+                    s.rederiving_operations
+                )
+            } else {
+                String::new()
+            }
+        );
     }
     let broker_ok = s.broker.as_ref().is_some_and(|r| r.reachable);
     let tokens_ok = s.token_service.as_ref().is_some_and(|r| r.reachable);
@@ -82,4 +87,29 @@ pub(crate) async fn status(ctx: &Ctx, args: StatusArgs) -> CmdResult {
     } else {
         Err(Failure { code: EXIT_BROKER_UNREACHABLE, message: "the broker or token service is unreachable; operations are kept in the outbox until it is back".into() })
     }
+}
+
+/// Pinned, served and used epochs on one line, e.g. `pinned 2 (and 1), served 2 and 1 until
+/// 2026-12-08 00:00Z, deriving under 2 and 1`.
+fn key_line(s: &pb::StatusResponse) -> String {
+    let list = |v: &[u32]| {
+        v.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let mut line = format!("pinned {}", s.pinned_key_epoch);
+    if s.previous_pinned_key_epoch != 0 {
+        line += &format!(" (and {})", s.previous_pinned_key_epoch);
+    }
+    if !s.served_key_epochs.is_empty() {
+        line += &format!(", served {}", list(&s.served_key_epochs));
+        if s.previous_key_valid_until_unix != 0 {
+            line += &format!(" until {}", out::time(s.previous_key_valid_until_unix));
+        }
+    }
+    if !s.deriving_key_epochs.is_empty() {
+        line += &format!(", deriving under {}", list(&s.deriving_key_epochs));
+    }
+    line
 }
