@@ -110,3 +110,111 @@ fn systemd_units_start_existing_subcommands_with_hardening() {
         assert!(out.status.success(), "deconflict-broker{sub}--help fails");
     }
 }
+
+/// `Key=value` of a systemd unit.
+fn unit_value<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key}="))
+}
+
+#[test]
+fn agencyd_unit_and_its_sample_configuration_agree() {
+    let dir = deploy().join("systemd");
+    let unit = std::fs::read_to_string(dir.join("agencyd.service")).unwrap();
+    for needed in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=",
+        "RuntimeDirectory=",
+        "Restart=",
+    ] {
+        assert!(unit.contains(needed), "agencyd.service lacks {needed}");
+    }
+    // agencyd stops on SIGHUP's default action: the unit must not "reload" it.
+    assert!(!unit.contains("ExecReload"), "agencyd has no reload");
+    let exec: Vec<&str> = unit_value(&unit, "ExecStart").split_whitespace().collect();
+    assert!(exec[0].ends_with("/agencyd"), "{exec:?}");
+    let config_path = exec[exec.iter().position(|a| *a == "--config").unwrap() + 1];
+    assert_eq!(
+        Path::new(config_path).parent(),
+        Some(
+            Path::new("/etc")
+                .join(unit_value(&unit, "ConfigurationDirectory"))
+                .as_path()
+        )
+    );
+    // The unit's command line, with the sample configuration in place of the installed one.
+    let sample = dir.join("agencyd.toml");
+    let out = std::process::Command::new(deconfliction_tests::workspace_binary("agencyd"))
+        .args(exec[1..].iter().map(|a| {
+            if *a == config_path {
+                sample.as_os_str()
+            } else {
+                std::ffi::OsStr::new(a)
+            }
+        }))
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "agencyd rejects the unit's command line: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let config = agency_client::daemon::DaemonConfig::load(Some(&sample), []).unwrap();
+    assert_eq!(
+        config.daemon.data_dir,
+        Path::new("/var/lib").join(unit_value(&unit, "StateDirectory"))
+    );
+    assert_eq!(
+        config.socket_path().parent(),
+        Some(
+            Path::new("/run")
+                .join(unit_value(&unit, "RuntimeDirectory"))
+                .as_path()
+        )
+    );
+}
+
+#[test]
+fn containerfile_copies_real_binaries_and_sets_real_keys() {
+    let text = std::fs::read_to_string(deploy().join("container/Containerfile")).unwrap();
+    let copied: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY --from=build /src/target/release/"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(copied.len(), 3, "{copied:?}");
+    for bin in &copied {
+        // Built by the workspace (this panics with a message if not) and by the image.
+        deconfliction_tests::workspace_binary(bin);
+        assert!(
+            text.contains(&format!("--bin {bin}")),
+            "{bin} is copied, not built"
+        );
+    }
+    for target in ["AS build", "AS agencyd", "AS broker"] {
+        assert!(text.contains(target), "no stage {target}");
+    }
+    // The agencyd image's environment: real overrides, and the CLI finds the daemon's socket.
+    let env: Vec<(String, String)> = text
+        .split("ENV ")
+        .nth(1)
+        .unwrap()
+        .split('\n')
+        .map_while(|l| {
+            let l = l.trim().trim_end_matches('\\').trim();
+            l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    assert_eq!(env.len(), 3, "{env:?}");
+    let config = agency_client::daemon::DaemonConfig::load(None, env.clone()).unwrap();
+    assert_eq!(config.daemon.data_dir, Path::new("/data"));
+    let socket = env
+        .iter()
+        .find(|(k, _)| k == agency_client::control::SOCKET_ENV)
+        .map(|(_, v)| PathBuf::from(v));
+    assert_eq!(socket, Some(config.socket_path()));
+}

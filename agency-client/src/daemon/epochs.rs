@@ -174,11 +174,17 @@ pub fn advice(pins: &[PinnedKey], served: &Served, now: i64) -> Option<String> {
              one as previous_public_key) {deadline}"
         ));
     }
-    let retired: Vec<u32> = pins
+    let unserved = pins
         .iter()
         .map(PinnedKey::epoch)
-        .filter(|e| !served.serves(*e, now))
-        .collect();
+        .filter(|e| !served.serves(*e, now));
+    let (early, retired): (Vec<u32>, Vec<u32>) = unserved.partition(|e| *e > current);
+    if !early.is_empty() {
+        return Some(format!(
+            "pinned key epoch(s) {early:?} not served yet (the token service serves {current}); \
+             tokens are derived under the epochs it serves until then"
+        ));
+    }
     if !retired.is_empty() {
         return Some(format!(
             "pinned key epoch(s) {retired:?} retired: remove previous_public_key and \
@@ -266,6 +272,20 @@ mod tests {
             "{e}"
         );
         assert!(advice(&[old], &s, 1000).unwrap().contains("now"));
+    }
+
+    #[test]
+    fn a_pin_ahead_of_the_service_is_not_called_retired() {
+        let old = PinnedKey::new(key(1), 1).unwrap();
+        let new = PinnedKey::new(key(2), 2).unwrap();
+        let only_old = Served::from_info(&v1::PublicKeyInfo {
+            public_key: key(1).to_vec(),
+            key_epoch: 1,
+            ..Default::default()
+        });
+        assert_eq!(plan(&[new, old], &only_old, 10).unwrap().derive, [1]);
+        let a = advice(&[new, old], &only_old, 10).unwrap();
+        assert!(a.contains("not served yet"), "{a}");
     }
 
     #[test]

@@ -193,7 +193,13 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
                 .map_err(classify)?;
             tracing::info!(operation_id = %item.op_id, "outbox: close delivered");
         }
-        Action::Rederive => rederive(core, item, &params, &plan).await?,
+        // Marked, so that the rotation task does not queue it again by itself.
+        Action::Rederive => rederive(core, item, &params, &plan)
+            .await
+            .map_err(|e| match e {
+                SendError::Permanent(m) => SendError::Permanent(format!("{REDERIVE_REFUSED}{m}")),
+                transient => transient,
+            })?,
     }
     Ok(())
 }
@@ -231,10 +237,7 @@ async fn rederive(
         .clone()
         .amend_operation(core.link.request(request))
         .await
-        .map_err(|s| match classify(s) {
-            SendError::Permanent(m) => SendError::Permanent(format!("{REDERIVE_REFUSED}{m}")),
-            transient => transient,
-        })?;
+        .map_err(classify)?;
     drop_retired(core, &op.selector_ids, plan).map_err(store_err)?;
     tracing::info!(
         operation_id = %item.op_id,
