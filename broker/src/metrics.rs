@@ -23,6 +23,14 @@ pub struct AgencyLabel {
     pub agency: String,
 }
 
+/// Evaluations per agency and key epoch: during a rotation's overlap, who still derives under
+/// the previous epoch.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvaluationLabel {
+    pub agency: String,
+    pub key_epoch: u32,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -34,7 +42,7 @@ pub struct Metrics {
     pub matches_created: Counter,
     pub matches_grown: Counter,
     pub alerts_delivered: Counter,
-    pub token_evaluations: Family<AgencyLabel, Counter>,
+    pub token_evaluations: Family<EvaluationLabel, Counter>,
     pub refused_connections: Family<ReasonLabel, Counter>,
     pub refused_calls: Family<ReasonLabel, Counter>,
     pub alert_queue_depth: Family<AgencyLabel, Gauge>,
@@ -104,7 +112,7 @@ impl Metrics {
         );
         registry.register(
             "token_evaluations",
-            "Blinded elements evaluated, per agency",
+            "Blinded elements evaluated, per agency and key epoch",
             m.token_evaluations.clone(),
         );
         registry.register(

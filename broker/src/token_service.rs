@@ -18,7 +18,7 @@ use crate::audit::AuditEvent;
 use crate::core::Core;
 use crate::error::{BrokerError, invalid};
 use crate::identity::AgencyId;
-use crate::metrics::{AgencyLabel, Metrics};
+use crate::metrics::{EvaluationLabel, Metrics};
 use crate::secret_file::{SecretFileError, load_or_create_secret};
 
 /// RFC 9497 DeriveKeyPair `info` for this federation's token service.
@@ -273,8 +273,9 @@ impl TokenService for TokenServiceImpl {
         };
         self.metrics
             .token_evaluations
-            .get_or_create(&AgencyLabel {
+            .get_or_create(&EvaluationLabel {
                 agency: agency.to_string(),
+                key_epoch: epoch,
             })
             .inc_by(n as u64);
         self.gate.ledger().audit_only(

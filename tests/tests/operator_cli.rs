@@ -215,9 +215,16 @@ async fn plain_health_port_and_metrics_endpoint_serve_orchestrators() {
     yn.register_operation(registration(vec![entry(&token(), SelectorKind::Vin, 1)]))
         .await
         .unwrap();
+    let mut deriver = fed.deriver("yn-psb").await;
+    deriver
+        .tokens(&[b"dcf1\0vin\0LSVAA4182E2184841".to_vec()])
+        .await
+        .unwrap();
     let body = http_get(broker.metrics_addr.unwrap()).await;
     for metric in [
         "deconfliction_registrations_total 1",
+        // Per epoch, so that a rotation's laggards show.
+        "deconfliction_token_evaluations_total{agency=\"yn-psb\",key_epoch=\"1\"} 1",
         "deconfliction_flush_seconds",
         "deconfliction_matches_created_total 0",
         "deconfliction_store_bytes",

@@ -170,12 +170,13 @@ pub fn entries(records: &[SelRecord], plan: &Plan) -> Result<Vec<v1::TokenEntry>
 
 /// The tokens of `records` under epochs `plan` no longer keeps (a finished rotation).
 pub fn retired(records: &[SelRecord], plan: &Plan) -> Vec<Vec<u8>> {
+    let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for rec in records {
         for (_, tokens) in rec.tokens.iter().filter(|(e, _)| !plan.keeps(**e)) {
             for t in tokens {
                 if let Ok(bytes) = hex::decode(t)
-                    && !out.contains(&bytes)
+                    && seen.insert(bytes.clone())
                 {
                     out.push(bytes);
                 }

@@ -95,6 +95,11 @@ pub fn rekey(
     let mut last = WriteBatch::default();
     let (k, v) = new.fingerprint_entry();
     last.put(k, v);
+    // A chained pepper needs a broker that knows of chains: older ones refuse the store.
+    last.put(
+        crate::store::FORMAT_KEY.to_vec(),
+        crate::store::FORMAT_VERSION.to_be_bytes().to_vec(),
+    );
     last.delete(REKEY_INCOMPLETE_KEY.to_vec());
     let event = AuditEvent::new("broker", "pepper_rekey")
         .count("pepper_layers", new.generation() as u64)
@@ -190,6 +195,8 @@ mod tests {
             store.flush_blocking().unwrap();
         }
         let source = SledStore::open(&dir.path().join("a")).unwrap();
+        // Written by an older broker: the re-keyed copy must still be refused by one.
+        source.set_format_version(1).unwrap();
         let target = SledStore::open(&dir.path().join("b")).unwrap();
         let layer = PepperLayer::from_bytes([2; 32]);
         let report = rekey(&source, &target, &old, layer.clone(), 200).unwrap();

@@ -10,7 +10,7 @@ mod flusher;
 mod sled_store;
 
 pub use flusher::Flusher;
-pub use sled_store::{FORMAT_KEY, SledStore};
+pub use sled_store::{FORMAT_KEY, FORMAT_VERSION, SledStore};
 
 /// The store's own error: always an I/O or corruption problem, never the caller's input.
 #[derive(Debug, thiserror::Error)]

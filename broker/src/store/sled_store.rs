@@ -5,7 +5,11 @@ use std::path::Path;
 use super::{KvPair, Store, StoreError, WriteBatch};
 
 /// Bumped when the key layout or record encoding changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: the pepper may be a chain of layers (`meta/pepper`). A format-1 broker would read a
+/// re-keyed store with its one pepper and silently miss every match, so it must refuse it.
+/// Format-1 stores are read as they are.
+pub const FORMAT_VERSION: u32 = 2;
 /// Where the store records its format version.
 pub const FORMAT_KEY: &[u8] = b"meta/format";
 
