@@ -165,6 +165,26 @@ async fn agencies_rederive_across_a_rotation_without_missing_or_repeating_a_matc
     assert!(status.key_matches, "{status:?}");
     assert_eq!(status.served_key_epochs, [2, 1]);
     assert!(status.key_advice.contains("new key epoch 2"), "{status:?}");
+    // What an operator runs to see both keys before pinning them.
+    let file = ya.join("agencyd.toml");
+    std::fs::write(&file, toml::to_string(&yc).unwrap()).unwrap();
+    let out = std::process::Command::new(deconfliction_tests::workspace_binary("agencyd"))
+        .args(["--config", file.to_str().unwrap(), "--show-published-key"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for line in [
+        format!("public_key = \"{}\"", hex::encode(new.public_key())),
+        "key_epoch = 2".into(),
+        format!(
+            "previous_public_key = \"{}\"",
+            hex::encode(old.public_key())
+        ),
+        "previous_key_epoch = 1".into(),
+    ] {
+        assert!(shown.contains(&line), "{line} missing from:\n{shown}");
+    }
 
     // Yunnan pins epoch 2 and keeps epoch 1 as previous: its open operation is re-derived by
     // itself (two selectors, a token of each under each epoch).

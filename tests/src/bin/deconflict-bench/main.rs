@@ -9,6 +9,7 @@
 //!   same number of keys in this process;
 //! - alert latency: registration acknowledged → counterpart's Subscribe stream, at a paced rate;
 //! - token service: batch evaluation through gRPC, ratio to the bare in-process evaluation;
+//! - pepper re-key: records re-keyed per second, ratio to a plain copy of the same store;
 //! - growth: check p50/p99, broker RSS and bytes on disk per stored token at several sizes.
 //!
 //! ```text
@@ -21,6 +22,7 @@
 
 mod harness;
 mod parts;
+mod rekey;
 
 use std::path::PathBuf;
 
@@ -36,7 +38,7 @@ struct Args {
     concurrency: Vec<usize>,
     sizes: Vec<u64>,
     json: Option<PathBuf>,
-    /// Run only these parts (check, register, alerts, tokens, growth); empty: all.
+    /// Run only these parts (check, register, alerts, tokens, rekey, growth); empty: all.
     only: Vec<String>,
 }
 
@@ -80,7 +82,7 @@ fn parse_args() -> Args {
             "--help" | "-h" => {
                 println!(
                     "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--json FILE] \
-                     [--only check,register,alerts,tokens,growth]"
+                     [--only check,register,alerts,tokens,rekey,growth]"
                 );
                 std::process::exit(0);
             }
@@ -136,6 +138,12 @@ async fn main() {
         bench_token_service(&ch, &seed, args.seconds, &mut rows).await;
     }
     drop(broker);
+
+    if args.wants("rekey") {
+        let size = if args.full { 1_000_000 } else { 100_000 };
+        eprintln!("  pepper re-key vs store copy, {size} stored tokens");
+        rekey::bench_rekey(size, &mut rows);
+    }
 
     let mut growth = Vec::new();
     for &size in args.sizes.iter().filter(|_| args.wants("growth")) {
