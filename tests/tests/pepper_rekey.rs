@@ -70,6 +70,7 @@ async fn rekey_into_a_new_folder_keeps_everything_and_drops_the_old_stored_value
 
     let (ok, text) = run(&rekey);
     assert!(ok, "{text}");
+    let rekey_output = text.clone();
     assert!(text.contains("3 operations, 1 matches"), "{text}");
     assert!(text.contains("audit chain intact"), "{text}");
     assert!(text.contains("pepper_rekeys = ["), "{text}");
@@ -84,6 +85,11 @@ async fn rekey_into_a_new_folder_keeps_everything_and_drops_the_old_stored_value
             "the scan finds nothing"
         );
         assert!(!folder_holds(&to, &stored), "an old stored value survived");
+        // Nor a raw token, or anything of one in what the command printed.
+        assert!(!folder_holds(&to, t));
+        for shown in [hex::encode(t), hex::encode(stored)] {
+            assert!(!rekey_output.contains(&shown), "{rekey_output}");
+        }
     }
 
     // The re-keyed folder with only the old pepper, or the old folder with both: refused.
