@@ -118,24 +118,15 @@ impl Pepper {
         }
     }
 
-    /// The chain `layers`, the original first (at least one).
-    pub fn from_layers(layers: Vec<PepperLayer>) -> Option<Self> {
-        (!layers.is_empty()).then_some(Self { layers })
-    }
-
     /// Loads the pepper file, creating it with a fresh random pepper (mode 0600) if absent.
     /// Re-key layers must exist: a missing one is an error, never a new random pepper.
     pub fn load(first: &Path, rekeys: &[PathBuf]) -> Result<Self, SecretFileError> {
-        let mut layers = Vec::with_capacity(1 + rekeys.len());
-        layers.push(PepperLayer(if rekeys.is_empty() {
+        let first = if rekeys.is_empty() {
             load_or_create_secret(first, "pepper")?
         } else {
             load_secret(first, "pepper")?
-        }));
-        for path in rekeys {
-            layers.push(PepperLayer(load_secret(path, "re-key pepper")?));
-        }
-        Ok(Self { layers })
+        };
+        Self::chain(first, rekeys)
     }
 
     /// A single-layer pepper from `path`, created if absent (benchmarks and tools).
@@ -145,7 +136,11 @@ impl Pepper {
 
     /// Loads the pepper file only if it exists (offline tools never create one).
     pub fn load_existing(first: &Path, rekeys: &[PathBuf]) -> Result<Self, SecretFileError> {
-        let mut layers = vec![PepperLayer(load_secret(first, "pepper")?)];
+        Self::chain(load_secret(first, "pepper")?, rekeys)
+    }
+
+    fn chain(first: [u8; PEPPER_LEN], rekeys: &[PathBuf]) -> Result<Self, SecretFileError> {
+        let mut layers = vec![PepperLayer(first)];
         for path in rekeys {
             layers.push(PepperLayer(load_secret(path, "re-key pepper")?));
         }
@@ -215,7 +210,8 @@ impl Pepper {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
-        batch.put(FINGERPRINT_KEY.to_vec(), self.fingerprints());
+        let (key, value) = self.fingerprint_entry();
+        batch.put(key, value);
         store.apply(batch)?;
         store.flush_blocking()?;
         Ok(())

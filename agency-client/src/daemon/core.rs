@@ -18,8 +18,6 @@ pub struct Health {
     pub outbox_error: Option<String>,
     /// Whether the alert subscription is live.
     pub subscribed: bool,
-    /// Why no pinned token-service key can be used (None when one can).
-    pub key_error: Option<String>,
 }
 
 /// Shared daemon state.

@@ -143,16 +143,14 @@ pub fn plan(pins: &[PinnedKey], served: &Served, now: i64) -> Result<Plan, PlanE
             None => {}
         }
     }
+    let served = served.epochs(now);
     if derive.is_empty() {
         return Err(PlanError::NothingServed {
-            served: served.epochs(now),
+            served,
             pinned: pins.iter().map(PinnedKey::epoch).collect(),
         });
     }
-    Ok(Plan {
-        derive,
-        served: served.epochs(now),
-    })
+    Ok(Plan { derive, served })
 }
 
 /// What an operator should do about a rotation this agency has not caught up with, if

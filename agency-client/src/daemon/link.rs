@@ -13,6 +13,7 @@ use deconfliction_proto::v1::token_service_client::TokenServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::config::DaemonConfig;
+use super::core::now_unix;
 use super::epochs::{Plan, Served, plan};
 use crate::normalize::FederationParams;
 use crate::token::{PinnedKey, Token, TokenDeriver, TokenError};
@@ -248,10 +249,6 @@ impl Link {
         };
         deriver.lock().await.tokens(forms).await
     }
-}
-
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// The configured pins, the current one first.

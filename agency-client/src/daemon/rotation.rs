@@ -31,23 +31,18 @@ pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
                     wait = wait.min(Duration::from_secs(left));
                 }
                 match plan(&core.link.pins(), &served, now) {
-                    Ok(plan) => {
-                        core.set_health(|h| h.key_error = None);
-                        match queue_rederivations(&core, &plan).await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(
-                                operations = n,
-                                key_epochs = ?plan.derive,
-                                served = ?plan.served,
-                                "key epochs changed: re-deriving open operations"
-                            ),
-                            Err(e) => tracing::error!(error = %e, "cannot queue re-derivations"),
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "no usable token-service key");
-                        core.set_health(|h| h.key_error = Some(e.to_string()));
-                    }
+                    Ok(plan) => match queue_rederivations(&core, &plan).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(
+                            operations = n,
+                            key_epochs = ?plan.derive,
+                            served = ?plan.served,
+                            "key epochs changed: re-deriving open operations"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "cannot queue re-derivations"),
+                    },
+                    // `deconflict status` shows it too, from its own look at the service.
+                    Err(e) => tracing::error!(error = %e, "no usable token-service key"),
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot ask the token service for its keys"),

@@ -362,8 +362,7 @@ impl AgencyControl for ControlService {
         let token_ms = started.elapsed().as_millis() as u32;
         let info = core.link.info();
         let alerts = core.store.alerts_after(0, usize::MAX)?;
-        let ops = core.store.ops()?;
-        let open_operations = ops.iter().filter(|o| !o.closed).count() as u64;
+        let open_operations = core.store.ops()?.iter().filter(|o| !o.closed).count() as u64;
         let health = core.health();
         let pins = core.link.pins();
         let now = now_unix();

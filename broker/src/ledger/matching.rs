@@ -55,7 +55,8 @@ impl Ledger {
                 continue;
             };
             let pair_key = keys::pair(id, &other_id);
-            let (match_id, mut m, created, new_tokens) = match txn.get(&pair_key)? {
+            // `tells`: whether the sides hear of it (a re-derivation only is recorded silently).
+            let (match_id, mut m, created, new_tokens, tells) = match txn.get(&pair_key)? {
                 Some(raw) => {
                     let match_id =
                         Uuid::from_slice(&raw).map_err(|e| crate::store::StoreError::Corrupt {
@@ -76,23 +77,12 @@ impl Ledger {
                     if new.is_empty() {
                         continue;
                     }
+                    // More tokens of selectors the match already holds on both sides (their
+                    // re-derivation under a new key epoch) are nothing to tell.
                     let fresh: HashSet<StoredToken> = new.iter().copied().collect();
-                    if !joins_selector(record, &known, &fresh)
-                        && !joins_selector(&other, &known, &fresh)
-                    {
-                        // More tokens of selectors the match already holds on both sides (their
-                        // re-derivation under a new key epoch): recorded, but nothing to tell.
-                        let mut m = m;
-                        m.shared.extend(new);
-                        txn.put_rec(keys::match_record(&match_id), &m)?;
-                        txn.audit(
-                            AuditEvent::new("broker", "match_rederived")
-                                .id(match_id)
-                                .count("shared_tokens", m.shared.len() as u64),
-                        );
-                        continue;
-                    }
-                    (match_id, m, false, new)
+                    let tells = joins_selector(record, &known, &fresh)
+                        || joins_selector(&other, &known, &fresh);
+                    (match_id, m, false, new, tells)
                 }
                 None => {
                     let match_id = Uuid::new_v4();
@@ -124,10 +114,19 @@ impl Ledger {
                     record.match_ids.push(*match_id.as_bytes());
                     other.match_ids.push(*match_id.as_bytes());
                     txn.put_rec(keys::op(&other_id), &other)?;
-                    (match_id, m, true, shared)
+                    (match_id, m, true, shared, true)
                 }
             };
             m.shared.extend(new_tokens.iter().copied());
+            if !tells {
+                txn.put_rec(keys::match_record(&match_id), &m)?;
+                txn.audit(
+                    AuditEvent::new("broker", "match_rederived")
+                        .id(match_id)
+                        .count("shared_tokens", m.shared.len() as u64),
+                );
+                continue;
+            }
             m.updated = now;
             txn.put_rec(keys::match_record(&match_id), &m)?;
             let new: HashSet<StoredToken> = new_tokens.into_iter().collect();

@@ -49,7 +49,7 @@ pub fn rekey(
     source: &dyn Store,
     target: &dyn Store,
     old: &Pepper,
-    layer: PepperLayer,
+    layer: &PepperLayer,
     now: i64,
 ) -> Result<RekeyReport, RekeyError> {
     let new = old.with_layer(layer.clone());
@@ -85,7 +85,7 @@ pub fn rekey(
             if key == FINGERPRINT_KEY || key == REKEY_INCOMPLETE_KEY {
                 continue;
             }
-            let (key, value) = rewrite(key, value, &layer, &mut report)?;
+            let (key, value) = rewrite(key, value, layer, &mut report)?;
             batch.put(key, value);
             report.records += 1;
         }
@@ -199,11 +199,11 @@ mod tests {
         source.set_format_version(1).unwrap();
         let target = SledStore::open(&dir.path().join("b")).unwrap();
         let layer = PepperLayer::from_bytes([2; 32]);
-        let report = rekey(&source, &target, &old, layer.clone(), 200).unwrap();
+        let report = rekey(&source, &target, &old, &layer, 200).unwrap();
         assert_eq!((report.tokens, report.operations), (2, 1));
-        let err = rekey(&source, &target, &old, layer.clone(), 200).unwrap_err();
+        let err = rekey(&source, &target, &old, &layer, 200).unwrap_err();
         assert!(matches!(err, RekeyError::TargetNotEmpty), "{err}");
-        let err = rekey(&source, &target, &old, PepperLayer::from_bytes([1; 32]), 0);
+        let err = rekey(&source, &target, &old, &PepperLayer::from_bytes([1; 32]), 0);
         assert!(matches!(err, Err(RekeyError::LayerReused)));
         // The old stored values are gone from the target's index.
         assert!(
@@ -228,7 +228,7 @@ mod tests {
             t.stored = new.layers()[1].hmac(&t.stored);
         }
         repeat.earlier_digests = vec![new.lift(
-            super::super::registration_digest(&first.window, &first.tokens, ""),
+            crate::ledger::registration_digest(&first.window, &first.tokens, ""),
             1,
         )];
         let (again, _) = ledger.register(&a, repeat.clone(), 400).unwrap();

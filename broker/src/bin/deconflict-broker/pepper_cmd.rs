@@ -10,7 +10,7 @@ use deconflict_broker::audit::Verdict;
 use deconflict_broker::config::BrokerConfig;
 use deconflict_broker::ledger::rekey::rekey;
 use deconflict_broker::pepper::{Pepper, PepperLayer};
-use deconflict_broker::secret_file::{load_or_create_secret, load_secret};
+use deconflict_broker::secret_file::load_or_create_secret;
 use deconflict_broker::store::SledStore;
 
 #[derive(Subcommand, Debug)]
@@ -110,11 +110,7 @@ fn rekey_into(config_path: &Path, to: &Path, new_pepper: &Path) -> Result<()> {
         );
     }
     let existed = new_pepper.exists();
-    let layer = PepperLayer::from_bytes(if existed {
-        load_secret(new_pepper, "new pepper")?
-    } else {
-        load_or_create_secret(new_pepper, "new pepper")?
-    });
+    let layer = PepperLayer::from_bytes(load_or_create_secret(new_pepper, "new pepper")?);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -123,7 +119,7 @@ fn rekey_into(config_path: &Path, to: &Path, new_pepper: &Path) -> Result<()> {
     let target_dir = to.join("store");
     let target = SledStore::open(&target_dir)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let report = rekey(&source, &target, &old, layer.clone(), now)?;
+    let report = rekey(&source, &target, &old, &layer, now)?;
     drop(target);
 
     // Read back what was written, as the broker will.

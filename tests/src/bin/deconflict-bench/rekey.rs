@@ -25,7 +25,7 @@ pub(crate) fn bench_rekey(tokens: u64, rows: &mut Vec<Row>) {
         &source,
         &target,
         &pepper,
-        PepperLayer::from_bytes([4; 32]),
+        &PepperLayer::from_bytes([4; 32]),
         0,
     )
     .unwrap();
