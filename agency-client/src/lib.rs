@@ -2,6 +2,4 @@
 
 pub mod control;
 pub mod daemon;
-pub mod normalize;
 pub mod opfile;
-pub mod token;

@@ -2,11 +2,12 @@
 //! never a panic.
 #![no_main]
 
-use agency_client::normalize::{FederationParams, Selector, canonical_forms};
 use libfuzzer_sys::fuzz_target;
+use token_spec::normalize::{FederationParams, Selector, canonical_forms};
 
 const KINDS: &[&str] = &[
-    "person", "phone", "plate", "vin", "imei", "email", "iban", "wallet", "handle", "address", "geo",
+    "person", "phone", "plate", "vin", "imei", "email", "iban", "wallet", "handle", "address",
+    "geo",
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -12,13 +12,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use agency_client::normalize::{FederationParams, Selector, SelectorKind, canonical_forms_on};
-use agency_client::token::{
-    BlindedBatch, TOKEN_SERVICE_INFO, TokenDeriver, derive_keypair_from_seed,
-};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::token_service_client::TokenServiceClient;
 use deconfliction_tests::{Federation, pinned_key, write_token_seed};
+use token_spec::normalize::{FederationParams, Selector, SelectorKind, canonical_forms_on};
+use token_spec::token::{BlindedBatch, TOKEN_SERVICE_INFO, TokenDeriver, derive_keypair_from_seed};
 
 const BATCHES: [usize; 3] = [1, 8, 100];
 

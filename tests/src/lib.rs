@@ -278,15 +278,12 @@ fn toml_string(config: &BrokerConfig) -> String {
 /// The broker's key epoch as configured, and the public key derived from the token-service seed
 /// file: what the federation administrator hands each agency to pin. (The broker creates the
 /// seed on first start, so call this after [`Federation::start`].)
-pub fn pinned_key(config: &BrokerConfig) -> agency_client::token::PinnedKey {
+pub fn pinned_key(config: &BrokerConfig) -> token_spec::token::PinnedKey {
     let seed = std::fs::read(&config.token_service.seed).unwrap();
-    let service = agency_client::token::derive_keypair_from_seed(
-        &seed,
-        agency_client::token::TOKEN_SERVICE_INFO,
-    )
-    .unwrap();
-    agency_client::token::PinnedKey::new(service.public_key(), config.token_service.key_epoch)
-        .unwrap()
+    let service =
+        token_spec::token::derive_keypair_from_seed(&seed, token_spec::token::TOKEN_SERVICE_INFO)
+            .unwrap();
+    token_spec::token::PinnedKey::new(service.public_key(), config.token_service.key_epoch).unwrap()
 }
 
 /// Writes a 32-byte token-service seed where `config` expects it, before the broker starts
@@ -300,8 +297,8 @@ pub fn write_token_seed(config: &BrokerConfig, seed: &[u8; 32]) {
 impl Federation {
     /// A token deriver for `agency` against the broker's token service, pinning the key the
     /// administrator would hand out.
-    pub async fn deriver(&self, agency: &str) -> agency_client::token::TokenDeriver {
-        agency_client::token::TokenDeriver::from_channel(
+    pub async fn deriver(&self, agency: &str) -> token_spec::token::TokenDeriver {
+        token_spec::token::TokenDeriver::from_channel(
             self.channel(agency).await.unwrap(),
             pinned_key(&self.config),
         )
@@ -318,8 +315,8 @@ impl Federation {
 }
 
 /// The wire kind of a normalization kind.
-pub fn wire_kind(kind: agency_client::normalize::SelectorKind) -> SelectorKind {
-    use agency_client::normalize::SelectorKind as K;
+pub fn wire_kind(kind: token_spec::normalize::SelectorKind) -> SelectorKind {
+    use token_spec::normalize::SelectorKind as K;
     match kind {
         K::Person => SelectorKind::Person,
         K::Phone => SelectorKind::Phone,
@@ -339,14 +336,14 @@ pub fn wire_kind(kind: agency_client::normalize::SelectorKind) -> SelectorKind {
 /// token, `local_ref` being the selector's index (a geo selector gives several entries). On
 /// any error nothing is returned, so nothing can be registered.
 pub async fn selector_entries(
-    deriver: &mut agency_client::token::TokenDeriver,
-    selectors: &[agency_client::normalize::Selector],
-) -> Result<Vec<v1::TokenEntry>, agency_client::token::TokenError> {
-    let params = agency_client::normalize::FederationParams::default();
+    deriver: &mut token_spec::token::TokenDeriver,
+    selectors: &[token_spec::normalize::Selector],
+) -> Result<Vec<v1::TokenEntry>, token_spec::token::TokenError> {
+    let params = token_spec::normalize::FederationParams::default();
     let mut forms = Vec::new();
     let mut owners = Vec::new();
     for (i, s) in selectors.iter().enumerate() {
-        for f in agency_client::normalize::canonical_forms(s, &params).unwrap() {
+        for f in token_spec::normalize::canonical_forms(s, &params).unwrap() {
             forms.push(f);
             owners.push((i as u64, wire_kind(s.kind())));
         }

@@ -9,10 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use agency_client::control::{self, pb};
-use agency_client::normalize::Selector;
 use deconfliction_proto::v1;
 use deconfliction_tests::*;
 use rand::{Rng, SeedableRng};
+use token_spec::normalize::Selector;
 
 /// Starts agencyd at debug level, its log appended to `log` (scanned for plaintext below).
 fn spawn(config: &Path, log: &Path) -> Child {

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use agency_client::control::{self, pb, selector_from_proto};
 use agency_client::daemon::{self, DaemonConfig};
-use agency_client::normalize::Selector;
 use deconfliction_proto::v1;
 use deconfliction_tests::{Federation, agencyd_config, drop_file, eventually, window_hours};
+use token_spec::normalize::Selector;
 
 const WAIT: Duration = Duration::from_secs(30);
 

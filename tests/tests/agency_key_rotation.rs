@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use agency_client::control::{self, pb};
 use agency_client::daemon::{self, DaemonConfig};
-use agency_client::normalize::Selector;
-use agency_client::token::PinnedKey;
 use deconfliction_proto::v1;
 use deconfliction_tests::{Federation, agencyd_config, eventually, pinned_key, window_hours};
+use token_spec::normalize::Selector;
+use token_spec::token::PinnedKey;
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -54,6 +54,7 @@ fn broker_never_links_normalization_code() {
     let reach = closure(&graph, "deconflict-broker");
     for forbidden in [
         "agency-client",
+        "token-spec",
         "phonenumber",
         "h3o",
         "unicode-normalization",

@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agency_client::token::{TokenDeriver, TokenError};
 use deconfliction_proto::v1;
 use deconfliction_tests::*;
+use token_spec::token::{TokenDeriver, TokenError};
 
 const FORMS: [&[u8]; 2] = [
     b"dcf1\0email\0courier@mail.example",
@@ -16,7 +16,7 @@ const FORMS: [&[u8]; 2] = [
 
 async fn tokens(
     fed: &Federation,
-    pin: agency_client::token::PinnedKey,
+    pin: token_spec::token::PinnedKey,
 ) -> Result<Vec<Vec<u8>>, TokenError> {
     let mut d = TokenDeriver::from_channel(fed.channel("yn-psb").await.unwrap(), pin);
     let forms: Vec<Vec<u8>> = FORMS.iter().map(|f| f.to_vec()).collect();

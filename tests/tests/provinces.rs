@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use agency_client::normalize::Selector;
 use deconfliction_tests::sim::{self, RunOptions, SimConfig};
+use token_spec::normalize::Selector;
 
 fn seed() -> u64 {
     std::env::var("SIM_SEED")

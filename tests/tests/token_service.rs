@@ -7,16 +7,16 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use agency_client::normalize::{FederationParams, Selector, canonical_forms_on};
-use agency_client::token::{
-    PinnedKey, TOKEN_SERVICE_INFO, TokenDeriver, TokenError, derive_keypair_from_seed,
-};
 use deconflict_broker::server::{Role, start};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;
 use deconfliction_tests::scan::files_under;
 use deconfliction_tests::*;
 use serde_json::Value;
+use token_spec::normalize::{FederationParams, Selector, canonical_forms_on};
+use token_spec::token::{
+    PinnedKey, TOKEN_SERVICE_INFO, TokenDeriver, TokenError, derive_keypair_from_seed,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(300);

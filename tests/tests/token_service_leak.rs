@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use agency_client::normalize::{FederationParams, Selector, canonical_forms};
-use agency_client::token::BlindedBatch;
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::token_service_client::TokenServiceClient;
 use deconfliction_tests::scan::{LogCapture, base64, contains, files_under};
 use deconfliction_tests::*;
+use token_spec::normalize::{FederationParams, Selector, canonical_forms};
+use token_spec::token::BlindedBatch;
 
 /// The encodings a log line could carry a secret in: raw, hex both cases, base64, and the
 /// comma-separated byte list of a `Debug`-printed `Vec<u8>`.

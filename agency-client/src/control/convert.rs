@@ -2,10 +2,10 @@
 //! `SelectorKind`.
 
 use deconfliction_proto::v1;
+use token_spec::normalize::{Selector, SelectorKind};
 
 use super::pb;
 use super::pb::selector::Kind;
-use crate::normalize::{Selector, SelectorKind};
 use crate::opfile::OperationSpec;
 
 /// The broker's wire kind of a selector kind.

@@ -1,6 +1,6 @@
 //! The local control API (`deconfliction.agent.v1.AgencyControl`) as both ends use it: the
 //! client connection over agencyd's Unix socket, and conversions between the wire's selectors
-//! and [`crate::normalize::Selector`].
+//! and [`token_spec::normalize::Selector`].
 
 mod convert;
 mod uds;

@@ -7,9 +7,9 @@
 //! tokens of every epoch still served, and removes those of an epoch once it has retired.
 
 use deconfliction_proto::v1;
+use token_spec::token::PinnedKey;
 
 use super::records::SelRecord;
-use crate::token::PinnedKey;
 
 /// What the token service serves, as last asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +207,7 @@ pub fn rfc3339(unix: i64) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::token::{TOKEN_SERVICE_INFO, derive_keypair_from_seed};
+    use token_spec::token::{TOKEN_SERVICE_INFO, derive_keypair_from_seed};
 
     fn key(seed: u8) -> [u8; 32] {
         derive_keypair_from_seed(&[seed; 32], TOKEN_SERVICE_INFO)

@@ -10,13 +10,13 @@ use std::time::Duration;
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;
 use deconfliction_proto::v1::token_service_client::TokenServiceClient;
+use token_spec::normalize::FederationParams;
+use token_spec::token::{PinnedKey, Token, TokenDeriver, TokenError};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::config::DaemonConfig;
 use super::core::now_unix;
 use super::epochs::{Plan, Served, plan};
-use crate::normalize::FederationParams;
-use crate::token::{PinnedKey, Token, TokenDeriver, TokenError};
 
 /// Largest message accepted from the broker (alerts, lists).
 const MAX_DECODE: usize = 64 * 1024 * 1024;
@@ -207,7 +207,7 @@ impl Link {
             .map_err(|s| {
                 format!(
                     "token service: {}: {}",
-                    crate::token::grpc_code_name(s.code()),
+                    token_spec::token::grpc_code_name(s.code()),
                     s.message()
                 )
             })?

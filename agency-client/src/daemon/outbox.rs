@@ -58,7 +58,7 @@ pub fn is_transient(code: Code) -> bool {
 fn classify(status: tonic::Status) -> SendError {
     let text = format!(
         "broker: {}: {}",
-        crate::token::grpc_code_name(status.code()),
+        token_spec::token::grpc_code_name(status.code()),
         status.message()
     );
     if is_transient(status.code()) {
@@ -209,7 +209,7 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
 async fn rederive(
     core: &Core,
     item: &OutboxItem,
-    params: &crate::normalize::FederationParams,
+    params: &token_spec::normalize::FederationParams,
     plan: &Plan,
 ) -> Result<(), SendError> {
     let store_err = |e: super::store::StoreError| SendError::Transient(e.to_string());

@@ -3,15 +3,15 @@
 //! remember the tokens per epoch in the store.
 
 use deconfliction_proto::v1;
+use token_spec::normalize::{FederationParams, Selector, canonical_forms};
+use token_spec::token::{Token, TokenError};
 
 use super::core::Core;
 use super::epochs::Plan;
 use super::records::SelRecord;
 use super::store::{Batch, sel_key};
 use crate::control::kind_to_wire;
-use crate::normalize::{FederationParams, Selector, canonical_forms};
 use crate::opfile::selector_from_json;
-use crate::token::{Token, TokenError};
 
 /// Why selectors could not be turned into tokens.
 #[derive(Debug)]

@@ -2,9 +2,9 @@
 //! selector per row, rows grouped into operations by the `operation` column).
 
 use serde_json::{Map, Value};
+use token_spec::normalize::SelectorKind;
 
 use super::{OperationSpec, parse_operation_value, parse_selector};
-use crate::normalize::SelectorKind;
 
 /// One bad line of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -188,7 +188,7 @@ fn row_selector(row: &Row<'_>) -> Result<Value, String> {
     let get = |name: &str| row.get(name);
     let kind: SelectorKind = get("kind")
         .parse()
-        .map_err(|e: crate::normalize::UnknownKind| format!("kind: {e}"))?;
+        .map_err(|e: token_spec::normalize::UnknownKind| format!("kind: {e}"))?;
     let mut obj = Map::new();
     obj.insert("kind".into(), Value::String(kind.as_str().into()));
     if !get("label").is_empty() {

@@ -10,8 +10,9 @@
 //! | `person` | `NAME PARTS/YYYY-MM-DD` (`Zhang Wei/1985-03-12`) |
 //! | `geo` | `LAT,LNG` |
 
+use token_spec::normalize::{Selector, SelectorKind};
+
 use super::{SelectorSpec, SpecError, validate_selector};
-use crate::normalize::{Selector, SelectorKind};
 
 /// Parses and validates one `KIND=VALUE` word.
 pub fn parse_selector_flag(
@@ -26,7 +27,7 @@ pub fn parse_selector_flag(
     let kind: SelectorKind = kind
         .trim()
         .parse()
-        .map_err(|e: crate::normalize::UnknownKind| SpecError(e.to_string()))?;
+        .map_err(|e: token_spec::normalize::UnknownKind| SpecError(e.to_string()))?;
     let pair = |what: &str| -> Result<(String, String), SpecError> {
         value
             .split_once('/')

@@ -11,14 +11,14 @@
 //! file is refused as a whole, with the selector, field and reason named, before anything of
 //! it is stored or sent.
 
+use token_spec::normalize::{FederationParams, Selector, canonical_forms};
+
 mod batch;
 mod flags;
 mod selector_json;
 mod window;
 
 use serde_json::{Map, Value};
-
-use crate::normalize::{FederationParams, Selector, canonical_forms};
 
 pub use batch::{BatchError, CSV_COLUMNS, parse_csv, parse_jsonl};
 pub use flags::parse_selector_flag;

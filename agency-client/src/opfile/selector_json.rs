@@ -3,9 +3,9 @@
 //! in the daemon's store and in its alert sinks.
 
 use serde_json::{Map, Value, json};
+use token_spec::normalize::{Selector, SelectorKind};
 
 use super::{SpecError, reject_unknown};
-use crate::normalize::{Selector, SelectorKind};
 
 /// The input fields of `kind`, as named in the token spec.
 pub fn selector_fields(kind: SelectorKind) -> &'static [&'static str] {
@@ -37,12 +37,14 @@ pub fn selector_from_json(item: &Value) -> Result<(Selector, String), SpecError>
             ));
         }
     };
-    let parsed: SelectorKind = kind.parse().map_err(|e: crate::normalize::UnknownKind| {
-        SpecError(format!(
-            "{e} (expected one of: {})",
-            SelectorKind::ALL.map(SelectorKind::as_str).join(", ")
-        ))
-    })?;
+    let parsed: SelectorKind = kind
+        .parse()
+        .map_err(|e: token_spec::normalize::UnknownKind| {
+            SpecError(format!(
+                "{e} (expected one of: {})",
+                SelectorKind::ALL.map(SelectorKind::as_str).join(", ")
+            ))
+        })?;
     let mut allowed = vec!["kind", "label"];
     allowed.extend_from_slice(selector_fields(parsed));
     reject_unknown(obj, &format!("{kind} selector"), &allowed)?;

@@ -2,10 +2,10 @@
 //! planted follow-ups (the same target worked by a second unit, written another way; a raid
 //! next door or a few kilometres off; a window that overlaps or does not).
 
-use agency_client::normalize::{Selector, SelectorKind};
 use rand::distributions::WeightedIndex;
 use rand::prelude::*;
 use rand::rngs::StdRng;
+use token_spec::normalize::{Selector, SelectorKind};
 
 use super::ident::{self, Ident};
 use super::provinces::{self, Province};

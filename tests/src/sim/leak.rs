@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use agency_client::normalize::Selector;
 use prost::Message;
+use token_spec::normalize::Selector;
 
 use super::generate::Simulation;
 use super::run::Outcome;

@@ -3,9 +3,9 @@
 //! international phone form, plate separators, IMEI with or without check digit, IBAN
 //! grouping, wallet hex case...).
 
-use agency_client::normalize::Selector;
 use rand::Rng;
 use rand::rngs::StdRng;
+use token_spec::normalize::Selector;
 
 use super::ident::{Ident, PhoneCountry, geo_near, luhn_digit};
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use agency_client::normalize::{FederationParams, SelectorKind, canonical_forms};
+use token_spec::normalize::{FederationParams, SelectorKind, canonical_forms};
 
 use super::generate::{SimOperation, Simulation};
 

@@ -4,11 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agency_client::normalize::{
-    FederationParams, Selector, SelectorKind, canonical_forms, canonical_text,
-};
 use anyhow::Context;
 use serde_json::{Value, json};
+use token_spec::normalize::{
+    FederationParams, Selector, SelectorKind, canonical_forms, canonical_text,
+};
 
 use crate::EXIT_BAD_INPUT;
 

@@ -220,7 +220,7 @@ pub(crate) async fn bench_token_service(
     let forms: Vec<Vec<u8>> = (0..batch)
         .map(|i| format!("dcf1\0phone\0+86138{i:08}").into_bytes())
         .collect();
-    let blinded = agency_client::token::BlindedBatch::blind(forms).unwrap();
+    let blinded = token_spec::token::BlindedBatch::blind(forms).unwrap();
     let elements: Vec<Vec<u8>> = blinded
         .blinded_elements()
         .iter()

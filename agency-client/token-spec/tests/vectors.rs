@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use agency_client::normalize::{FederationParams, Selector, canonical_forms_on, canonical_text};
-use agency_client::token::{BlindedBatch, derive_keypair_from_seed};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use time::Date;
 use time::macros::date;
+use token_spec::normalize::{FederationParams, Selector, canonical_forms_on, canonical_text};
+use token_spec::token::{BlindedBatch, derive_keypair_from_seed};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -20,7 +20,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 const TODAY: Date = date!(2025 - 06 - 30);
 
 fn vectors() -> Result<Value, Box<dyn std::error::Error>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/token-vectors.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/token-vectors.json");
     let raw = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "cannot read the shared conformance vectors at {}: {e} (the file lives in shared/, \
@@ -57,7 +57,7 @@ fn derived_public_key_matches_header() -> TestResult {
     let info = file["oprf_info"]
         .as_str()
         .ok_or("header oprf_info missing")?;
-    assert_eq!(info.as_bytes(), agency_client::token::TOKEN_SERVICE_INFO);
+    assert_eq!(info.as_bytes(), token_spec::token::TOKEN_SERVICE_INFO);
     let service = derive_keypair_from_seed(&seed, info.as_bytes())?;
     assert_eq!(
         hex::encode(service.public_key()),
