@@ -264,16 +264,12 @@ impl BrokerConfig {
             reason,
         };
         let mut value: toml::Table = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
-        for (var, raw) in env {
-            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
-            set_path(&mut value, &path, &raw).map_err(|reason| ConfigError::Env {
-                var: var.clone(),
-                reason,
-            })?;
-        }
+        env_config::apply_overrides(&mut value, ENV_PREFIX, env_config::Depth::Any, env).map_err(
+            |e| ConfigError::Env {
+                var: e.var,
+                reason: e.problem.to_string(),
+            },
+        )?;
         let mut config: BrokerConfig = toml::Value::Table(value)
             .try_into()
             .map_err(|e: toml::de::Error| parse(e.to_string()))?;
@@ -308,29 +304,6 @@ impl BrokerConfig {
 /// The configuration as TOML (for `dev` mode and tests that run the broker as a process).
 pub fn to_toml(config: &BrokerConfig) -> Result<String, String> {
     toml::to_string(config).map_err(|e| e.to_string())
-}
-
-/// Sets `table.a.b = raw`, reading `raw` as a TOML value when it parses as one (numbers,
-/// booleans) and as a string otherwise.
-fn set_path(table: &mut toml::Table, path: &[String], raw: &str) -> Result<(), String> {
-    let (last, parents) = path
-        .split_last()
-        .ok_or_else(|| "names no key".to_string())?;
-    let mut current = table;
-    for p in parents {
-        current = current
-            .entry(p.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| format!("{p} is not a section"))?;
-    }
-    let parsed: Result<toml::Table, _> = toml::from_str(&format!("v = {raw}"));
-    let value = match parsed.ok().and_then(|mut t| t.remove("v")) {
-        Some(v) => v,
-        None => toml::Value::String(raw.to_owned()),
-    };
-    current.insert(last.clone(), value);
-    Ok(())
 }
 
 #[cfg(test)]

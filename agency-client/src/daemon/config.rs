@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use env_config::Depth;
 use serde::{Deserialize, Serialize};
 
 /// Prefix of environment overrides.
@@ -206,7 +207,8 @@ impl DaemonConfig {
             }
             None => (toml::Table::new(), PathBuf::new()),
         };
-        apply_env(&mut table, env)?;
+        env_config::apply_overrides(&mut table, ENV_PREFIX, Depth::SectionAndKey, env)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let mut config: DaemonConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
@@ -251,37 +253,6 @@ impl DaemonConfig {
             .clone()
             .unwrap_or_else(|| self.daemon.data_dir.join("inbox"))
     }
-}
-
-/// Sets `table[section][key]` for each `AGENCYD__SECTION__KEY=value`. The value is read as a
-/// TOML value when it parses as one (numbers, booleans, quoted strings), else as a string.
-fn apply_env(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
-    for (name, raw) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-        let [section, key] = parts.as_slice() else {
-            return Err(ConfigError::Invalid(format!(
-                "{name}: expected {ENV_PREFIX}<SECTION>__<KEY>"
-            )));
-        };
-        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(raw.clone()));
-        let entry = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let toml::Value::Table(sec) = entry else {
-            return Err(ConfigError::Invalid(format!("{section} is not a section")));
-        };
-        sec.insert(key.clone(), value);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
