@@ -9,10 +9,11 @@ use deconfliction_proto::v1;
 use deconfliction_proto::v1::alert::Event;
 use tokio::sync::watch;
 
-use super::core::{Backoff, Core, now_unix};
+use super::core::Core;
 use super::records::{AlertRecord, AlertSelector, CardRecord};
 use super::store::{Batch, LAST_ALERT_SEQ, StoreError, alert_key, op_key};
-use super::views::alert_view;
+use super::timing::{Backoff, now_unix};
+use super::views::{alert_view, outcome_name, state_name};
 use crate::control::pb;
 
 /// Runs until `shutdown` turns true.
@@ -218,25 +219,5 @@ fn card_record(c: v1::ContactCard) -> CardRecord {
         phone: c.phone,
         secure_email: c.secure_email,
         note: c.note,
-    }
-}
-
-/// `open`, `resolved` (or `unspecified`).
-pub fn state_name(state: i32) -> &'static str {
-    match v1::MatchState::try_from(state) {
-        Ok(v1::MatchState::Open) => "open",
-        Ok(v1::MatchState::Resolved) => "resolved",
-        _ => "unspecified",
-    }
-}
-
-/// `deconflicted`, `joint_operation`, `no_conflict`, `other` (or `unspecified`).
-pub fn outcome_name(outcome: i32) -> &'static str {
-    match v1::MatchOutcome::try_from(outcome) {
-        Ok(v1::MatchOutcome::Deconflicted) => "deconflicted",
-        Ok(v1::MatchOutcome::JointOperation) => "joint_operation",
-        Ok(v1::MatchOutcome::NoConflict) => "no_conflict",
-        Ok(v1::MatchOutcome::Other) => "other",
-        _ => "unspecified",
     }
 }

@@ -15,9 +15,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use super::core::{Core, now_unix};
+use super::core::Core;
 use super::ops;
 use super::store::make_private_dir;
+use super::timing::now_unix;
 use crate::opfile::{FileFormat, parse_operation_text};
 
 /// Largest operation file read (bytes).

@@ -15,8 +15,8 @@ use token_spec::token::{PinnedKey, Token, TokenDeriver, TokenError};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::config::DaemonConfig;
-use super::core::now_unix;
 use super::epochs::{Plan, Served, plan};
+use super::timing::now_unix;
 
 /// Largest message accepted from the broker (alerts, lists).
 const MAX_DECODE: usize = 64 * 1024 * 1024;

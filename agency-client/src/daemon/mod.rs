@@ -20,6 +20,7 @@ mod rotation;
 mod service;
 mod sinks;
 pub mod store;
+mod timing;
 mod tokenize;
 mod views;
 mod watch;

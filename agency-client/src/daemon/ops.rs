@@ -7,9 +7,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tonic::Status;
 
-use super::core::{Core, now_unix};
+use super::core::Core;
 use super::records::{Action, OpRecord, OutboxItem, SelRecord};
 use super::store::{Batch, StoreError, op_key, outbox_key, sel_key};
+use super::timing::now_unix;
 use crate::opfile::{OperationSpec, SelectorSpec, check_window, selector_to_json};
 
 impl From<StoreError> for Status {

@@ -14,10 +14,11 @@ use deconfliction_proto::v1;
 use tokio::sync::watch;
 use tonic::Code;
 
-use super::core::{Backoff, Core, now_unix};
+use super::core::Core;
 use super::epochs::Plan;
 use super::records::{Action, OutboxItem};
 use super::store::{Batch, op_key, outbox_key};
+use super::timing::{Backoff, now_unix};
 use super::tokenize::{TokenizeError, drop_retired, ensure_tokens, entries, retired};
 use crate::control::pb;
 use crate::daemon::link::Link;

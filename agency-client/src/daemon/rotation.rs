@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::core::{Core, now_unix};
+use super::core::Core;
 use super::epochs::{Plan, plan};
 use super::ops::queue_rederive;
 use super::outbox::REDERIVE_REFUSED;
 use super::records::Action;
 use super::store::StoreError;
+use super::timing::now_unix;
 
 /// Runs until `shutdown` turns true.
 pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {

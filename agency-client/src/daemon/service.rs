@@ -8,11 +8,12 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::core::{Core, now_unix};
+use super::core::Core;
 use super::epochs;
 use super::link::Link;
 use super::records::Action;
 use super::store::{Batch, LAST_ALERT_SEQ, alert_key};
+use super::timing::now_unix;
 use super::tokenize::{self, TokenizeError};
 use super::views::{alert_view, op_view};
 use super::{ops, watch as watch_feed};

@@ -1,8 +1,8 @@
-//! Stored records as the control API shows them.
+//! Stored records as the control API shows them, and the names under which a match's state
+//! and outcome are stored (and read back).
 
 use deconfliction_proto::v1;
 
-use super::alerts::{outcome_name, state_name};
 use super::core::Core;
 use super::records::{AlertRecord, OpRecord};
 use super::store::StoreError;
@@ -60,6 +60,26 @@ fn alert_kind(kind: &str) -> pb::AlertKind {
         "contact" => pb::AlertKind::Contact,
         "match_state" => pb::AlertKind::MatchState,
         _ => pb::AlertKind::Unspecified,
+    }
+}
+
+/// `open`, `resolved` (or `unspecified`).
+pub fn state_name(state: i32) -> &'static str {
+    match v1::MatchState::try_from(state) {
+        Ok(v1::MatchState::Open) => "open",
+        Ok(v1::MatchState::Resolved) => "resolved",
+        _ => "unspecified",
+    }
+}
+
+/// `deconflicted`, `joint_operation`, `no_conflict`, `other` (or `unspecified`).
+pub fn outcome_name(outcome: i32) -> &'static str {
+    match v1::MatchOutcome::try_from(outcome) {
+        Ok(v1::MatchOutcome::Deconflicted) => "deconflicted",
+        Ok(v1::MatchOutcome::JointOperation) => "joint_operation",
+        Ok(v1::MatchOutcome::NoConflict) => "no_conflict",
+        Ok(v1::MatchOutcome::Other) => "other",
+        _ => "unspecified",
     }
 }
 

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::core::{Backoff, Core};
+use super::core::Core;
 use super::records::AlertRecord;
 use super::store::{Batch, StoreError, cursor_key};
+use super::timing::Backoff;
 
 pub use file::FileSink;
 pub use http::{HttpUrl, WebhookSink};
