@@ -5,12 +5,19 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use agency_client::control::operation_spec_to_request;
-use agency_client::opfile::{BatchError, CSV_COLUMNS, parse_csv, parse_jsonl};
+use agency_client::control::pb::agency_control_client::AgencyControlClient;
+use agency_client::opfile::{BatchError, CSV_COLUMNS, OperationSpec, parse_csv, parse_jsonl};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::fail::{CmdResult, EXIT_REFUSED, Failure};
 use crate::{Ctx, now, out};
+
+/// The control API client `Ctx::client` gives.
+type Client = AgencyControlClient<tonic::transport::Channel>;
+
+/// A batch's operations, each with the line it was read from.
+type NumberedOps = Vec<(usize, OperationSpec)>;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Format {
@@ -51,57 +58,72 @@ fn report(errors: &[BatchError]) -> String {
 }
 
 pub(crate) async fn import(ctx: &Ctx, args: ImportArgs) -> CmdResult {
-    let name = args.file.to_string_lossy().to_lowercase();
-    let format = match args.format {
-        Some(f) => f,
-        None if name.ends_with(".csv") => Format::Csv,
-        None if name.ends_with(".jsonl") || name.ends_with(".ndjson") => Format::Jsonl,
-        None => {
-            return Err(Failure::bad_input(
-                "cannot tell the format from the name: give --format csv or --format jsonl",
-            ));
-        }
-    };
+    let format = batch_format(&args)?;
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| Failure::bad_input(format!("{}: {e}", args.file.display())))?;
+    let (ops, bad) = parse_batch(&text, format, args.skip_invalid)?;
+    if !bad.is_empty() && !args.json {
+        eprintln!("{}", report(&bad));
+    }
+    let mut client = ctx.client().await?;
+    let (accepted, refused) = register_all(&mut client, &ops, args.json).await?;
+    print_summary(accepted, &refused, bad.len(), args.json);
+    not_all_registered(&refused, &bad)
+}
+
+/// The batch's format: as given, else from the file name's extension.
+fn batch_format(args: &ImportArgs) -> Result<Format, Failure> {
+    let name = args.file.to_string_lossy().to_lowercase();
+    match args.format {
+        Some(f) => Ok(f),
+        None if name.ends_with(".csv") => Ok(Format::Csv),
+        None if name.ends_with(".jsonl") || name.ends_with(".ndjson") => Ok(Format::Jsonl),
+        None => Err(Failure::bad_input(
+            "cannot tell the format from the name: give --format csv or --format jsonl",
+        )),
+    }
+}
+
+/// The operations of the batch (with their line numbers) and its bad lines. A bad line refuses
+/// the whole batch unless `skip_invalid`, in which case the good ones are kept.
+fn parse_batch(
+    text: &str,
+    format: Format,
+    skip_invalid: bool,
+) -> Result<(NumberedOps, Vec<BatchError>), Failure> {
     let parsed = match format {
-        Format::Csv => parse_csv(&text, now()),
-        Format::Jsonl => parse_jsonl(&text, now()),
+        Format::Csv => parse_csv(text, now()),
+        Format::Jsonl => parse_jsonl(text, now()),
     };
-    let (ops, bad) = match parsed {
-        Ok(ops) => (ops, Vec::new()),
-        Err(errors) if !args.skip_invalid => {
+    match parsed {
+        Ok(ops) => Ok((ops, Vec::new())),
+        Err(errors) if !skip_invalid => {
             let hint = if matches!(format, Format::Csv) {
                 format!("\nCSV columns: {}", CSV_COLUMNS.join(", "))
             } else {
                 String::new()
             };
-            return Err(Failure::bad_input(format!(
+            Err(Failure::bad_input(format!(
                 "{}{hint}\nNothing was registered. Fix the lines, or use --skip-invalid.",
                 report(&errors)
-            )));
+            )))
         }
-        Err(errors) => {
-            // Parse again line by line to keep the good ones.
-            let good = keep_valid(&text, format);
-            (good, errors)
-        }
-    };
-    if !bad.is_empty() && !args.json {
-        eprintln!("{}", report(&bad));
+        // Parse again line by line to keep the good ones.
+        Err(errors) => Ok((keep_valid(text, format), errors)),
     }
-    let mut client = ctx.client().await?;
-    let bar = if std::io::stderr().is_terminal() && !args.json {
-        ProgressBar::new(ops.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} operations {msg}") {
-        bar.set_style(style);
-    }
+}
+
+/// Registers each operation in turn, with a progress bar on a terminal. Returns how many were
+/// accepted and why the others were refused; any other failure stops the import.
+async fn register_all(
+    client: &mut Client,
+    ops: &[(usize, OperationSpec)],
+    json: bool,
+) -> Result<(u64, Vec<String>), Failure> {
+    let bar = progress_bar(ops.len(), json);
     let mut accepted = 0u64;
     let mut refused = Vec::new();
-    for (line, spec) in &ops {
+    for (line, spec) in ops {
         let mut request = operation_spec_to_request(spec, 0);
         request.source = "import".into();
         match client.register(request).await {
@@ -117,31 +139,54 @@ pub(crate) async fn import(ctx: &Ctx, args: ImportArgs) -> CmdResult {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    if args.json {
-        out::json(&json!({"accepted": accepted, "bad_lines": bad.len(), "refused": refused}));
+    Ok((accepted, refused))
+}
+
+/// A bar of `len` operations on a terminal (not with `--json`), hidden otherwise.
+fn progress_bar(len: usize, json: bool) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() && !json {
+        ProgressBar::new(len as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} operations {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// What was accepted and refused, as JSON or as text.
+fn print_summary(accepted: u64, refused: &[String], bad_lines: usize, json: bool) {
+    if json {
+        out::json(&json!({"accepted": accepted, "bad_lines": bad_lines, "refused": refused}));
     } else {
         println!(
             "{accepted} operation(s) accepted and queued for the broker (deconflict status shows the outbox)"
         );
-        for r in &refused {
+        for r in refused {
             eprintln!("  refused: {r}");
         }
     }
-    if !refused.is_empty() || !bad.is_empty() {
-        return Err(Failure {
-            code: if refused.is_empty() {
-                crate::fail::EXIT_BAD_INPUT
-            } else {
-                EXIT_REFUSED
-            },
-            message: format!("{} line(s) not registered", refused.len() + bad.len()),
-        });
+}
+
+/// The command's failure when some lines were not registered: refused by agencyd (exit
+/// EXIT_REFUSED) or bad in the file (exit EXIT_BAD_INPUT).
+fn not_all_registered(refused: &[String], bad: &[BatchError]) -> CmdResult {
+    if refused.is_empty() && bad.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(Failure {
+        code: if refused.is_empty() {
+            crate::fail::EXIT_BAD_INPUT
+        } else {
+            EXIT_REFUSED
+        },
+        message: format!("{} line(s) not registered", refused.len() + bad.len()),
+    })
 }
 
 /// The valid operations of a batch that has bad lines (each line or group alone).
-fn keep_valid(text: &str, format: Format) -> Vec<(usize, agency_client::opfile::OperationSpec)> {
+fn keep_valid(text: &str, format: Format) -> NumberedOps {
     match format {
         Format::Jsonl => text
             .lines()

@@ -244,31 +244,8 @@ pub(crate) async fn ops(ctx: &Ctx, args: OpsArgs) -> CmdResult {
             .into_inner();
         if args.json {
             out::json(&j::operation(&op));
-            return Ok(());
-        }
-        let w = op.window.unwrap_or_default();
-        println!("{}", out::bold(&format!("operation {}", op.operation_id)));
-        println!("  case       {}", op.case_reference);
-        println!(
-            "  window     {} .. {}",
-            out::time(w.start_unix),
-            out::time(w.end_unix)
-        );
-        println!(
-            "  state      {}{}",
-            if op.closed { "closed, " } else { "" },
-            out::sync_name(op.sync)
-        );
-        if !op.last_error.is_empty() {
-            println!("  refused    {}", out::alarm(&op.last_error));
-        }
-        println!("  source     {}", op.source);
-        if !op.match_ids.is_empty() {
-            println!("  matches    {}", out::alarm(&op.match_ids.join(", ")));
-        }
-        println!("  selectors");
-        for s in &op.selectors {
-            println!("    {}", out::selector(s));
+        } else {
+            print_operation(&op);
         }
         return Ok(());
     }
@@ -281,37 +258,55 @@ pub(crate) async fn ops(ctx: &Ctx, args: OpsArgs) -> CmdResult {
         .operations;
     if args.json {
         out::json(&Value::Array(ops.iter().map(j::operation).collect()));
-        return Ok(());
+    } else {
+        print_operation_table(&ops, args.all);
     }
+    Ok(())
+}
+
+/// One operation in full: case, window, state, refusal, source, matches and selectors.
+fn print_operation(op: &pb::LocalOperation) {
+    let w = op.window.unwrap_or_default();
+    println!("{}", out::bold(&format!("operation {}", op.operation_id)));
+    println!("  case       {}", op.case_reference);
+    println!(
+        "  window     {} .. {}",
+        out::time(w.start_unix),
+        out::time(w.end_unix)
+    );
+    println!(
+        "  state      {}{}",
+        if op.closed { "closed, " } else { "" },
+        out::sync_name(op.sync)
+    );
+    if !op.last_error.is_empty() {
+        println!("  refused    {}", out::alarm(&op.last_error));
+    }
+    println!("  source     {}", op.source);
+    if !op.match_ids.is_empty() {
+        println!("  matches    {}", out::alarm(&op.match_ids.join(", ")));
+    }
+    println!("  selectors");
+    for s in &op.selectors {
+        println!("    {}", out::selector(s));
+    }
+}
+
+/// The operations one row each, or a line saying there are none (`all`: closed ones were
+/// asked for too).
+fn print_operation_table(ops: &[pb::LocalOperation], all: bool) {
     if ops.is_empty() {
         println!(
             "no operations{}",
-            if args.all {
+            if all {
                 ""
             } else {
                 " open (--all shows closed ones)"
             }
         );
-        return Ok(());
+        return;
     }
-    let rows: Vec<Vec<String>> = ops
-        .iter()
-        .map(|o| {
-            let w = o.window.unwrap_or_default();
-            vec![
-                o.operation_id.clone(),
-                o.case_reference.clone(),
-                format!("{} .. {}", out::time(w.start_unix), out::time(w.end_unix)),
-                o.selectors.len().to_string(),
-                if o.closed {
-                    format!("closed/{}", out::sync_name(o.sync))
-                } else {
-                    out::sync_name(o.sync).into()
-                },
-                o.match_ids.len().to_string(),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = ops.iter().map(operation_row).collect();
     out::table(
         &[
             "OPERATION",
@@ -323,7 +318,23 @@ pub(crate) async fn ops(ctx: &Ctx, args: OpsArgs) -> CmdResult {
         ],
         &rows,
     );
-    Ok(())
+}
+
+/// One row of the `ops` table.
+fn operation_row(o: &pb::LocalOperation) -> Vec<String> {
+    let w = o.window.unwrap_or_default();
+    vec![
+        o.operation_id.clone(),
+        o.case_reference.clone(),
+        format!("{} .. {}", out::time(w.start_unix), out::time(w.end_unix)),
+        o.selectors.len().to_string(),
+        if o.closed {
+            format!("closed/{}", out::sync_name(o.sync))
+        } else {
+            out::sync_name(o.sync).into()
+        },
+        o.match_ids.len().to_string(),
+    ]
 }
 
 #[derive(Debug, clap::Args)]

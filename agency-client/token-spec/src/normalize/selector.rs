@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::NormalizeError;
 
@@ -184,85 +184,48 @@ impl Selector {
         let obj = input
             .as_object()
             .ok_or_else(|| NormalizeError::invalid(kind, "input", "expected a JSON object"))?;
-        let text = |field: &'static str| -> Result<String, NormalizeError> {
-            match obj.get(field) {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(_) => Err(NormalizeError::invalid(kind, field, "expected a string")),
-                None => Err(NormalizeError::invalid(kind, field, "missing")),
-            }
-        };
-        let number = |field: &'static str| -> Result<f64, NormalizeError> {
-            obj.get(field)
-                .and_then(Value::as_f64)
-                .ok_or_else(|| NormalizeError::invalid(kind, field, "expected a number"))
-        };
+        let f = InputFields { kind, obj };
         Ok(match kind {
-            SelectorKind::Person => {
-                let names = match obj.get("names") {
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .map(|v| v.as_str().map(str::to_owned))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| {
-                            NormalizeError::invalid(kind, "names", "expected a list of strings")
-                        })?,
-                    _ => {
-                        return Err(NormalizeError::invalid(
-                            kind,
-                            "names",
-                            "expected a list of strings",
-                        ));
-                    }
-                };
-                Self::Person {
-                    names,
-                    dob: text("dob")?,
-                }
-            }
-            SelectorKind::Phone => {
-                let region = match obj.get("region") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(_) => {
-                        return Err(NormalizeError::invalid(kind, "region", "expected a string"));
-                    }
-                };
-                Self::Phone {
-                    text: text("text")?,
-                    region,
-                }
-            }
+            SelectorKind::Person => Self::Person {
+                names: f.string_list("names")?,
+                dob: f.text("dob")?,
+            },
+            // `region` is read before `text`: when both are wrong, its error is the one reported.
+            SelectorKind::Phone => Self::Phone {
+                region: f.optional_text("region")?,
+                text: f.text("text")?,
+            },
             SelectorKind::Plate => Self::Plate {
-                country: text("country")?,
-                text: text("text")?,
+                country: f.text("country")?,
+                text: f.text("text")?,
             },
             SelectorKind::Vin => Self::Vin {
-                text: text("text")?,
+                text: f.text("text")?,
             },
             SelectorKind::Imei => Self::Imei {
-                text: text("text")?,
+                text: f.text("text")?,
             },
             SelectorKind::Email => Self::Email {
-                text: text("text")?,
+                text: f.text("text")?,
             },
             SelectorKind::Iban => Self::Iban {
-                text: text("text")?,
+                text: f.text("text")?,
             },
             SelectorKind::Wallet => Self::Wallet {
-                chain: text("chain")?,
-                address: text("address")?,
+                chain: f.text("chain")?,
+                address: f.text("address")?,
             },
             SelectorKind::Handle => Self::Handle {
-                platform: text("platform")?,
-                handle: text("handle")?,
+                platform: f.text("platform")?,
+                handle: f.text("handle")?,
             },
             SelectorKind::Address => Self::Address {
-                country: text("country")?,
-                text: text("text")?,
+                country: f.text("country")?,
+                text: f.text("text")?,
             },
             SelectorKind::Geo => Self::Geo {
-                lat: number("lat")?,
-                lng: number("lng")?,
+                lat: f.number("lat")?,
+                lng: f.number("lng")?,
             },
         })
     }
@@ -302,6 +265,57 @@ impl Selector {
             },
             SelectorKind::Geo => return None,
         })
+    }
+}
+
+/// The fields of a token-vectors `input` object, read for one kind: each reader's error names
+/// the kind and the field.
+struct InputFields<'a> {
+    kind: SelectorKind,
+    obj: &'a Map<String, Value>,
+}
+
+impl InputFields<'_> {
+    /// A required string.
+    fn text(&self, field: &'static str) -> Result<String, NormalizeError> {
+        match self.obj.get(field) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(self.invalid(field, "expected a string")),
+            None => Err(self.invalid(field, "missing")),
+        }
+    }
+
+    /// A string that may be missing or null.
+    fn optional_text(&self, field: &'static str) -> Result<Option<String>, NormalizeError> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.invalid(field, "expected a string")),
+        }
+    }
+
+    /// A required list of strings.
+    fn string_list(&self, field: &'static str) -> Result<Vec<String>, NormalizeError> {
+        let Some(Value::Array(items)) = self.obj.get(field) else {
+            return Err(self.invalid(field, "expected a list of strings"));
+        };
+        items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.invalid(field, "expected a list of strings"))
+    }
+
+    /// A required number.
+    fn number(&self, field: &'static str) -> Result<f64, NormalizeError> {
+        self.obj
+            .get(field)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| self.invalid(field, "expected a number"))
+    }
+
+    fn invalid(&self, field: &'static str, reason: &str) -> NormalizeError {
+        NormalizeError::invalid(self.kind, field, reason)
     }
 }
 
