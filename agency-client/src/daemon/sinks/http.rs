@@ -1,17 +1,18 @@
-//! The webhook sink: each alert POSTed as JSON to an `http://` URL by a minimal HTTP/1.1
-//! client (one connection per request, `Connection: close`). No TLS in this version: point it
-//! at a receiver on the same host or a trusted segment. Delivery is at least once; receivers
-//! deduplicate on the `seq` field.
+//! The webhook sink: each alert POSTed as JSON to an `http://` URL, through hyper-util's
+//! client over HTTP/1 (one connection per request, `Connection: close`). No TLS in this version:
+//! point it at a receiver on the same host or a trusted segment. Delivery is at least once;
+//! receivers deduplicate on the `seq` field.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use crate::daemon::records::AlertRecord;
-
-/// Largest response head read.
-const MAX_HEAD: usize = 16 * 1024;
 
 /// A parsed `http://host[:port]/path` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,22 +61,47 @@ impl HttpUrl {
     }
 }
 
+/// How connections are made: plain TCP. An `https://` webhook would wrap this connector in a
+/// rustls one (ring provider) here; requests and answers are handled the same either way.
+type Connector = HttpConnector;
+
+fn connector() -> Connector {
+    HttpConnector::new()
+}
+
 /// POSTs alerts to one URL.
 pub struct WebhookSink {
     url: HttpUrl,
     timeout: Duration,
+    client: Client<Connector, Full<Bytes>>,
 }
 
 impl WebhookSink {
     /// A sink posting to `url`, each attempt bounded by `timeout`.
     pub fn new(url: HttpUrl, timeout: Duration) -> Self {
-        Self { url, timeout }
+        let client = Client::builder(TokioExecutor::new())
+            // Header names as the hand-written client sent them (`Content-Length`), for
+            // receivers stricter than they should be.
+            .http1_title_case_headers(true)
+            // One connection per request, as before: nothing stays open between alerts.
+            .pool_max_idle_per_host(0)
+            .build(connector());
+        Self {
+            url,
+            timeout,
+            client,
+        }
     }
 
     /// One attempt; Ok only for a 2xx answer.
     pub async fn post(&self, alert: &AlertRecord) -> Result<(), String> {
         let body = serde_json::to_vec(alert).map_err(|e| e.to_string())?;
-        let status = tokio::time::timeout(self.timeout, post(&self.url, &body))
+        self.post_json(body).await
+    }
+
+    /// One attempt with a JSON `body`: Ok only for a 2xx answer within the timeout.
+    async fn post_json(&self, body: Vec<u8>) -> Result<(), String> {
+        let status = tokio::time::timeout(self.timeout, self.send(body))
             .await
             .map_err(|_| format!("no answer within {:?}", self.timeout))??;
         if (200..300).contains(&status) {
@@ -84,58 +110,61 @@ impl WebhookSink {
             Err(format!("the receiver answered HTTP {status}"))
         }
     }
-}
 
-/// Sends one POST and returns the status code.
-pub async fn post(url: &HttpUrl, body: &[u8]) -> Result<u16, String> {
-    let mut stream = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("connect {}:{}: {e}", url.host, url.port))?;
-    let head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\nUser-Agent: agencyd\r\n\r\n",
-        url.path,
-        url.host,
-        url.port,
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    stream.write_all(body).await.map_err(|e| e.to_string())?;
-    stream.flush().await.map_err(|e| e.to_string())?;
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < MAX_HEAD {
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    /// Sends one POST and returns the status code (the answer's body is not read).
+    async fn send(&self, body: Vec<u8>) -> Result<u16, String> {
+        let response = self
+            .client
+            .request(post_request(&self.url, body)?)
+            .await
+            .map_err(|e| describe(&self.url, &e))?;
+        Ok(response.status().as_u16())
     }
-    parse_status(&buf)
 }
 
-fn parse_status(head: &[u8]) -> Result<u16, String> {
-    let line = head
-        .split(|b| *b == b'\n')
-        .next()
-        .map(|l| String::from_utf8_lossy(l).trim().to_owned())
-        .unwrap_or_default();
-    let mut parts = line.split_whitespace();
-    match (
-        parts.next(),
-        parts.next().and_then(|c| c.parse::<u16>().ok()),
-    ) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/1.") => Ok(code),
-        _ => Err(format!("not an HTTP answer: {line:?}")),
+/// The POST of `body` to `url`, with the headers the hand-written client sent.
+fn post_request(url: &HttpUrl, body: Vec<u8>) -> Result<Request<Full<Bytes>>, String> {
+    let authority = authority(url);
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{authority}{}", url.path))
+        .header(header::HOST, &authority)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::CONNECTION, "close")
+        .header(header::USER_AGENT, "agencyd")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("http://{authority}{}: {e}", url.path))
+}
+
+/// `host:port`, with an IPv6 address in brackets.
+fn authority(url: &HttpUrl) -> String {
+    if url.host.contains(':') {
+        format!("[{}]:{}", url.host, url.port)
+    } else {
+        format!("{}:{}", url.host, url.port)
+    }
+}
+
+/// A failed request in one line: what failed (`connect host:port` when no connection could be
+/// made) and the innermost cause.
+fn describe(url: &HttpUrl, e: &hyper_util::client::legacy::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    if e.is_connect() {
+        format!("connect {}: {cause}", authority(url))
+    } else {
+        format!("{e}: {cause}")
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     #[test]
@@ -156,14 +185,9 @@ mod tests {
         assert!(HttpUrl::parse("http://x:port").is_err());
     }
 
-    #[test]
-    fn status_lines() {
-        assert_eq!(parse_status(b"HTTP/1.1 204 No Content\r\n").unwrap(), 204);
-        assert!(parse_status(b"hello").is_err());
-    }
-
-    #[tokio::test]
-    async fn posts_to_a_local_receiver() {
+    /// A receiver on a free port that reads one request (up to the end of its JSON body),
+    /// answers `answer`, and returns what it read.
+    async fn receiver(answer: &'static [u8]) -> (u16, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
@@ -177,15 +201,67 @@ mod tests {
                     break;
                 }
             }
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                .await
-                .unwrap();
+            s.write_all(answer).await.unwrap();
             String::from_utf8(got).unwrap()
         });
+        (port, server)
+    }
+
+    fn sink(port: u16) -> WebhookSink {
         let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/a")).unwrap();
-        assert_eq!(post(&url, b"{\"seq\":1}").await.unwrap(), 200);
+        WebhookSink::new(url, Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn posts_to_a_local_receiver() {
+        let (port, server) = receiver(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(sink(port).send(b"{\"seq\":1}".to_vec()).await.unwrap(), 200);
         let request = server.await.unwrap();
         assert!(request.starts_with("POST /a HTTP/1.1\r\n"), "{request}");
         assert!(request.contains("Content-Length: 9\r\n"), "{request}");
+        assert!(
+            request.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
+            "{request}"
+        );
+        assert!(
+            request.contains("Content-Type: application/json\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("Connection: close\r\n"), "{request}");
+        assert!(request.ends_with("\r\n\r\n{\"seq\":1}"), "{request}");
+    }
+
+    #[tokio::test]
+    async fn a_non_2xx_or_non_http_answer_is_an_error() {
+        let (port, server) = receiver(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n").await;
+        let err = sink(port).post_json(b"{}".to_vec()).await.unwrap_err();
+        assert_eq!(err, "the receiver answered HTTP 503");
+        server.await.unwrap();
+        let (port, server) = receiver(b"hello\r\n\r\n").await;
+        assert!(sink(port).post_json(b"{}".to_vec()).await.is_err());
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_receiver_is_a_connect_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = sink(port).post_json(b"{}".to_vec()).await.unwrap_err();
+        assert!(
+            err.starts_with(&format!("connect 127.0.0.1:{port}: ")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_receiver_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let sink = WebhookSink::new(url, Duration::from_millis(200));
+        let err = sink.post_json(b"{}".to_vec()).await.unwrap_err();
+        assert_eq!(err, "no answer within 200ms");
+        drop(listener);
     }
 }

@@ -24,7 +24,7 @@ pub enum Sink {
     /// Append-only JSON lines.
     File(FileSink),
     /// HTTP POST.
-    Webhook(WebhookSink),
+    Webhook(Box<WebhookSink>),
 }
 
 impl Sink {
@@ -59,7 +59,7 @@ pub fn configured(core: &Core) -> Result<Vec<Sink>, String> {
     if let Some(url) = &core.config.sinks.webhook {
         let url = HttpUrl::parse(url).map_err(|e| format!("[sinks] webhook: {e}"))?;
         let timeout = std::time::Duration::from_millis(core.config.sinks.webhook_timeout_ms.max(1));
-        sinks.push(Sink::Webhook(WebhookSink::new(url, timeout)));
+        sinks.push(Sink::Webhook(Box::new(WebhookSink::new(url, timeout))));
     }
     Ok(sinks)
 }
