@@ -192,7 +192,7 @@ async fn different_spellings_give_one_match_through_the_token_service() {
     no_alert(&mut gd_alerts, QUIET).await;
 }
 
-/// "Today" for the date-of-birth rule, as in agency-client/tests/vectors.rs.
+/// "Today" for the date-of-birth rule, as in agency-client/token-spec/tests/vectors.rs.
 fn vectors_today() -> time::Date {
     time::Date::from_calendar_date(2025, time::Month::June, 30).unwrap()
 }
