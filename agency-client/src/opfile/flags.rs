@@ -3,8 +3,9 @@
 //! | kind | value |
 //! |---|---|
 //! | `phone` | the number (`--region` gives the default region) |
-//! | `vin`, `imei`, `email`, `iban` | the text |
-//! | `plate`, `address` | `COUNTRY/TEXT` (`CN/粤B12345`) |
+//! | `vin`, `imei`, `email`, `iban`, `cnid`, `card`, `org` | the text |
+//! | `plate`, `address`, `passport` | `COUNTRY/TEXT` (`CN/粤B12345`) |
+//! | `permit` | `TYPE/TEXT` (`hkmo/H12345678`) |
 //! | `wallet` | `CHAIN/ADDRESS` |
 //! | `handle` | `PLATFORM/HANDLE` |
 //! | `person` | `NAME PARTS/YYYY-MM-DD` (`Zhang Wei/1985-03-12`) |
@@ -43,6 +44,17 @@ pub fn parse_selector_flag(
         SelectorKind::Imei => Selector::Imei { text: value.into() },
         SelectorKind::Email => Selector::Email { text: value.into() },
         SelectorKind::Iban => Selector::Iban { text: value.into() },
+        SelectorKind::Cnid => Selector::Cnid { text: value.into() },
+        SelectorKind::Card => Selector::Card { text: value.into() },
+        SelectorKind::Org => Selector::Org { text: value.into() },
+        SelectorKind::Passport => {
+            let (country, text) = pair("COUNTRY/TEXT")?;
+            Selector::Passport { country, text }
+        }
+        SelectorKind::Permit => {
+            let (permit_type, text) = pair("TYPE/TEXT")?;
+            Selector::Permit { permit_type, text }
+        }
         SelectorKind::Plate => {
             let (country, text) = pair("COUNTRY/TEXT")?;
             Selector::Plate { country, text }

@@ -12,10 +12,17 @@ pub fn selector_fields(kind: SelectorKind) -> &'static [&'static str] {
     match kind {
         SelectorKind::Person => &["names", "dob"],
         SelectorKind::Phone => &["text", "region"],
-        SelectorKind::Plate | SelectorKind::Address => &["country", "text"],
-        SelectorKind::Vin | SelectorKind::Imei | SelectorKind::Email | SelectorKind::Iban => {
-            &["text"]
+        SelectorKind::Plate | SelectorKind::Address | SelectorKind::Passport => {
+            &["country", "text"]
         }
+        SelectorKind::Vin
+        | SelectorKind::Imei
+        | SelectorKind::Email
+        | SelectorKind::Iban
+        | SelectorKind::Cnid
+        | SelectorKind::Card
+        | SelectorKind::Org => &["text"],
+        SelectorKind::Permit => &["type", "text"],
         SelectorKind::Wallet => &["chain", "address"],
         SelectorKind::Handle => &["platform", "handle"],
         SelectorKind::Geo => &["lat", "lng"],
@@ -71,13 +78,17 @@ pub fn selector_to_json(selector: &Selector, label: &str) -> Value {
             Some(r) => json!({"text": text, "region": r}),
             None => json!({"text": text}),
         },
-        Selector::Plate { country, text } | Selector::Address { country, text } => {
-            json!({"country": country, "text": text})
-        }
+        Selector::Plate { country, text }
+        | Selector::Address { country, text }
+        | Selector::Passport { country, text } => json!({"country": country, "text": text}),
         Selector::Vin { text }
         | Selector::Imei { text }
         | Selector::Email { text }
-        | Selector::Iban { text } => json!({"text": text}),
+        | Selector::Iban { text }
+        | Selector::Cnid { text }
+        | Selector::Card { text }
+        | Selector::Org { text } => json!({"text": text}),
+        Selector::Permit { permit_type, text } => json!({"type": permit_type, "text": text}),
         Selector::Wallet { chain, address } => json!({"chain": chain, "address": address}),
         Selector::Handle { platform, handle } => json!({"platform": platform, "handle": handle}),
         Selector::Geo { lat, lng } => json!({"lat": lat, "lng": lng}),
@@ -112,6 +123,11 @@ pub fn describe(selector: &Selector) -> String {
         Selector::Wallet { chain, address } => format!("wallet {chain} {address}"),
         Selector::Handle { platform, handle } => format!("handle {platform} {handle}"),
         Selector::Geo { lat, lng } => format!("geo {lat},{lng}"),
+        Selector::Cnid { text } => format!("cnid {text}"),
+        Selector::Passport { country, text } => format!("passport {country} {text}"),
+        Selector::Permit { permit_type, text } => format!("permit {permit_type} {text}"),
+        Selector::Card { text } => format!("card {text}"),
+        Selector::Org { text } => format!("org {text}"),
     }
 }
 

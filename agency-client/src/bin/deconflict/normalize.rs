@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::{Value, json};
 use token_spec::normalize::{
-    FederationParams, Selector, SelectorKind, canonical_forms, canonical_text,
+    FederationParams, Form, Selector, SelectorKind, canonical_forms, canonical_forms_tagged,
+    canonical_text,
 };
 
 use crate::EXIT_BAD_INPUT;
@@ -22,12 +23,14 @@ struct CaseLine {
     error: Option<String>,
 }
 
-/// The `--json` output of one selector: strings, or lists for `geo`.
+/// The `--json` output of one selector: strings, or lists for `geo` and for a selector with
+/// several forms (a person with a Pinyin form); `form` names each (`written`, `pinyin`, `cell`).
 #[derive(serde::Serialize)]
 struct OneLine {
     kind: &'static str,
     canonical_text: Value,
     canonical_hex: Value,
+    form: Value,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +128,35 @@ enum SelectorArgs {
         #[arg(long, allow_negative_numbers = true)]
         lng: f64,
     },
+    /// PRC resident identity number (18 characters, or 15 digits), or a permit in its format.
+    Cnid {
+        #[arg(long)]
+        text: String,
+    },
+    /// Passport number and its issuing country (two letters).
+    Passport {
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        text: String,
+    },
+    /// PRC travel permit number and its type (hkmo, tw, cnhkmo).
+    Permit {
+        #[arg(long = "type")]
+        permit_type: String,
+        #[arg(long)]
+        text: String,
+    },
+    /// Bank card number (12 to 19 digits).
+    Card {
+        #[arg(long)]
+        text: String,
+    },
+    /// Unified social credit code of an organisation.
+    Org {
+        #[arg(long)]
+        text: String,
+    },
 }
 
 impl From<SelectorArgs> for Selector {
@@ -141,6 +173,11 @@ impl From<SelectorArgs> for Selector {
             SelectorArgs::Handle { platform, handle } => Selector::Handle { platform, handle },
             SelectorArgs::Address { country, text } => Selector::Address { country, text },
             SelectorArgs::Geo { lat, lng } => Selector::Geo { lat, lng },
+            SelectorArgs::Cnid { text } => Selector::Cnid { text },
+            SelectorArgs::Passport { country, text } => Selector::Passport { country, text },
+            SelectorArgs::Permit { permit_type, text } => Selector::Permit { permit_type, text },
+            SelectorArgs::Card { text } => Selector::Card { text },
+            SelectorArgs::Org { text } => Selector::Org { text },
         }
     }
 }
@@ -158,7 +195,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_one(selector: Selector, params: &FederationParams, as_json: bool) -> ExitCode {
-    let forms = match canonical_forms(&selector, params) {
+    let forms = match canonical_forms_tagged(&selector, params) {
         Ok(forms) => forms,
         Err(err) => {
             eprintln!("deconflict: {err}");
@@ -166,17 +203,21 @@ fn run_one(selector: Selector, params: &FederationParams, as_json: bool) -> Exit
         }
     };
     if as_json {
-        let texts: Vec<String> = forms.iter().map(|f| canonical_text(f)).collect();
-        let hexes: Vec<String> = forms.iter().map(hex::encode).collect();
+        let texts: Vec<String> = forms.iter().map(|f| canonical_text(&f.bytes)).collect();
+        let hexes: Vec<String> = forms.iter().map(|f| hex::encode(&f.bytes)).collect();
+        let names: Vec<&str> = forms.iter().map(|f| f.form.as_str()).collect();
         let kind = selector.kind();
-        let (canonical_text, canonical_hex) = match (&texts[..], &hexes[..]) {
-            ([text], [hex]) if kind != SelectorKind::Geo => (json!(text), json!(hex)),
-            _ => (json!(texts), json!(hexes)),
+        let (canonical_text, canonical_hex, form) = match (&texts[..], &hexes[..], &names[..]) {
+            ([text], [hex], [name]) if kind != SelectorKind::Geo => {
+                (json!(text), json!(hex), json!(name))
+            }
+            _ => (json!(texts), json!(hexes), json!(names)),
         };
         let line = OneLine {
             kind: kind.as_str(),
             canonical_text,
             canonical_hex,
+            form,
         };
         match serde_json::to_string(&line) {
             Ok(out) => println!("{out}"),
@@ -187,13 +228,19 @@ fn run_one(selector: Selector, params: &FederationParams, as_json: bool) -> Exit
         }
     } else {
         for form in &forms {
-            println!("{}\n  {}", canonical_text(form), hex::encode(form));
+            let note = match form.form {
+                Form::Pinyin => "  (the name in Pinyin)",
+                Form::Written | Form::Cell => "",
+            };
+            let bytes = &form.bytes;
+            println!("{}{note}\n  {}", canonical_text(bytes), hex::encode(bytes));
         }
     }
     ExitCode::SUCCESS
 }
 
-/// Every case gives one line, an error line included: rejected input is a result, not a
+/// Every case gives one line, an error line included; `canonical_hex` is a list for `geo` and
+/// for a selector with several forms (as in the vectors file), a string otherwise: rejected input is a result, not a
 /// failure. Only an unreadable or malformed file fails the command.
 fn run_vectors(path: &PathBuf) -> anyhow::Result<ExitCode> {
     let raw =

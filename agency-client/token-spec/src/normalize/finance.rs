@@ -1,10 +1,25 @@
-//! `iban`: bank accounts.
+//! `iban` and `card`: bank accounts and bank cards, the money trail's two identifiers.
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::{NormalizeError, SelectorKind};
+use super::{NormalizeError, SelectorKind, compact};
 
 const KIND: SelectorKind = SelectorKind::Iban;
+
+/// Field `PAN` of `card`: NFKC, white space and `-` removed; 12 to 19 ASCII digits. The Luhn
+/// check is not enforced (some legacy domestic cards fail it): the field is the digits.
+pub(super) fn card(text: &str) -> Result<String, NormalizeError> {
+    let pan = compact(text, &['-']);
+    if (12..=19).contains(&pan.len()) && pan.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(pan)
+    } else {
+        Err(NormalizeError::invalid(
+            SelectorKind::Card,
+            "text",
+            "must be 12 to 19 digits (spaces and - are removed)",
+        ))
+    }
+}
 
 /// Field `IBAN` (electronic format, `DE89370400440532013000`).
 ///
@@ -60,6 +75,23 @@ fn mod97(iban: &[u8]) -> u32 {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cards() {
+        assert_eq!(
+            card("6228 4800 1234 5678 901").unwrap(),
+            "6228480012345678901"
+        );
+        assert_eq!(card("6222-0212-3456-7890").unwrap(), "6222021234567890");
+        assert_eq!(
+            card("６２２２０２１２３４５６７８９０").unwrap(),
+            "6222021234567890"
+        );
+        assert!(card("62220212345").is_err());
+        assert!(card("62220212345678901234").is_err());
+        assert!(card("6222 0212 3456 789O").is_err());
+        assert!(card("6222.0212.3456.7890").is_err());
+    }
 
     #[test]
     fn ibans() {

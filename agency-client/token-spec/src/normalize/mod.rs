@@ -10,14 +10,19 @@
 //! Each kind (or family of kinds) has its own module with the rule documented beside the
 //! code; `docs/token-spec.md` is the project's prose copy of the rules.
 
+mod dates;
 mod device;
 mod finance;
 pub mod fold;
+mod ident;
 mod online;
+mod org;
 mod person;
 mod phone;
 mod phonelib;
+mod pinyin;
 mod place;
+mod readings;
 mod selector;
 mod vehicle;
 
@@ -25,6 +30,7 @@ mod vehicle;
 mod proptests;
 
 use time::{Date, OffsetDateTime};
+use unicode_normalization::UnicodeNormalization;
 
 pub use selector::{Selector, SelectorKind, UnknownKind};
 
@@ -90,10 +96,44 @@ impl NormalizeError {
     }
 }
 
-/// The canonical forms of `selector`, using today's UTC date for the date-of-birth check.
+/// Which of a selector's canonical forms this is, so that a match can be explained to a duty
+/// officer ("matched on the name in Pinyin").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// The selector as written: the one form of most kinds, and a person's first form.
+    Written,
+    /// A person's second form: a name written in Han ideographs, in Hanyu Pinyin.
+    Pinyin,
+    /// One H3 cell of a `geo` selector's grid disk.
+    Cell,
+}
+
+impl Form {
+    /// A lowercase word for logs and messages: `written`, `pinyin`, `cell`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Written => "written",
+            Self::Pinyin => "pinyin",
+            Self::Cell => "cell",
+        }
+    }
+}
+
+/// One canonical form with what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CanonicalForm {
+    /// The canonical bytes (`"dcf1" 0x00 KIND 0x00 FIELD ...`).
+    pub bytes: Vec<u8>,
+    /// Which form of the selector these bytes are.
+    pub form: Form,
+}
+
+/// The canonical forms of `selector`, using today's UTC date for the date checks (`person`'s
+/// date of birth, the date inside a `cnid`).
 ///
-/// `geo` gives several forms (one per cell of the grid disk), sorted by canonical bytes;
-/// every other kind gives exactly one.
+/// `geo` gives several forms (one per cell of the grid disk), and a `person` whose name is
+/// written in Han ideographs two (as written, and in Pinyin), sorted by canonical bytes;
+/// every other selector gives exactly one. [`canonical_forms_tagged`] says which is which.
 pub fn canonical_forms(
     selector: &Selector,
     params: &FederationParams,
@@ -108,31 +148,70 @@ pub fn canonical_forms_on(
     params: &FederationParams,
     today: Date,
 ) -> Result<Vec<Vec<u8>>, NormalizeError> {
+    Ok(canonical_forms_tagged_on(selector, params, today)?
+        .into_iter()
+        .map(|f| f.bytes)
+        .collect())
+}
+
+/// As [`canonical_forms`], each form with which form it is, in the same order.
+pub fn canonical_forms_tagged(
+    selector: &Selector,
+    params: &FederationParams,
+) -> Result<Vec<CanonicalForm>, NormalizeError> {
+    canonical_forms_tagged_on(selector, params, OffsetDateTime::now_utc().date())
+}
+
+/// As [`canonical_forms_tagged`], with "today" given explicitly.
+pub fn canonical_forms_tagged_on(
+    selector: &Selector,
+    params: &FederationParams,
+    today: Date,
+) -> Result<Vec<CanonicalForm>, NormalizeError> {
     let kind = selector.kind();
     // The spec rejects U+0000 in any input of any kind: it is the field separator.
     if let Some(field) = selector.field_with_nul() {
         return Err(NormalizeError::invalid(kind, field, "contains U+0000"));
     }
-    let fields_list: Vec<Vec<String>> = match selector {
-        Selector::Person { names, dob } => vec![person::normalize(names, dob, today)?],
-        Selector::Phone { text, region } => vec![vec![phone::normalize(text, region)?]],
-        Selector::Plate { country, text } => vec![vehicle::plate(country, text)?],
-        Selector::Vin { text } => vec![vec![vehicle::vin(text)?]],
-        Selector::Imei { text } => vec![vec![device::imei(text)?]],
-        Selector::Email { text } => vec![vec![online::email(text)?]],
-        Selector::Iban { text } => vec![vec![finance::iban(text)?]],
-        Selector::Wallet { chain, address } => vec![online::wallet(chain, address)?],
-        Selector::Handle { platform, handle } => vec![online::handle(platform, handle)?],
-        Selector::Address { country, text } => vec![place::address(country, text)?],
-        Selector::Geo { lat, lng } => place::geo(*lat, *lng, params)?,
+    let written = |fields: Vec<String>| vec![(Form::Written, fields)];
+    let fields_list: Vec<(Form, Vec<String>)> = match selector {
+        Selector::Person { names, dob } => {
+            let p = person::normalize(names, dob, today)?;
+            let mut list = written(p.written);
+            list.extend(p.pinyin.map(|fields| (Form::Pinyin, fields)));
+            list
+        }
+        Selector::Phone { text, region } => written(vec![phone::normalize(text, region)?]),
+        Selector::Plate { country, text } => written(vehicle::plate(country, text)?),
+        Selector::Vin { text } => written(vec![vehicle::vin(text)?]),
+        Selector::Imei { text } => written(vec![device::imei(text)?]),
+        Selector::Email { text } => written(vec![online::email(text)?]),
+        Selector::Iban { text } => written(vec![finance::iban(text)?]),
+        Selector::Wallet { chain, address } => written(online::wallet(chain, address)?),
+        Selector::Handle { platform, handle } => written(online::handle(platform, handle)?),
+        Selector::Address { country, text } => written(place::address(country, text)?),
+        Selector::Geo { lat, lng } => place::geo(*lat, *lng, params)?
+            .into_iter()
+            .map(|fields| (Form::Cell, fields))
+            .collect(),
+        Selector::Cnid { text } => written(vec![ident::cnid(text, today)?]),
+        Selector::Passport { country, text } => written(ident::passport(country, text)?),
+        Selector::Permit { permit_type, text } => written(ident::permit(permit_type, text)?),
+        Selector::Card { text } => written(vec![finance::card(text)?]),
+        Selector::Org { text } => written(vec![org::uscc(text)?]),
     };
     let mut forms = fields_list
-        .iter()
-        .map(|fields| assemble(kind, fields))
-        .collect::<Result<Vec<_>, _>>()?;
+        .into_iter()
+        .map(|(form, fields)| {
+            Ok(CanonicalForm {
+                bytes: assemble(kind, &fields)?,
+                form,
+            })
+        })
+        .collect::<Result<Vec<_>, NormalizeError>>()?;
     // An unordered set: sorted by bytes so that every client lists it alike.
-    forms.sort();
-    forms.dedup();
+    forms.sort_by(|a, b| a.bytes.cmp(&b.bytes));
+    forms.dedup_by(|a, b| a.bytes == b.bytes);
     Ok(forms)
 }
 
@@ -159,8 +238,17 @@ pub fn canonical_text(form: &[u8]) -> String {
     String::from_utf8_lossy(form).replace('\0', "|")
 }
 
-/// Checks a two-letter country code (`plate`, `address`): exactly two ASCII letters, ASCII
-/// upper-cased. No trimming: the spec says *exactly*, and a padded code is a caller bug.
+/// NFKC, white space removed, ASCII upper-case, and the `extra` characters removed as well
+/// where a rule says so: the first step of the rules for document and account numbers.
+fn compact(text: &str, extra: &[char]) -> String {
+    text.nfkc()
+        .filter(|c| !c.is_whitespace() && !extra.contains(c))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Checks a two-letter country code: exactly two ASCII letters, ASCII
+/// upper-cased (`plate`, `address`, `passport`). No trimming: the spec says *exactly*, and a padded code is a caller bug.
 fn country_code(kind: SelectorKind, country: &str) -> Result<String, NormalizeError> {
     if country.len() == 2 && country.bytes().all(|b| b.is_ascii_alphabetic()) {
         Ok(country.to_ascii_uppercase())

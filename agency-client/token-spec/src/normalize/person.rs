@@ -1,16 +1,24 @@
-//! `person`: name words plus date of birth.
+//! `person`: name words plus date of birth; a name in Han ideographs also in Hanyu Pinyin.
 
-use time::{Date, Month};
+use time::Date;
 
+use super::dates::{BadDate, birth_date, digits_value};
 use super::fold::fold;
+use super::pinyin::pinyin_words;
 use super::{NormalizeError, SelectorKind};
 
 const KIND: SelectorKind = SelectorKind::Person;
 
-/// Earliest date of birth accepted by the spec.
-const EARLIEST: (i32, Month, u8) = (1900, Month::January, 1);
+/// The fields of a person's forms: `WORDS`, `YYYY-MM-DD` as written, then, for a name written
+/// in Han ideographs, the same with its Pinyin words (see [`pinyin_words`]).
+pub(super) struct PersonFields {
+    /// `WORDS`, `YYYY-MM-DD`.
+    pub written: Vec<String>,
+    /// `WORDS2`, `YYYY-MM-DD`, when the name has a Pinyin form.
+    pub pinyin: Option<Vec<String>>,
+}
 
-/// Fields `WORDS`, `YYYY-MM-DD`.
+/// Fields `WORDS`, `YYYY-MM-DD` (and the Pinyin form's).
 ///
 /// WORDS: fold of all name parts joined by a space, split into words, sorted by code point
 /// and joined by one space, so that neither the order of family and given names nor the
@@ -19,16 +27,21 @@ pub(super) fn normalize(
     names: &[String],
     dob: &str,
     today: Date,
-) -> Result<Vec<String>, NormalizeError> {
+) -> Result<PersonFields, NormalizeError> {
     let folded = fold(&names.join(" "));
     let mut words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
     if words.is_empty() {
         return Err(NormalizeError::invalid(KIND, "names", "no name words"));
     }
+    // The Pinyin form reads the words in written order, before they are sorted.
+    let pinyin = pinyin_words(&words);
     // `str` orders by UTF-8 bytes, which is code point order.
     words.sort_unstable();
     let date = date_of_birth(dob, today)?;
-    Ok(vec![words.join(" "), date])
+    Ok(PersonFields {
+        written: vec![words.join(" "), date.clone()],
+        pinyin: pinyin.map(|words2| vec![words2, date]),
+    })
 }
 
 /// The date of birth must be written exactly `YYYY-MM-DD` in ASCII digits (no padding, no
@@ -56,33 +69,18 @@ fn date_of_birth(dob: &str, today: Date) -> Result<String, NormalizeError> {
             "must be written YYYY-MM-DD",
         ));
     }
-    let num = |r: std::ops::Range<usize>| {
-        b[r].iter()
-            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    let (year, month, day) = (
+        digits_value(&b[0..4]),
+        digits_value(&b[5..7]),
+        digits_value(&b[8..10]),
+    );
+    let reason = match birth_date(year, month, day, today) {
+        Ok(_) => return Ok(dob.to_owned()),
+        Err(BadDate::NotReal) => format!("{dob} is not a real date"),
+        Err(BadDate::TooEarly) => "before 1900-01-01".to_owned(),
+        Err(BadDate::Future) => format!("after today ({today})"),
     };
-    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
-    let date = u8::try_from(month)
-        .ok()
-        .and_then(|m| Month::try_from(m).ok())
-        .and_then(|m| {
-            let year = i32::try_from(year).ok()?;
-            let day = u8::try_from(day).ok()?;
-            Date::from_calendar_date(year, m, day).ok()
-        })
-        .ok_or_else(|| NormalizeError::invalid(KIND, "dob", "not a calendar date"))?;
-    let earliest = Date::from_calendar_date(EARLIEST.0, EARLIEST.1, EARLIEST.2)
-        .map_err(|e| NormalizeError::invalid(KIND, "dob", e.to_string()))?;
-    if date < earliest {
-        return Err(NormalizeError::invalid(KIND, "dob", "before 1900-01-01"));
-    }
-    if date > today {
-        return Err(NormalizeError::invalid(
-            KIND,
-            "dob",
-            format!("after today ({today})"),
-        ));
-    }
-    Ok(dob.to_owned())
+    Err(NormalizeError::invalid(KIND, "dob", reason))
 }
 
 #[cfg(test)]
@@ -97,21 +95,27 @@ mod tests {
         parts.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    fn written(parts: &[&str]) -> Vec<String> {
+        normalize(&names(parts), "1985-03-02", TODAY)
+            .unwrap()
+            .written
+    }
+
     #[test]
     fn order_and_han_spacing_do_not_matter() {
-        let a = normalize(&names(&["Zhang", "Wei"]), "1985-03-02", TODAY).unwrap();
-        let b = normalize(&names(&["Wei", "Zhang"]), "1985-03-02", TODAY).unwrap();
+        let a = written(&["Zhang", "Wei"]);
+        let b = written(&["Wei", "Zhang"]);
         assert_eq!(a, b);
         assert_eq!(a, vec!["wei zhang".to_owned(), "1985-03-02".to_owned()]);
-        let c = normalize(&names(&["张伟"]), "1985-03-02", TODAY).unwrap();
-        let d = normalize(&names(&["伟", "张"]), "1985-03-02", TODAY).unwrap();
+        let c = written(&["张伟"]);
+        let d = written(&["伟", "张"]);
         assert_eq!(c, d);
         assert_eq!(c[0], "伟 张");
     }
 
     #[test]
     fn duplicate_words_kept() {
-        let a = normalize(&names(&["Li", "Li"]), "1985-03-02", TODAY).unwrap();
+        let a = written(&["Li", "Li"]);
         assert_eq!(a[0], "li li");
     }
 
@@ -119,6 +123,17 @@ mod tests {
     fn no_words_rejected() {
         assert!(normalize(&names(&[]), "1985-03-02", TODAY).is_err());
         assert!(normalize(&names(&[" - ", "·"]), "1985-03-02", TODAY).is_err());
+    }
+
+    #[test]
+    fn pinyin_form_only_for_han_names() {
+        let p = normalize(&names(&["张伟"]), "1985-03-02", TODAY).unwrap();
+        assert_eq!(
+            p.pinyin,
+            Some(vec!["wei zhang".to_owned(), "1985-03-02".to_owned()])
+        );
+        let p = normalize(&names(&["张", "David"]), "1985-03-02", TODAY).unwrap();
+        assert_eq!(p.pinyin, None);
     }
 
     #[test]
@@ -137,6 +152,10 @@ mod tests {
         assert!(!ok(" 1985-03-02"));
         assert!(!ok("１９８５-03-02"));
         assert!(!ok(""));
+        assert_eq!(
+            date_of_birth("1949-02-31", TODAY).unwrap_err().to_string(),
+            "person: dob: 1949-02-31 is not a real date"
+        );
         assert_eq!(
             date_of_birth("2999-01-01", TODAY).unwrap_err().to_string(),
             "person: dob: after today (2025-06-30)"

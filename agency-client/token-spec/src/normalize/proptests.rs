@@ -84,6 +84,17 @@ fn selector_of(kind: SelectorKind, a: String, b: String, list: Vec<String>) -> S
             lat: a.len() as f64,
             lng: -(b.len() as f64),
         },
+        SelectorKind::Cnid => Selector::Cnid { text: a },
+        SelectorKind::Passport => Selector::Passport {
+            country: b,
+            text: a,
+        },
+        SelectorKind::Permit => Selector::Permit {
+            permit_type: b,
+            text: a,
+        },
+        SelectorKind::Card => Selector::Card { text: a },
+        SelectorKind::Org => Selector::Org { text: a },
     }
 }
 

@@ -32,11 +32,21 @@ pub enum SelectorKind {
     Address,
     /// A WGS 84 point, registered as H3 cells.
     Geo,
+    /// A PRC resident identity number (or a permit in its format).
+    Cnid,
+    /// A passport number with its issuing country.
+    Passport,
+    /// A PRC travel permit number with its type.
+    Permit,
+    /// A bank card number.
+    Card,
+    /// An organisation's unified social credit code.
+    Org,
 }
 
 impl SelectorKind {
     /// Every kind, in the spec's table order.
-    pub const ALL: [SelectorKind; 11] = [
+    pub const ALL: [SelectorKind; 16] = [
         Self::Person,
         Self::Phone,
         Self::Plate,
@@ -48,6 +58,11 @@ impl SelectorKind {
         Self::Handle,
         Self::Address,
         Self::Geo,
+        Self::Cnid,
+        Self::Passport,
+        Self::Permit,
+        Self::Card,
+        Self::Org,
     ];
 
     /// The KIND field of the canonical form.
@@ -64,6 +79,11 @@ impl SelectorKind {
             Self::Handle => "handle",
             Self::Address => "address",
             Self::Geo => "geo",
+            Self::Cnid => "cnid",
+            Self::Passport => "passport",
+            Self::Permit => "permit",
+            Self::Card => "card",
+            Self::Org => "org",
         }
     }
 }
@@ -119,6 +139,16 @@ pub enum Selector {
     Address { country: String, text: String },
     /// Latitude and longitude in WGS 84 degrees.
     Geo { lat: f64, lng: f64 },
+    /// Resident identity number text (18 characters, or 15 digits).
+    Cnid { text: String },
+    /// Issuing country (ISO 3166 alpha-2) and passport number.
+    Passport { country: String, text: String },
+    /// Permit type (`hkmo`, `tw`, `cnhkmo`) and permit number; the JSON field is `type`.
+    Permit { permit_type: String, text: String },
+    /// Bank card number text.
+    Card { text: String },
+    /// Unified social credit code text.
+    Org { text: String },
 }
 
 impl Selector {
@@ -136,6 +166,11 @@ impl Selector {
             Self::Handle { .. } => SelectorKind::Handle,
             Self::Address { .. } => SelectorKind::Address,
             Self::Geo { .. } => SelectorKind::Geo,
+            Self::Cnid { .. } => SelectorKind::Cnid,
+            Self::Passport { .. } => SelectorKind::Passport,
+            Self::Permit { .. } => SelectorKind::Permit,
+            Self::Card { .. } => SelectorKind::Card,
+            Self::Org { .. } => SelectorKind::Org,
         }
     }
 
@@ -161,13 +196,21 @@ impl Selector {
                     None
                 }
             }
-            Self::Plate { country, text } | Self::Address { country, text } => {
+            Self::Plate { country, text }
+            | Self::Address { country, text }
+            | Self::Passport { country, text } => {
                 first_nul(&[("country", country), ("text", text)])
             }
-            Self::Vin { text } | Self::Imei { text } | Self::Email { text } => {
-                first_nul(&[("text", text)])
+            Self::Vin { text }
+            | Self::Imei { text }
+            | Self::Email { text }
+            | Self::Iban { text }
+            | Self::Cnid { text }
+            | Self::Card { text }
+            | Self::Org { text } => first_nul(&[("text", text)]),
+            Self::Permit { permit_type, text } => {
+                first_nul(&[("type", permit_type), ("text", text)])
             }
-            Self::Iban { text } => first_nul(&[("text", text)]),
             Self::Wallet { chain, address } => first_nul(&[("chain", chain), ("address", address)]),
             Self::Handle { platform, handle } => {
                 first_nul(&[("platform", platform), ("handle", handle)])
@@ -227,6 +270,23 @@ impl Selector {
                 lat: f.number("lat")?,
                 lng: f.number("lng")?,
             },
+            SelectorKind::Cnid => Self::Cnid {
+                text: f.text("text")?,
+            },
+            SelectorKind::Passport => Self::Passport {
+                country: f.text("country")?,
+                text: f.text("text")?,
+            },
+            SelectorKind::Permit => Self::Permit {
+                permit_type: f.text("type")?,
+                text: f.text("text")?,
+            },
+            SelectorKind::Card => Self::Card {
+                text: f.text("text")?,
+            },
+            SelectorKind::Org => Self::Org {
+                text: f.text("text")?,
+            },
         })
     }
 
@@ -264,6 +324,17 @@ impl Selector {
                 text: t,
             },
             SelectorKind::Geo => return None,
+            SelectorKind::Cnid => Self::Cnid { text: t },
+            SelectorKind::Passport => Self::Passport {
+                country: "CN".into(),
+                text: t,
+            },
+            SelectorKind::Permit => Self::Permit {
+                permit_type: "hkmo".into(),
+                text: t,
+            },
+            SelectorKind::Card => Self::Card { text: t },
+            SelectorKind::Org => Self::Org { text: t },
         })
     }
 }
@@ -347,6 +418,16 @@ mod tests {
         let err = Selector::from_json("geo", &serde_json::json!({"lat": "1"})).unwrap_err();
         assert_eq!(err.to_string(), "geo: lat: expected a number");
         assert!(Selector::from_json("ship", &serde_json::json!({})).is_err());
+        let err = Selector::from_json("permit", &serde_json::json!({"text": "H1"})).unwrap_err();
+        assert_eq!(err.to_string(), "permit: type: missing");
+        let ok = Selector::from_json("permit", &serde_json::json!({"type": "tw", "text": "1"}));
+        assert_eq!(
+            ok.unwrap(),
+            Selector::Permit {
+                permit_type: "tw".into(),
+                text: "1".into()
+            }
+        );
         let ok = Selector::from_json("phone", &serde_json::json!({"text": "+1"})).unwrap();
         assert_eq!(
             ok,
