@@ -1,8 +1,12 @@
-//! Conformance with the federation's shared vectors (`shared/token-vectors.json`): every case's
-//! canonical bytes, token (through a real blind / evaluate-with-proof / verify / finalize round
-//! trip) and, where given, stored form.
+//! Conformance with the federation's vectors: every case's canonical bytes, token (through a
+//! real blind / evaluate-with-proof / verify / finalize round trip) and, where given, stored
+//! form. The project's own copy (`data/token-vectors.json`) always runs, so a fresh clone
+//! checks itself; the shared file (`shared/token-vectors.json` beside the checkout) runs too
+//! when present, so that a partner's newer vectors are caught.
 
-use std::path::PathBuf;
+mod common;
+
+use std::path::Path;
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -14,21 +18,37 @@ use token_spec::token::{BlindedBatch, derive_keypair_from_seed};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// "Today" for the date-of-birth check: after every valid date in the file (the latest is
-/// 2000-02-29) and before its future-date error case (2999-01-01), and fixed so that the test
-/// gives the same answer every day.
+const NAME: &str = "token-vectors.json";
+
+/// "Today" for the date checks (`person`'s date of birth, the date in a `cnid`): after every
+/// valid date in the file and before its future-date error case (2999-01-01), and fixed so
+/// that the test gives the same answer every day.
 const TODAY: Date = date!(2025 - 06 - 30);
 
-fn vectors() -> Result<Value, Box<dyn std::error::Error>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/token-vectors.json");
-    let raw = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "cannot read the shared conformance vectors at {}: {e} (the file lives in shared/, \
-             beside the repository checkout)",
-            path.display()
-        )
-    })?;
+fn vectors(path: &Path) -> Result<Value, Box<dyn std::error::Error>> {
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the vectors at {}: {e}", path.display()))?;
     Ok(serde_json::from_str(&raw)?)
+}
+
+#[test]
+fn project_vectors() -> TestResult {
+    check_file(&common::project_file(NAME))
+}
+
+#[test]
+fn shared_vectors() -> TestResult {
+    match common::shared_file(NAME) {
+        Some(path) => check_file(&path),
+        None => Ok(()),
+    }
+}
+
+/// The header's key, then every case.
+fn check_file(path: &Path) -> TestResult {
+    let file = vectors(path)?;
+    derived_public_key_matches_header(&file)?;
+    every_case(&file, path)
 }
 
 fn header_hex(file: &Value, key: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
@@ -50,10 +70,8 @@ fn strings(v: &Value) -> Option<Vec<String>> {
     }
 }
 
-#[test]
-fn derived_public_key_matches_header() -> TestResult {
-    let file = vectors()?;
-    let seed = header_hex(&file, "oprf_seed_hex")?;
+fn derived_public_key_matches_header(file: &Value) -> TestResult {
+    let seed = header_hex(file, "oprf_seed_hex")?;
     let info = file["oprf_info"]
         .as_str()
         .ok_or("header oprf_info missing")?;
@@ -66,15 +84,13 @@ fn derived_public_key_matches_header() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn every_case() -> TestResult {
-    let file = vectors()?;
-    let seed = header_hex(&file, "oprf_seed_hex")?;
+fn every_case(file: &Value, path: &Path) -> TestResult {
+    let seed = header_hex(file, "oprf_seed_hex")?;
     let info = file["oprf_info"]
         .as_str()
         .ok_or("header oprf_info missing")?;
-    let pinned = header_hex(&file, "oprf_public_key_hex")?;
-    let pepper = header_hex(&file, "pepper_hex")?;
+    let pinned = header_hex(file, "oprf_public_key_hex")?;
+    let pepper = header_hex(file, "pepper_hex")?;
     let service = derive_keypair_from_seed(&seed, info.as_bytes())?;
     let params = FederationParams {
         h3_resolution: u8::try_from(file["h3_res"].as_u64().unwrap_or(9))?,
@@ -147,13 +163,15 @@ fn every_case() -> TestResult {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} cases fail:\n{}",
+        "{}: {} of {} cases fail:\n{}",
+        path.display(),
         failures.len(),
         cases.len(),
         failures.join("\n")
     );
     eprintln!(
-        "{} cases: {derived} derived, {rejected} rejected, {stored} stored checked",
+        "{}: {} cases: {derived} derived, {rejected} rejected, {stored} stored checked",
+        path.display(),
         cases.len()
     );
     assert_eq!(derived + rejected, cases.len());

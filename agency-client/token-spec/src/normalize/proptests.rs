@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use time::macros::date;
 
 use super::fold::fold;
-use super::{FederationParams, Selector, SelectorKind, canonical_forms_on};
+use super::{
+    FederationParams, Form, Selector, SelectorKind, canonical_forms_on, canonical_forms_tagged_on,
+};
 
 const TODAY: time::Date = date!(2025 - 06 - 30);
 
@@ -235,6 +237,145 @@ proptest! {
         let lower = format!("{local}@{domain}");
         let upper = format!("  {}\t", lower.to_uppercase());
         prop_assert_eq!(forms(&Selector::Email { text: lower }), forms(&Selector::Email { text: upper }));
+    }
+}
+
+/// Text shaped like the new document and account numbers, valid or nearly.
+fn number_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[0-9xX -]{0,22}",
+        "[1-9][0-9]{5}(19[0-9]{2}|20[01][0-9])(0[1-9]|1[0-2])(0[1-9]|[12][0-9])[0-9]{3}[0-9X]",
+        "[1-9][0-9]{5}[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9])[0-9]{3}",
+        "[0-9A-HJ-NP-RTUW-Y]{18}",
+        "[0-9 -]{10,24}",
+        "[HMhm] ?[0-9]{8}([0-9]{2})?",
+        "[0-9]{8}([0-9]{2})?(\\([0-9A-Za-z]\\))?",
+        "C[0-9A-Z][0-9]{7}",
+        "[A-Za-z0-9 -]{0,24}",
+    ]
+}
+
+/// A selector of one of the revision's new kinds.
+fn new_kind_selector(which: u8, text: String) -> Selector {
+    match which % 7 {
+        0 => Selector::Cnid { text },
+        1 => Selector::Card { text },
+        2 => Selector::Org { text },
+        3 => Selector::Passport {
+            country: "CN".into(),
+            text,
+        },
+        4 => Selector::Permit {
+            permit_type: "hkmo".into(),
+            text,
+        },
+        5 => Selector::Permit {
+            permit_type: "tw".into(),
+            text,
+        },
+        _ => Selector::Permit {
+            permit_type: "cnhkmo".into(),
+            text,
+        },
+    }
+}
+
+/// The same selector with `text` replaced.
+fn with_text(sel: &Selector, text: String) -> Selector {
+    match sel {
+        Selector::Passport { country, .. } => Selector::Passport {
+            country: country.clone(),
+            text,
+        },
+        Selector::Permit { permit_type, .. } => Selector::Permit {
+            permit_type: permit_type.clone(),
+            text,
+        },
+        Selector::Card { .. } => Selector::Card { text },
+        Selector::Org { .. } => Selector::Org { text },
+        _ => Selector::Cnid { text },
+    }
+}
+
+/// A name of one to four ideographs of the URO (nearly all of them read by the table).
+fn han_name() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(proptest::char::range('\u{4e00}', '\u{9fa5}'), 1..5)
+        .prop_map(|chars| vec![chars.into_iter().collect()])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The field of every new kind is itself valid input, and gives itself back.
+    #[test]
+    fn new_kinds_renormalize_to_themselves(which in any::<u8>(), text in number_like()) {
+        let sel = new_kind_selector(which, text);
+        if let Some(field) = last_field(&sel) {
+            let again = last_field(&with_text(&sel, field.clone()));
+            prop_assert_eq!(again, Some(field));
+        }
+    }
+
+    #[test]
+    fn new_kinds_never_panic(which in any::<u8>(), text in any_text(), country in any_text()) {
+        let _ = forms(&new_kind_selector(which, text.clone()));
+        let _ = forms(&Selector::Permit { permit_type: country.clone(), text: text.clone() });
+        let _ = forms(&Selector::Passport { country, text });
+    }
+
+    /// A first-generation number is its 18-character form, and any other check character
+    /// there is refused with the one the digits call for.
+    #[test]
+    fn cnid_first_generation_and_check(
+        area in "[1-9][0-9]{5}",
+        date in "[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])",
+        seq in "[0-9]{3}",
+        wrong in "[0-9X]",
+    ) {
+        let fifteen = format!("{area}{date}{seq}");
+        let got = last_field(&Selector::Cnid { text: fifteen });
+        prop_assert!(got.is_some());
+        let eighteen = got.unwrap_or_default();
+        prop_assert_eq!(&eighteen[..6], area.as_str());
+        prop_assert_eq!(&eighteen[6..8], "19");
+        let check = &eighteen[17..];
+        prop_assume!(wrong != check);
+        let err = forms(&Selector::Cnid { text: format!("{}{wrong}", &eighteen[..17]) });
+        let want = format!("check character is {wrong}, but the first 17 digits call for {check}");
+        prop_assert!(err.is_err_and(|e| e.to_string().ends_with(&want)));
+    }
+
+    /// Exactly one of the 31 characters completes 17 characters of the code.
+    #[test]
+    fn uscc_has_one_check_character(body in "[0-9A-HJ-NP-RTUW-Y]{17}") {
+        let accepted = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+            .chars()
+            .filter(|c| forms(&Selector::Org { text: format!("{body}{c}") }).is_ok())
+            .count();
+        prop_assert_eq!(accepted, 1);
+    }
+
+    /// A Han name's Pinyin form is what the same name written in Latin letters gives, family
+    /// name and given name each as one word, in either order.
+    #[test]
+    fn pinyin_form_matches_the_latin_spelling(names in han_name()) {
+        let dob = "1980-05-06".to_owned();
+        let tagged = canonical_forms_tagged_on(
+            &Selector::Person { names, dob: dob.clone() },
+            &FederationParams::default(),
+            TODAY,
+        );
+        prop_assert!(tagged.is_ok());
+        let tagged = tagged.unwrap_or_default();
+        let pinyin: Vec<_> = tagged.iter().filter(|f| f.form == Form::Pinyin).collect();
+        prop_assert!(pinyin.len() <= 1);
+        if let Some(form) = pinyin.first() {
+            let text = String::from_utf8(form.bytes.clone()).unwrap_or_default();
+            let words = text.split('\0').nth(2).unwrap_or_default();
+            let latin: Vec<String> = words.split(' ').rev().map(str::to_uppercase).collect();
+            let latin_forms = forms(&Selector::Person { names: latin, dob });
+            prop_assert_eq!(latin_forms, Ok(vec![form.bytes.clone()]));
+        }
     }
 }
 
