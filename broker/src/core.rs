@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::ledger::{Ledger, Notifications};
-use crate::metrics::{AgencyLabel, Metrics};
-use crate::ratelimit::RateLimiter;
+use crate::ops::metrics::{AgencyLabel, Metrics};
 use crate::store::Flusher;
+use crate::transport::ratelimit::RateLimiter;
 
 #[derive(Debug)]
 pub struct Core {

@@ -1,30 +1,115 @@
-//! The broker's error type, and the one place where it becomes a gRPC status.
+//! The broker's error type: what went wrong, named by meaning (Garage-style), never by gRPC
+//! code. `grpc::status` is the one place an error becomes a `tonic::Status`.
 //!
 //! Messages are written for the person reading them at the other end: they name the field
 //! and the problem, and never contain a token or anything derived from one.
 
-use tonic::{Code, Status};
+use std::path::PathBuf;
 
+use uuid::Uuid;
+
+use crate::identity::AgencyId;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
+    // --- The request itself.
+    /// A request field is malformed, missing or out of range.
     #[error("{0}")]
-    InvalidArgument(String),
+    Invalid(String),
+
+    // --- Who is calling.
+    /// The connection carries no client certificate identity.
+    #[error("no client certificate: connect with your agency certificate")]
+    NoCertificate,
+    /// The caller's certificate was revoked after its connection was opened.
+    #[error("your agency certificate has been revoked; ask the federation administrator")]
+    Revoked,
+    /// The caller is suspended in the registry.
+    #[error("agency {agency} is suspended ({reason}); ask the federation administrator")]
+    Suspended { agency: AgencyId, reason: String },
+    /// Enrolment is required and the caller is not in the registry.
+    #[error("agency {0} is not enrolled in this federation; ask the administrator")]
+    NotAdmitted(AgencyId),
+    /// The call needs another role than the caller's.
+    #[error("this call needs the {needs} role; agency {agency} has the {has} role")]
+    WrongRole {
+        agency: AgencyId,
+        needs: &'static str,
+        has: &'static str,
+    },
+
+    // --- Operations.
+    /// No operation with this id.
+    #[error("no operation {0}")]
+    NoSuchOperation(Uuid),
+    /// The operation exists but belongs to another agency.
+    #[error(
+        "operation {0} belongs to another agency; an agency can only read, amend or close its \
+         own operations"
+    )]
+    NotOwner(Uuid),
+    /// Another agency registered an operation under this id.
+    #[error("operation id {0} is already taken; choose a new UUID")]
+    IdTaken(Uuid),
+    /// The id was registered before with other content.
+    #[error(
+        "operation {0} was already registered with different content; amend it, or register \
+         under a new id"
+    )]
+    ChangedRegistration(Uuid),
+    /// Only open operations can change.
+    #[error("operation {id} is {state}; only open operations can be amended (register a new one)")]
+    OperationEnded { id: Uuid, state: &'static str },
+
+    // --- Matches and the relay.
+    /// The caller is not a party to a match with this id (or it does not exist: the same
+    /// answer, so that match ids cannot be probed).
+    #[error("no match {0} among your matches")]
+    NotParty(Uuid),
+    /// Both sides of the match are the caller's; the relay is for other agencies.
+    #[error(
+        "both operations of match {id} are your agency's ({a} and {b}): coordinate internally, \
+         the relay is for other agencies"
+    )]
+    OwnMatch { id: Uuid, a: Uuid, b: Uuid },
+    /// Cards once exchanged cannot be withdrawn.
+    #[error("the cards of match {0} were already exchanged; a delivered card cannot be taken back")]
+    CardsExchanged(Uuid),
+    /// Resolving again with a different outcome needs a reopen first.
+    #[error("match {0} is already resolved with another outcome; reopen it first")]
+    ResolvedOtherwise(Uuid),
+
+    // --- The registry and administration.
+    /// The agency an admin acts on is not in the registry.
+    #[error("agency {0} is not enrolled; enrol it first")]
+    NotEnrolled(AgencyId),
+    /// An admin tried to suspend itself.
+    #[error("an admin cannot suspend itself; ask another admin")]
+    SelfSuspension,
+    /// A backup goes into a new folder only.
+    #[error("{} already exists; back up into a new folder", .0.display())]
+    BackupTargetExists(PathBuf),
+
+    // --- The token service.
+    /// The requested key epoch is not (or no longer) served.
     #[error("{0}")]
-    NotFound(String),
+    KeyEpochNotServed(String),
+    /// The agency's evaluation quota is spent.
     #[error("{0}")]
-    PermissionDenied(String),
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("{0}")]
-    ResourceExhausted(String),
-    #[error("{0}")]
-    Unauthenticated(String),
+    QuotaExceeded(String),
+
+    // --- Limits.
+    /// The caller's check rate is spent.
+    #[error("too many checks: this agency's check rate limit is reached; slow down and retry")]
+    CheckRateExceeded,
+
+    // --- The broker itself.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A task the call handed work to did not finish (a bug or a panic in it).
+    #[error("{0} failed")]
+    TaskFailed(&'static str),
     #[error("shutting down")]
     ShuttingDown,
 }
@@ -32,29 +117,5 @@ pub enum BrokerError {
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
 
 pub fn invalid(msg: impl Into<String>) -> BrokerError {
-    BrokerError::InvalidArgument(msg.into())
-}
-
-impl From<BrokerError> for Status {
-    fn from(e: BrokerError) -> Self {
-        let code = match &e {
-            BrokerError::InvalidArgument(_) => Code::InvalidArgument,
-            BrokerError::NotFound(_) => Code::NotFound,
-            BrokerError::PermissionDenied(_) => Code::PermissionDenied,
-            BrokerError::AlreadyExists(_) => Code::AlreadyExists,
-            BrokerError::FailedPrecondition(_) => Code::FailedPrecondition,
-            BrokerError::ResourceExhausted(_) => Code::ResourceExhausted,
-            BrokerError::Unauthenticated(_) => Code::Unauthenticated,
-            BrokerError::ShuttingDown => Code::Unavailable,
-            BrokerError::Store(inner) => {
-                // Storage trouble is the operator's to fix; the caller may retry later.
-                tracing::error!(error = %inner, "storage failure");
-                return Status::unavailable(
-                    "the broker could not store this request durably; nothing was acknowledged, \
-                     retry later",
-                );
-            }
-        };
-        Status::new(code, e.to_string())
-    }
+    BrokerError::Invalid(msg.into())
 }

@@ -1,33 +1,27 @@
 //! The deconfliction broker: a mutual-TLS gRPC service that matches agencies' opaque tokens
 //! and tells each side only that a match exists.
 //!
+//! The folders are the layers, outside in: `transport` (TLS, connections, who is calling and
+//! may they), `grpc` (the services: wire messages in, domain calls, wire messages out; the one
+//! place an error becomes a `tonic::Status`), `ledger` (the domain: operations, matches,
+//! alerts, the audit chain), `store` (bytes on disk behind a trait). Beside them: `secrets`
+//! (pepper and secret files), `pki` (certificate tooling), `ops` (background work, metrics)
+//! and `server` (assembling a running process from `config`).
+//!
 //! This crate deliberately does not depend on the selector normalization code
-//! (`agency-client`): it never sees, and could not compute, a selector or canonical form.
-//! Raw tokens are peppered in [`validate`] and go no further. See ARCHITECTURE.md.
+//! (`token-spec`): it never sees, and could not compute, a selector or canonical form.
+//! Raw tokens are peppered in [`grpc::validate`] and go no further. See ARCHITECTURE.md.
 
-pub mod access;
-pub mod admin_service;
-pub mod audit;
-pub mod background;
 pub mod config;
 pub mod core;
-pub mod dev;
 pub mod error;
+pub mod grpc;
 pub mod identity;
 pub mod ledger;
-pub mod listener;
-pub mod metrics;
-pub mod oversight_service;
-pub mod pepper;
+pub mod ops;
 pub mod pki;
-pub mod pki_dir;
-pub mod ratelimit;
-pub mod relay_service;
-pub mod secret_file;
+pub mod secrets;
 pub mod server;
-pub mod service;
-pub mod status_map;
 pub mod store;
-pub mod tls;
-pub mod token_service;
-pub mod validate;
+pub mod tokens;
+pub mod transport;

@@ -2,8 +2,8 @@
 #![no_main]
 
 use deconflict_broker::ledger::Policy;
-use deconflict_broker::pepper::Pepper;
-use deconflict_broker::validate;
+use deconflict_broker::secrets::pepper::Pepper;
+use deconflict_broker::grpc::validate;
 use deconfliction_proto::v1;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;

@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use deconflict_broker::config::BrokerConfig;
 use deconflict_broker::identity::AgencyId;
+use deconflict_broker::pki::dir::PkiDir;
 use deconflict_broker::pki::{self, CertAndKey, Validity};
-use deconflict_broker::pki_dir::PkiDir;
-use deconflict_broker::server::{Role, RunningBroker, start};
+use deconflict_broker::server::{Mode, RunningBroker, start};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;
 use rand::RngCore;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+pub use calls::{contact_card, first_match_id, match_of, subscribe};
 pub use deconfliction_proto::v1::SelectorKind;
 
 /// A federation in a temp folder: its PKI, its broker's configuration, and (while running)
@@ -79,7 +80,7 @@ impl Federation {
 
     pub async fn start_broker(&mut self) {
         assert!(self.broker.is_none(), "broker already running");
-        let running = start(&self.config, Role::Broker).await.unwrap();
+        let running = start(&self.config, Mode::Broker).await.unwrap();
         // Later starts reuse the port, so clients made before a restart still work.
         self.config.server.listen = running.addr;
         self.broker = Some(running);
@@ -418,5 +419,7 @@ pub fn drop_file(dir: &Path, name: &str, text: &str) {
     std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
 
+pub mod agencyd;
+pub mod calls;
 pub mod scan;
 pub mod sim;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use agency_client::control::{self, pb};
 use deconfliction_proto::v1;
+use deconfliction_tests::agencyd::sink_seqs;
 use deconfliction_tests::*;
 use rand::{Rng, SeedableRng};
 use token_spec::normalize::Selector;
@@ -31,15 +32,6 @@ fn spawn(config: &Path, log: &Path) -> Child {
         .stderr(log)
         .spawn()
         .unwrap()
-}
-
-fn sink_seqs(path: &Path) -> Vec<u64> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["seq"].as_u64())
-        .collect()
 }
 
 fn email(i: usize) -> Selector {

@@ -3,22 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use agency_client::control::{self, pb, selector_from_proto};
-use agency_client::daemon::{self, DaemonConfig};
+use agency_client::daemon;
 use deconfliction_proto::v1;
+use deconfliction_tests::agencyd::{
+    ControlClient, alert_views, control_client, match_alert_views, sink_seqs,
+};
 use deconfliction_tests::{Federation, agencyd_config, drop_file, eventually, window_hours};
 use token_spec::normalize::Selector;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-type Client = pb::agency_control_client::AgencyControlClient<tonic::transport::Channel>;
-
-async fn client(config: &DaemonConfig) -> Client {
-    control::connect(&config.socket_path()).await.unwrap()
-}
+type Client = ControlClient;
 
 fn phone(text: &str) -> pb::Selector {
     control::selector_to_proto(
@@ -46,43 +44,16 @@ fn register_request(selectors: Vec<pb::Selector>, wait_ms: u32) -> pb::RegisterR
     }
 }
 
-async fn alerts(c: &mut Client) -> Vec<pb::AlertView> {
-    c.list_alerts(pb::ListAlertsRequest {
-        include_acked: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .alerts
-}
-
 /// Waits until `c` holds at least `n` alerts of kind match, and returns them.
 async fn match_alerts(c: &mut Client, n: usize) -> Vec<pb::AlertView> {
     eventually(WAIT, "match alerts", || {
         let mut c = c.clone();
         async move {
-            let got: Vec<_> = alerts(&mut c)
-                .await
-                .into_iter()
-                .filter(|a| a.kind == pb::AlertKind::Match as i32)
-                .collect();
+            let got = match_alert_views(&mut c).await;
             (got.len() >= n).then_some(got)
         }
     })
     .await
-}
-
-fn sink_seqs(root: &Path) -> Vec<u64> {
-    std::fs::read_to_string(root.join("alerts.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
 }
 
 fn phone_text(sel: &pb::Selector) -> String {
@@ -113,8 +84,8 @@ async fn inbox_file_and_control_register_alert_both_sides_in_their_own_terms() {
             "selectors": [{"kind": "phone", "text": "138 0013 8000", "region": "CN", "label": "mobile"},
                           {"kind": "email", "text": "only-yunnan@example.com"}]}"#,
     );
-    let mut ka = client(&ca).await;
-    let mut kb = client(&cb).await;
+    let mut ka = control_client(&ca).await;
+    let mut kb = control_client(&cb).await;
     eventually(WAIT, "the inbox file to be registered", || {
         let mut ka = ka.clone();
         async move {
@@ -159,7 +130,11 @@ async fn inbox_file_and_control_register_alert_both_sides_in_their_own_terms() {
     // Both sinks hold it; the operation knows its match.
     eventually(WAIT, "the sink files", || {
         let (ra, rb) = (ra.clone(), rb.clone());
-        async move { (!sink_seqs(&ra).is_empty() && !sink_seqs(&rb).is_empty()).then_some(()) }
+        async move {
+            (!sink_seqs(&ra.join("alerts.jsonl")).is_empty()
+                && !sink_seqs(&rb.join("alerts.jsonl")).is_empty())
+            .then_some(())
+        }
     })
     .await;
     let op = kb
@@ -230,7 +205,7 @@ async fn outbox_keeps_registrations_while_the_broker_is_down_and_delivers_once()
     let root = tempfile::tempdir().unwrap();
     let ca = agencyd_config(&fed, "yn-psb", &root.path().join("a"));
     let a = daemon::start(ca.clone()).await.unwrap();
-    let mut ka = client(&ca).await;
+    let mut ka = control_client(&ca).await;
 
     fed.stop_broker().await;
     let first = ka
@@ -266,7 +241,7 @@ async fn outbox_keeps_registrations_while_the_broker_is_down_and_delivers_once()
     // The daemon restarts while the broker is still down: the outbox survives.
     a.shutdown().await;
     let a = daemon::start(ca.clone()).await.unwrap();
-    let mut ka = client(&ca).await;
+    let mut ka = control_client(&ca).await;
     assert_eq!(
         ka.status(pb::StatusRequest {})
             .await
@@ -310,13 +285,13 @@ async fn outbox_keeps_registrations_while_the_broker_is_down_and_delivers_once()
     // Exactly once: another agency's matching registration gives exactly one match alert.
     let cb = agencyd_config(&fed, "gd-psb", &root.path().join("b"));
     let b = daemon::start(cb.clone()).await.unwrap();
-    let mut kb = client(&cb).await;
+    let mut kb = control_client(&cb).await;
     kb.register(register_request(vec![phone("+8613911112222")], 10_000))
         .await
         .unwrap();
     let got = match_alerts(&mut ka, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(alerts(&mut ka).await.len(), got.len());
+    assert_eq!(alert_views(&mut ka).await.len(), got.len());
     assert_eq!(got.len(), 1);
     a.shutdown().await;
     b.shutdown().await;
@@ -333,8 +308,8 @@ async fn daemon_restart_loses_and_duplicates_no_alert() {
     );
     let a = daemon::start(ca.clone()).await.unwrap();
     let b = daemon::start(cb.clone()).await.unwrap();
-    let mut ka = client(&ca).await;
-    let mut kb = client(&cb).await;
+    let mut ka = control_client(&ca).await;
+    let mut kb = control_client(&cb).await;
     ka.register(register_request(
         vec![phone("137 0000 0001"), email("a@example.com")],
         10_000,
@@ -347,7 +322,7 @@ async fn daemon_restart_loses_and_duplicates_no_alert() {
     match_alerts(&mut ka, 1).await;
     eventually(WAIT, "alert 1 in the sink", || {
         let ra = ra.clone();
-        async move { (sink_seqs(&ra).len() == 1).then_some(()) }
+        async move { (sink_seqs(&ra.join("alerts.jsonl")).len() == 1).then_some(()) }
     })
     .await;
 
@@ -361,15 +336,15 @@ async fn daemon_restart_loses_and_duplicates_no_alert() {
         .unwrap();
 
     let a = daemon::start(ca.clone()).await.unwrap();
-    let mut ka = client(&ca).await;
+    let mut ka = control_client(&ca).await;
     let got = match_alerts(&mut ka, 3).await;
     eventually(WAIT, "three alerts in the sink", || {
         let ra = ra.clone();
-        async move { (sink_seqs(&ra).len() >= 3).then_some(()) }
+        async move { (sink_seqs(&ra.join("alerts.jsonl")).len() >= 3).then_some(()) }
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let seqs = sink_seqs(&ra);
+    let seqs = sink_seqs(&ra.join("alerts.jsonl"));
     let mut unique = seqs.clone();
     unique.dedup();
     assert_eq!(seqs, unique, "duplicated alerts in the sink");
@@ -433,7 +408,7 @@ async fn malformed_inbox_file_fails_with_a_reason_and_sends_nothing() {
     assert!(failed.join("bad.json").exists());
     assert!(inbox.join("pending.json.tmp").exists());
 
-    let mut ka = client(&ca).await;
+    let mut ka = control_client(&ca).await;
     let ops = ka
         .list_operations(pb::ListOperationsRequest {
             include_closed: true,

@@ -12,13 +12,14 @@ use std::time::Duration;
 use agency_client::control::{self, pb};
 use agency_client::daemon::{self, DaemonConfig};
 use deconfliction_proto::v1;
+use deconfliction_tests::agencyd::{ControlClient, control_client, match_alert_views};
 use deconfliction_tests::{Federation, agencyd_config, eventually, pinned_key, window_hours};
 use token_spec::normalize::Selector;
 use token_spec::token::PinnedKey;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-type Client = pb::agency_control_client::AgencyControlClient<tonic::transport::Channel>;
+type Client = ControlClient;
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
@@ -40,10 +41,6 @@ fn config(
         c.token_service.previous_key_epoch = previous.epoch();
     }
     c
-}
-
-async fn client(c: &DaemonConfig) -> Client {
-    control::connect(&c.socket_path()).await.unwrap()
 }
 
 fn sel(s: Selector) -> pb::Selector {
@@ -82,17 +79,7 @@ async fn register(c: &mut Client, selectors: Vec<pb::Selector>) -> String {
 }
 
 async fn match_alerts(c: &mut Client) -> usize {
-    c.list_alerts(pb::ListAlertsRequest {
-        include_acked: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .alerts
-    .iter()
-    .filter(|a| a.kind == pb::AlertKind::Match as i32)
-    .count()
+    match_alert_views(c).await.len()
 }
 
 async fn wait_alerts(c: &mut Client, n: usize, what: &str) {
@@ -136,7 +123,7 @@ async fn agencies_rederive_across_a_rotation_without_missing_or_repeating_a_matc
     let gc = config(&fed, "gd-psb", &ga, &[old]);
     let mut yd = daemon::start(yc.clone()).await.unwrap();
     let mut gdd = daemon::start(gc.clone()).await.unwrap();
-    let (mut y, mut g) = (client(&yc).await, client(&gc).await);
+    let (mut y, mut g) = (control_client(&yc).await, control_client(&gc).await);
 
     // Epoch 1: Yunnan and Guangdong share a phone.
     let y1 = register(&mut y, vec![phone(), email("courier@mail.example")]).await;
@@ -190,7 +177,7 @@ async fn agencies_rederive_across_a_rotation_without_missing_or_repeating_a_matc
     // itself (two selectors, a token of each under each epoch).
     let yc = config(&fed, "yn-psb", &ya, &[new, old]);
     yd = restart(yd, &yc).await;
-    let mut y = client(&yc).await;
+    let mut y = control_client(&yc).await;
     wait_tokens(&fed, "yn-psb", &y1, 4).await;
     // A new operation now gets both epochs, so Guangdong (still on epoch 1) matches it.
     let y2 = register(&mut y, vec![email("launder@bank.example")]).await;
@@ -210,7 +197,7 @@ async fn agencies_rederive_across_a_rotation_without_missing_or_repeating_a_matc
     // Guangdong moves too: its matches gain epoch-2 tokens of the same selectors, silently.
     let gc = config(&fed, "gd-psb", &ga, &[new, old]);
     gdd = restart(gdd, &gc).await;
-    let mut g = client(&gc).await;
+    let mut g = control_client(&gc).await;
     wait_tokens(&fed, "gd-psb", &g1, 2).await;
     wait_tokens(&fed, "gd-psb", &g2, 2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -241,14 +228,14 @@ async fn agencies_rederive_across_a_rotation_without_missing_or_repeating_a_matc
     // A bureau that joins on epoch 2 alone matches both re-derived operations.
     let xc = config(&fed, "gx-psb", &root.path().join("gx"), &[new]);
     let xd = daemon::start(xc.clone()).await.unwrap();
-    let mut x = client(&xc).await;
+    let mut x = control_client(&xc).await;
     register(&mut x, vec![phone()]).await;
     wait_alerts(&mut x, 2, "epoch-2 matches with both re-derived operations").await;
 
     // A bureau still pinned to epoch 1 only is refused, and told why.
     let zc = config(&fed, "xz-psb", &root.path().join("xz"), &[old]);
     let zd = daemon::start(zc.clone()).await.unwrap();
-    let mut z = client(&zc).await;
+    let mut z = control_client(&zc).await;
     let status = z.status(pb::StatusRequest {}).await.unwrap().into_inner();
     assert!(!status.key_matches);
     assert!(status.key_error.contains("no longer served"), "{status:?}");

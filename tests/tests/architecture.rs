@@ -77,3 +77,215 @@ fn tls_uses_ring_only() {
         );
     }
 }
+
+#[test]
+fn token_spec_links_no_daemon_store_or_file_format_code() {
+    let graph = lock_graph();
+    assert!(
+        graph.contains_key("token-spec"),
+        "Cargo.lock has no token-spec package"
+    );
+    let reach = closure(&graph, "token-spec");
+    for forbidden in ["agency-client", "deconflict-broker", "sled", "toml", "clap"] {
+        assert!(
+            !reach.contains(forbidden),
+            "token-spec depends (perhaps indirectly) on {forbidden}"
+        );
+    }
+}
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Every `.rs` file under `dir` (relative to the repository), recursively.
+fn rust_files(dir: &str) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&repo().join(dir), &mut out);
+    out
+}
+
+/// The code map section of ARCHITECTURE.md, and the "where a change lands" table above it.
+fn code_map() -> String {
+    let text = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
+    let start = text
+        .find("| to add")
+        .expect("the 'where a change lands' table");
+    let end = text
+        .find("## Architecture invariants")
+        .expect("an invariants section");
+    text[start..end].to_string()
+}
+
+const TOP_FOLDERS: [&str; 7] = [
+    "proto/",
+    "broker/",
+    "agency-client/",
+    "env-config/",
+    "tests/",
+    "fuzz/",
+    "docs/",
+];
+
+#[test]
+fn every_path_the_code_map_names_exists() {
+    let map = code_map();
+    let mut checked = 0;
+    for (i, quoted) in map.split('`').enumerate() {
+        if i % 2 == 0 || !TOP_FOLDERS.iter().any(|f| quoted.starts_with(f)) {
+            continue;
+        }
+        assert!(
+            repo().join(quoted.trim_end_matches('/')).exists(),
+            "ARCHITECTURE.md names `{quoted}`, which does not exist"
+        );
+        checked += 1;
+    }
+    assert!(checked > 40, "only {checked} paths found in the code map");
+}
+
+#[test]
+fn every_module_is_in_the_code_map() {
+    let map = code_map();
+    // Each folder's files are named in the code map's paragraph that names the folder (the
+    // "where a change lands" table above it names folders too, but not their files).
+    let sections = &map[map.find("## Code map").expect("a code map section")..];
+    let paragraphs: Vec<&str> = sections
+        .split("\n- ")
+        .flat_map(|p| p.split("\n\n"))
+        .collect();
+    for folder in [
+        "broker/src/transport/",
+        "broker/src/grpc/",
+        "broker/src/ledger/",
+        "broker/src/store/",
+        "broker/src/tokens/",
+        "broker/src/secrets/",
+        "broker/src/ops/",
+        "broker/src/server/",
+        "broker/src/pki/",
+        "broker/src/bin/deconflict-broker/",
+        "agency-client/src/daemon/",
+        "agency-client/token-spec/src/normalize/",
+        "agency-client/token-spec/src/token/",
+    ] {
+        let paragraph = paragraphs
+            .iter()
+            .find(|p| p.contains(&format!("`{folder}`")))
+            .unwrap_or_else(|| panic!("ARCHITECTURE.md's code map has no paragraph for {folder}"));
+        for file in std::fs::read_dir(repo().join(folder)).unwrap() {
+            let name = file.unwrap().file_name().to_string_lossy().into_owned();
+            if name == "mod.rs" || name == "main.rs" {
+                continue;
+            }
+            let named = if name.ends_with(".rs") {
+                name.clone()
+            } else {
+                format!("{name}/")
+            };
+            assert!(
+                paragraph.contains(&format!("`{named}`")) || paragraph.contains(&named),
+                "{folder}{name} is not named in its code map paragraph"
+            );
+        }
+    }
+    // The broker's top-level modules are named by their full path.
+    for file in std::fs::read_dir(repo().join("broker/src")).unwrap() {
+        let path = file.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "lib.rs" || name == "bin" {
+            continue;
+        }
+        let named = if path.is_dir() {
+            format!("broker/src/{name}/")
+        } else {
+            format!("broker/src/{name}")
+        };
+        assert!(map.contains(&named), "{named} is not in the code map");
+    }
+}
+
+/// Lines of code (not comments) in `files` that contain `needle`.
+fn code_lines_with(files: &[std::path::PathBuf], needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains(needle) {
+                hits.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn each_broker_layer_knows_only_the_layers_below_it() {
+    let below_grpc: Vec<_> = [
+        "broker/src/ledger",
+        "broker/src/store",
+        "broker/src/tokens",
+        "broker/src/secrets",
+    ]
+    .iter()
+    .flat_map(|d| rust_files(d))
+    .collect();
+    for needle in ["tonic::", "use tonic", "crate::grpc", "crate::transport"] {
+        let hits = code_lines_with(&below_grpc, needle);
+        assert!(
+            hits.is_empty(),
+            "the domain reaches up with {needle}: {hits:#?}"
+        );
+    }
+    let store = rust_files("broker/src/store");
+    let hits = code_lines_with(&store, "crate::ledger");
+    assert!(hits.is_empty(), "the store knows the ledger: {hits:#?}");
+    let transport = rust_files("broker/src/transport");
+    let hits = code_lines_with(&transport, "crate::grpc");
+    assert!(hits.is_empty(), "transport knows the services: {hits:#?}");
+}
+
+#[test]
+fn only_grpc_status_builds_a_tonic_status() {
+    let files: Vec<_> = rust_files("broker/src")
+        .into_iter()
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "bin"))
+        .filter(|f| !f.ends_with("grpc/status.rs"))
+        .collect();
+    let mut hits = code_lines_with(&files, "Status::new(");
+    for ctor in [
+        "invalid_argument(",
+        "not_found(",
+        "permission_denied(",
+        "unauthenticated(",
+        "internal(",
+        "unavailable(",
+        "failed_precondition(",
+        "resource_exhausted(",
+        "already_exists(",
+        "Status::from(",
+    ] {
+        hits.extend(code_lines_with(
+            &files,
+            &format!("Status::{}", ctor.trim_start_matches("Status::")),
+        ));
+    }
+    assert!(
+        hits.is_empty(),
+        "a Status built outside grpc/status.rs: {hits:#?}"
+    );
+}

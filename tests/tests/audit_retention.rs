@@ -8,16 +8,6 @@ use deconfliction_proto::v1;
 use deconfliction_tests::*;
 use tonic::Code;
 
-fn card(officer: &str) -> v1::ContactCard {
-    v1::ContactCard {
-        unit_name: format!("{officer}'s unit"),
-        officer: officer.into(),
-        phone: "+86 871 0000 0000".into(),
-        secure_email: format!("{officer}@secure.example"),
-        note: "call after 20:00".into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_chain_records_every_change_and_detects_tampering() {
     let mut fed = Federation::start(&["yn-psb", "gd-psb"]).await;
@@ -98,7 +88,7 @@ async fn audit_chain_records_every_change_and_detects_tampering() {
     {
         use deconflict_broker::store::{SledStore, Store, WriteBatch};
         let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
-        let key = deconflict_broker::audit::key(3);
+        let key = deconflict_broker::ledger::audit::key(3);
         let raw = String::from_utf8(store.get(&key).unwrap().unwrap()).unwrap();
         let forged = raw.replacen("\"actor\":\"", "\"actor\":\"x", 1);
         let mut b = WriteBatch::default();
@@ -156,7 +146,7 @@ async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
     .unwrap();
     yn.disclose(v1::DiscloseRequest {
         match_id: m.clone(),
-        card: Some(card("Li")),
+        card: Some(contact_card("Li")),
     })
     .await
     .unwrap();
@@ -186,11 +176,7 @@ async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
             })
             .await
             .is_err_and(|e| e.code() == Code::NotFound);
-        let mut s = yn
-            .subscribe(v1::SubscribeRequest { after: 0 })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut s = subscribe(&mut yn).await;
         let queued = drain(&mut s, Duration::from_millis(200)).await;
         if gone_op && gone_match && queued.is_empty() {
             break;

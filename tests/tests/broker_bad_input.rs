@@ -18,11 +18,7 @@ async fn observable(c: &mut BrokerClient<Channel>) -> (Vec<v1::Operation>, u64) 
         .unwrap()
         .into_inner()
         .operations;
-    let mut s = c
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut s = subscribe(c).await;
     let alerts = drain(&mut s, std::time::Duration::from_millis(200)).await;
     (ops, alerts.len() as u64)
 }

@@ -97,11 +97,7 @@ async fn acknowledged_writes_survive_sigkill() {
             assert_eq!(op.token_count, count);
         }
         // Every alert seen before is still queued at the same position.
-        let mut s = yn
-            .subscribe(v1::SubscribeRequest { after: 0 })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut s = subscribe(&mut yn).await;
         let backlog = drain(&mut s, Duration::from_millis(300)).await;
         let now_seen: BTreeMap<u64, String> = backlog
             .iter()

@@ -11,13 +11,6 @@ use deconfliction_tests::*;
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(300);
 
-fn match_of(alert: &v1::Alert) -> &v1::MatchAlert {
-    match &alert.event {
-        Some(v1::alert::Event::Match(m)) => m,
-        other => panic!("expected a match alert, got {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_agencies_register_check_and_alert() {
     let fed = Federation::start(&["yn-psb", "gd-psb", "gx-psb"]).await;
@@ -26,21 +19,9 @@ async fn three_agencies_register_check_and_alert() {
         fed.client("gd-psb").await,
         fed.client("gx-psb").await,
     );
-    let mut yn_alerts = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut gd_alerts = gd
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut gx_alerts = gx
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut yn_alerts = subscribe(&mut yn).await;
+    let mut gd_alerts = subscribe(&mut gd).await;
+    let mut gx_alerts = subscribe(&mut gx).await;
 
     let (phone, plate, other) = (token(), token(), token());
     let yn_op = registration(vec![
@@ -208,11 +189,7 @@ async fn registration_is_idempotent_and_survives_restart_with_queue_positions() 
         changed.case_reference = "different".into();
         let err = yn.register_operation(changed).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
-        let mut s = yn
-            .subscribe(v1::SubscribeRequest { after: 0 })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut s = subscribe(&mut yn).await;
         let first = next_alerts(&mut s, 3, WAIT).await;
         assert_eq!(
             first.iter().map(|a| a.seq).collect::<Vec<_>>(),
@@ -236,11 +213,7 @@ async fn registration_is_idempotent_and_survives_restart_with_queue_positions() 
         assert_eq!(got.match_ids.len(), 1);
     }
     // The queue resumes where it was: alert 1 was acknowledged, 2 and 3 remain.
-    let mut s = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut s = subscribe(&mut yn).await;
     let rest = next_alerts(&mut s, 2, WAIT).await;
     assert_eq!(rest.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![2, 3]);
     no_alert(&mut s, QUIET).await;
@@ -267,11 +240,7 @@ async fn subscribe_resumes_exactly_after_reconnect() {
             .await
             .unwrap();
     }
-    let mut s = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut s = subscribe(&mut yn).await;
     let got = next_alerts(&mut s, 2, WAIT).await;
     drop(s);
     // A new connection, resuming after the last alert seen.
@@ -324,11 +293,7 @@ async fn concurrent_registrations_make_exactly_one_match_per_pair() {
     // Every agency sees one match per other agency per round, no more, no less.
     let mut all_matches: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     for (i, c) in clients.iter_mut().enumerate() {
-        let mut s = c
-            .subscribe(v1::SubscribeRequest { after: 0 })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut s = subscribe(c).await;
         let alerts = drain(&mut s, Duration::from_millis(500)).await;
         let ids: Vec<&str> = alerts
             .iter()

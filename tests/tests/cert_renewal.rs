@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use deconflict_broker::pki;
-use deconflict_broker::pki_dir::PkiDir;
+use deconflict_broker::pki::dir::PkiDir;
 use deconfliction_proto::v1;
 use deconfliction_tests::*;
 use rustls_pki_types::pem::PemObject;

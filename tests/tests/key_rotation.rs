@@ -89,7 +89,7 @@ async fn previous_epoch_is_served_during_the_overlap_and_refused_after() {
     // A rotation configured wrongly does not start.
     fed.stop_broker().await;
     fed.config.token_service.previous_valid_until = Some("next tuesday".into());
-    let e = deconflict_broker::server::start(&fed.config, deconflict_broker::server::Role::Broker)
+    let e = deconflict_broker::server::start(&fed.config, deconflict_broker::server::Mode::Broker)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("RFC 3339"), "{e}");

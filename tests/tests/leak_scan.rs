@@ -55,14 +55,7 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
     // by retention) but must never reach its logs.
     let message = "meet at the Ruili checkpoint 0300";
     let officer = "Inspector Zhou Wenqiang";
-    let m = yn
-        .list_operations(v1::ListOperationsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .operations[0]
-        .match_ids[0]
-        .clone();
+    let m = first_match_id(&mut yn).await;
     yn.send_message(v1::SendMessageRequest {
         match_id: m.clone(),
         text: message.into(),
@@ -88,11 +81,7 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
         ("gd-psb", &mut gd),
         ("gx-psb", &mut gx),
     ] {
-        let mut s = c
-            .subscribe(v1::SubscribeRequest { after: 0 })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut s = subscribe(c).await;
         for alert in drain(&mut s, Duration::from_millis(300)).await {
             let bytes = alert.encode_to_vec();
             for other in ["yn-psb", "gd-psb", "gx-psb"] {

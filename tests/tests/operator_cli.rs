@@ -236,7 +236,7 @@ async fn plain_health_port_and_metrics_endpoint_serve_orchestrators() {
 async fn http_get(addr: std::net::SocketAddr) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut out = String::new();
@@ -339,11 +339,7 @@ async fn backup_while_serving_and_restore_into_a_new_folder() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
-    let mut s = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut s = subscribe(&mut yn).await;
     let alerts = drain(&mut s, Duration::from_millis(300)).await;
     assert_eq!(alerts.len(), 1, "the alert queue came back too");
 }

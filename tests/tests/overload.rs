@@ -21,11 +21,7 @@ async fn a_subscriber_that_never_reads_loses_nothing_and_blocks_nobody() {
     let mut gd = fed.client("gd-psb").await;
     let mut gx = fed.client("gx-psb").await;
     // Yunnan subscribes and then does not read at all.
-    let stalled = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let stalled = subscribe(&mut yn).await;
     // Enough that the alerts exceed the stream buffer and the HTTP/2 window many times over.
     let n = 2000u64;
     for i in 0..n {
@@ -53,11 +49,7 @@ async fn a_subscriber_that_never_reads_loses_nothing_and_blocks_nobody() {
         }
     }
     assert!(refused > 0, "a flood of checks was never refused");
-    let mut s = gd
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut s = subscribe(&mut gd).await;
     assert_eq!(
         next_alerts(&mut s, n as usize, Duration::from_secs(60))
             .await

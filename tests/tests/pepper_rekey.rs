@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use deconflict_broker::pepper::Pepper;
+use deconflict_broker::secrets::pepper::Pepper;
 use deconfliction_proto::v1;
 use deconfliction_tests::scan::{contains, files_under};
 use deconfliction_tests::*;
@@ -94,7 +94,7 @@ async fn rekey_into_a_new_folder_keeps_everything_and_drops_the_old_stored_value
 
     // The re-keyed folder with only the old pepper, or the old folder with both: refused.
     fed.config.server.data_dir = to.clone();
-    let e = deconflict_broker::server::start(&fed.config, deconflict_broker::server::Role::Broker)
+    let e = deconflict_broker::server::start(&fed.config, deconflict_broker::server::Mode::Broker)
         .await
         .unwrap_err()
         .to_string();
@@ -102,7 +102,7 @@ async fn rekey_into_a_new_folder_keeps_everything_and_drops_the_old_stored_value
     let old_dir = fed.dir.path().join("data");
     fed.config.server.data_dir = old_dir.clone();
     fed.config.secrets.pepper_rekeys = vec![new_pepper.clone()];
-    let e = deconflict_broker::server::start(&fed.config, deconflict_broker::server::Role::Broker)
+    let e = deconflict_broker::server::start(&fed.config, deconflict_broker::server::Mode::Broker)
         .await
         .unwrap_err()
         .to_string();
@@ -131,11 +131,7 @@ async fn rekey_into_a_new_folder_keeps_everything_and_drops_the_old_stored_value
     let e = yn.register_operation(changed).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::AlreadyExists);
 
-    let mut alerts = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut alerts = subscribe(&mut yn).await;
     let backlog = drain(&mut alerts, Duration::from_millis(300)).await;
     assert_eq!(backlog.len(), 1, "the alert queue came over");
     let c = registration(vec![entry(&later, SelectorKind::Email, 9)]);

@@ -31,25 +31,6 @@ fn roles(c: &mut deconflict_broker::config::BrokerConfig) {
     ];
 }
 
-async fn subscribe(
-    c: &mut v1::broker_client::BrokerClient<tonic::transport::Channel>,
-) -> tonic::Streaming<v1::Alert> {
-    c.subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-fn card(officer: &str) -> v1::ContactCard {
-    v1::ContactCard {
-        unit_name: format!("{officer}'s unit"),
-        officer: officer.into(),
-        phone: "+86 871 0000 0000".into(),
-        secure_email: format!("{officer}@secure.example"),
-        note: "call after 20:00".into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_consent_and_resolution_between_anonymous_parties() {
     let fed = Federation::start_with(&["yn-psb", "gd-psb", "gx-psb"], roles).await;
@@ -139,7 +120,7 @@ async fn relay_consent_and_resolution_between_anonymous_parties() {
     let view = yn
         .disclose(v1::DiscloseRequest {
             match_id: m.clone(),
-            card: Some(card("Li")),
+            card: Some(contact_card("Li")),
         })
         .await
         .unwrap()
@@ -166,14 +147,14 @@ async fn relay_consent_and_resolution_between_anonymous_parties() {
     // Guangdong discloses first now, then Yunnan: both receive the other's card.
     gd.disclose(v1::DiscloseRequest {
         match_id: m.clone(),
-        card: Some(card("Chen")),
+        card: Some(contact_card("Chen")),
     })
     .await
     .unwrap();
     no_alert(&mut yn_s, QUIET).await;
     yn.disclose(v1::DiscloseRequest {
         match_id: m.clone(),
-        card: Some(card("Li")),
+        card: Some(contact_card("Li")),
     })
     .await
     .unwrap();
@@ -264,14 +245,7 @@ async fn watch_centre_sees_metadata_and_admin_suspends() {
         .await
         .unwrap();
     gd.register_operation(gd_op.clone()).await.unwrap();
-    let m = yn
-        .list_operations(v1::ListOperationsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .operations[0]
-        .match_ids[0]
-        .clone();
+    let m = first_match_id(&mut yn).await;
     yn.send_message(v1::SendMessageRequest {
         match_id: m.clone(),
         text: "secret words".into(),
@@ -280,7 +254,7 @@ async fn watch_centre_sees_metadata_and_admin_suspends() {
     .unwrap();
     yn.disclose(v1::DiscloseRequest {
         match_id: m.clone(),
-        card: Some(card("Li")),
+        card: Some(contact_card("Li")),
     })
     .await
     .unwrap();
@@ -353,11 +327,7 @@ async fn watch_centre_sees_metadata_and_admin_suspends() {
         })
         .await
         .unwrap();
-    let mut gd_stream = gd
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut gd_stream = subscribe(&mut gd).await;
     let rec = admin
         .suspend_agency(v1::SuspendAgencyRequest {
             agency_id: "gd-psb".into(),

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use deconflict_broker::server::{Role, start};
+use deconflict_broker::server::{Mode, start};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;
 use deconfliction_tests::scan::files_under;
@@ -49,13 +49,6 @@ fn email(text: &str) -> Selector {
 
 fn geo(lat: f64, lng: f64) -> Selector {
     Selector::Geo { lat, lng }
-}
-
-fn match_of(alert: &v1::Alert) -> &v1::MatchAlert {
-    match &alert.event {
-        Some(v1::alert::Event::Match(m)) => m,
-        other => panic!("expected a match alert, got {other:?}"),
-    }
 }
 
 /// Great-circle distance in metres (for asserting the test geometry itself).
@@ -127,16 +120,8 @@ async fn different_spellings_give_one_match_through_the_token_service() {
     assert!(shared_geo >= 1, "points 30 m apart share no cell");
     assert_ne!(yn_entries[11].token, gd_entries[11].token);
 
-    let mut yn_alerts = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut gd_alerts = gd
-        .subscribe(v1::SubscribeRequest { after: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut yn_alerts = subscribe(&mut yn).await;
+    let mut gd_alerts = subscribe(&mut gd).await;
     let yn_op = registration(yn_entries);
     let r = yn
         .register_operation(yn_op.clone())
@@ -409,7 +394,7 @@ async fn the_stand_alone_token_service_derives_tokens_and_serves_nothing_else() 
             2,
         )
         .unwrap();
-    deconflict_broker::pki_dir::PkiDir::save(
+    deconflict_broker::pki::dir::PkiDir::save(
         &cert,
         &root.join("token-service.pem"),
         &root.join("token-service.key"),
@@ -424,7 +409,7 @@ async fn the_stand_alone_token_service_derives_tokens_and_serves_nothing_else() 
     config.secrets.pepper = root.join("pepper");
     let seed = [9u8; 32];
     write_token_seed(&config, &seed);
-    let service = start(&config, Role::TokenServiceOnly).await.unwrap();
+    let service = start(&config, Mode::TokenServiceOnly).await.unwrap();
     assert_ne!(service.addr, fed.addr());
 
     let (agency_cert, agency_key) = fed.agency_pem("yn-psb");

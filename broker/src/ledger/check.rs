@@ -10,9 +10,9 @@ use super::postings;
 use super::records::{OpRecord, StoredToken, Window};
 use super::txn::Txn;
 use super::{Ledger, Notifications, keys, queue};
-use crate::audit::AuditEvent;
 use crate::error::Result;
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditEvent;
 
 #[derive(Debug)]
 pub struct CheckOutcome {
@@ -26,6 +26,9 @@ pub struct CheckOutcome {
 pub(super) struct CheckTallies {
     by_agency: HashMap<AgencyId, (u64, u64, u64)>,
 }
+
+/// Other agencies' operations a check hit, each with the checked tokens it holds.
+type HitsByOperation = BTreeMap<Uuid, Vec<StoredToken>>;
 
 impl Ledger {
     fn tally_check(&self, agency: &AgencyId, tokens: u64, hits: u64) {
@@ -68,28 +71,7 @@ impl Ledger {
         tokens: &[StoredToken],
         now: i64,
     ) -> Result<(CheckOutcome, Notifications)> {
-        let mut hits = Vec::with_capacity(tokens.len());
-        let mut touched: BTreeMap<Uuid, Vec<StoredToken>> = BTreeMap::new();
-        for stored in tokens {
-            let mut hit = false;
-            for posting in postings::read(self.store.as_ref(), stored)? {
-                if posting.window.end <= now || !posting.window.overlaps(&window) {
-                    continue;
-                }
-                let own = posting.agency == agency.as_str();
-                if own && !self.policy.match_same_agency {
-                    continue;
-                }
-                hit = true;
-                if !own {
-                    touched
-                        .entry(Uuid::from_bytes(posting.op))
-                        .or_default()
-                        .push(*stored);
-                }
-            }
-            hits.push(hit);
-        }
+        let (hits, touched) = self.look_up(agency, &window, tokens, now)?;
         let hit_count = hits.iter().filter(|h| **h).count() as u64;
         if touched.is_empty() {
             // A check that told nobody still leaves a trace, summed per agency and sealed into
@@ -106,31 +88,7 @@ impl Ledger {
         }
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
-        let mut notified = 0;
-        for (op_id, stored) in touched {
-            // The operation may have closed since the unlocked read: then nobody is told.
-            let Some(op) = txn.get_rec::<OpRecord>(&keys::op(&op_id))? else {
-                continue;
-            };
-            let Ok(owner) = AgencyId::parse(&op.agency) else {
-                continue;
-            };
-            let tokens = op
-                .tokens
-                .iter()
-                .filter(|t| stored.contains(&t.stored))
-                .map(|t| v1::MatchedToken {
-                    kind: t.kind,
-                    local_ref: t.local_ref,
-                })
-                .collect();
-            let event = v1::alert::Event::Checked(v1::CheckedAlert {
-                operation_id: op_id.to_string(),
-                tokens,
-            });
-            queue::enqueue(&mut txn, &owner, now, event)?;
-            notified += 1;
-        }
+        let notified = notify_owners(&mut txn, touched, now)?;
         txn.audit(
             AuditEvent::new(agency.as_str(), "check")
                 .count("tokens", tokens.len() as u64)
@@ -146,4 +104,69 @@ impl Ledger {
             notes,
         ))
     }
+
+    /// Which tokens hit an open operation in the window (one flag per token, in order), and
+    /// the other agencies' operations hit, with the tokens that hit each.
+    fn look_up(
+        &self,
+        agency: &AgencyId,
+        window: &Window,
+        tokens: &[StoredToken],
+        now: i64,
+    ) -> Result<(Vec<bool>, HitsByOperation)> {
+        let mut hits = Vec::with_capacity(tokens.len());
+        let mut touched = HitsByOperation::new();
+        for stored in tokens {
+            let mut hit = false;
+            for posting in postings::read(self.store.as_ref(), stored)? {
+                if posting.window.end <= now || !posting.window.overlaps(window) {
+                    continue;
+                }
+                let own = posting.agency == agency.as_str();
+                if own && !self.policy.match_same_agency {
+                    continue;
+                }
+                hit = true;
+                if !own {
+                    touched
+                        .entry(Uuid::from_bytes(posting.op))
+                        .or_default()
+                        .push(*stored);
+                }
+            }
+            hits.push(hit);
+        }
+        Ok((hits, touched))
+    }
+}
+
+/// Queues a "checked" alert for the owner of each operation hit, naming only the owner's own
+/// tokens. Returns how many owners were told.
+fn notify_owners(txn: &mut Txn<'_>, touched: HitsByOperation, now: i64) -> Result<usize> {
+    let mut notified = 0;
+    for (op_id, stored) in touched {
+        // The operation may have closed since the unlocked read: then nobody is told.
+        let Some(op) = txn.get_rec::<OpRecord>(&keys::op(&op_id))? else {
+            continue;
+        };
+        let Ok(owner) = AgencyId::parse(&op.agency) else {
+            continue;
+        };
+        let tokens = op
+            .tokens
+            .iter()
+            .filter(|t| stored.contains(&t.stored))
+            .map(|t| v1::MatchedToken {
+                kind: t.kind,
+                local_ref: t.local_ref,
+            })
+            .collect();
+        let event = v1::alert::Event::Checked(v1::CheckedAlert {
+            operation_id: op_id.to_string(),
+            tokens,
+        });
+        queue::enqueue(txn, &owner, now, event)?;
+        notified += 1;
+    }
+    Ok(notified)
 }

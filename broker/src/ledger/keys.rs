@@ -12,9 +12,9 @@
 //! | `aq/` | agency (len-prefixed) + sequence (8) | encoded `deconfliction.v1.Alert` |
 //! | `as/` | agency (len-prefixed) | [`QueueState`](super::records::QueueState) |
 //! | `rg/` | agency id | [`AgencyEntry`](super::records::AgencyEntry): role, suspension |
-//! | `au/` | sequence (8) | audit record (see [`crate::audit`]) |
+//! | `au/` | sequence (8) | audit record (see [`crate::ledger::audit`]) |
 //! | `meta/format` | | store format version (u32 BE) |
-//! | `meta/pepper` | | fingerprints of the pepper layers the store is keyed with (see [`crate::pepper`]) |
+//! | `meta/pepper` | | fingerprints of the pepper layers the store is keyed with (see [`crate::secrets::pepper`]) |
 //! | `meta/rekey-incomplete` | | present only while a pepper re-key writes this store |
 
 use uuid::Uuid;

@@ -15,9 +15,19 @@ use super::postings;
 use super::records::{MatchRecord, MatchSide, MatchState, OpRecord, StoredToken};
 use super::txn::Txn;
 use super::{Ledger, keys, queue};
-use crate::audit::AuditEvent;
 use crate::error::Result;
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditEvent;
+
+/// A match about to be written: new, or an existing one that `new_tokens` join.
+struct Change {
+    match_id: Uuid,
+    record: MatchRecord,
+    created: bool,
+    new_tokens: Vec<StoredToken>,
+    /// Whether the sides hear of it (a re-derivation only is recorded silently).
+    tells: bool,
+}
 
 impl Ledger {
     /// Matches `candidates` (stored tokens of `record`, operation `id`) against the index and
@@ -31,6 +41,45 @@ impl Ledger {
         candidates: &[StoredToken],
         now: i64,
     ) -> Result<u32> {
+        let mut touched = 0;
+        for (other_id, shared) in self.shared_by_operation(txn, id, record, candidates, now)? {
+            let Some(mut other) = txn.get_rec::<OpRecord>(&keys::op(&other_id))? else {
+                // A posting without its operation cannot happen with atomic batches.
+                tracing::warn!(operation = %other_id, "index entry without operation; skipped");
+                continue;
+            };
+            let pair_key = keys::pair(id, &other_id);
+            let change = match txn.get(&pair_key)? {
+                Some(raw) => match grow(txn, &raw, record, &other, shared)? {
+                    Some(change) => change,
+                    None => continue,
+                },
+                None => {
+                    let change = create(id, record, &other_id, &other, shared, now);
+                    txn.put(pair_key, change.match_id.as_bytes().to_vec());
+                    record.match_ids.push(*change.match_id.as_bytes());
+                    other.match_ids.push(*change.match_id.as_bytes());
+                    txn.put_rec(keys::op(&other_id), &other)?;
+                    change
+                }
+            };
+            if write_change(txn, change, (id, record), (&other_id, &other), now)? {
+                touched += 1;
+            }
+        }
+        Ok(touched)
+    }
+
+    /// The other open operations that hold any of `candidates` with a window overlapping
+    /// `record`'s, and which of the candidates each holds.
+    fn shared_by_operation(
+        &self,
+        txn: &Txn<'_>,
+        id: &Uuid,
+        record: &OpRecord,
+        candidates: &[StoredToken],
+        now: i64,
+    ) -> Result<BTreeMap<Uuid, Vec<StoredToken>>> {
         let mut by_other: BTreeMap<Uuid, Vec<StoredToken>> = BTreeMap::new();
         for stored in candidates {
             for posting in postings::read_txn(txn, stored)? {
@@ -47,123 +96,144 @@ impl Ledger {
                 by_other.entry(other).or_default().push(*stored);
             }
         }
-        let mut touched = 0;
-        for (other_id, shared) in by_other {
-            let Some(mut other) = txn.get_rec::<OpRecord>(&keys::op(&other_id))? else {
-                // A posting without its operation cannot happen with atomic batches.
-                tracing::warn!(operation = %other_id, "index entry without operation; skipped");
-                continue;
-            };
-            let pair_key = keys::pair(id, &other_id);
-            // `tells`: whether the sides hear of it (a re-derivation only is recorded silently).
-            let (match_id, mut m, created, new_tokens, tells) = match txn.get(&pair_key)? {
-                Some(raw) => {
-                    let match_id =
-                        Uuid::from_slice(&raw).map_err(|e| crate::store::StoreError::Corrupt {
-                            key: "pr/".into(),
-                            reason: e.to_string(),
-                        })?;
-                    let Some(m) = txn.get_rec::<MatchRecord>(&keys::match_record(&match_id))?
-                    else {
-                        continue;
-                    };
-                    if m.state == MatchState::Resolved {
-                        // Resolved matches stop growing (and alerting) until reopened.
-                        continue;
-                    }
-                    let known: HashSet<StoredToken> = m.shared.iter().copied().collect();
-                    let new: Vec<StoredToken> =
-                        shared.into_iter().filter(|s| !known.contains(s)).collect();
-                    if new.is_empty() {
-                        continue;
-                    }
-                    // More tokens of selectors the match already holds on both sides (their
-                    // re-derivation under a new key epoch) are nothing to tell.
-                    let fresh: HashSet<StoredToken> = new.iter().copied().collect();
-                    let tells = joins_selector(record, &known, &fresh)
-                        || joins_selector(&other, &known, &fresh);
-                    (match_id, m, false, new, tells)
-                }
-                None => {
-                    let match_id = Uuid::new_v4();
-                    let (a, b) = if id.as_bytes() <= other_id.as_bytes() {
-                        ((id, &record.agency), (&other_id, &other.agency))
-                    } else {
-                        ((&other_id, &other.agency), (id, &record.agency))
-                    };
-                    let m = MatchRecord {
-                        a: MatchSide {
-                            op: *a.0.as_bytes(),
-                            agency: a.1.clone(),
-                            card: None,
-                        },
-                        b: MatchSide {
-                            op: *b.0.as_bytes(),
-                            agency: b.1.clone(),
-                            card: None,
-                        },
-                        shared: Vec::new(),
-                        created: now,
-                        updated: now,
-                        state: MatchState::Open,
-                        outcome: 0,
-                        note: String::new(),
-                        cards_exchanged: false,
-                    };
-                    txn.put(pair_key, match_id.as_bytes().to_vec());
-                    record.match_ids.push(*match_id.as_bytes());
-                    other.match_ids.push(*match_id.as_bytes());
-                    txn.put_rec(keys::op(&other_id), &other)?;
-                    (match_id, m, true, shared, true)
-                }
-            };
-            m.shared.extend(new_tokens.iter().copied());
-            if !tells {
-                txn.put_rec(keys::match_record(&match_id), &m)?;
-                txn.audit(
-                    AuditEvent::new("broker", "match_rederived")
-                        .id(match_id)
-                        .count("shared_tokens", m.shared.len() as u64),
-                );
-                continue;
-            }
-            m.updated = now;
-            txn.put_rec(keys::match_record(&match_id), &m)?;
-            let new: HashSet<StoredToken> = new_tokens.into_iter().collect();
-            let all: HashSet<StoredToken> = m.shared.iter().copied().collect();
-            for (side_id, side) in [(id, &*record), (&other_id, &other)] {
-                let agency = AgencyId::parse(&side.agency).map_err(|e| {
-                    crate::store::StoreError::Corrupt {
-                        key: "op/".into(),
-                        reason: e.to_string(),
-                    }
-                })?;
-                let alert = match_alert(&match_id, side_id, side, &all, &new, created);
-                queue::enqueue(txn, &agency, now, v1::alert::Event::Match(alert))?;
-            }
-            txn.audit(
-                AuditEvent::new(
-                    "broker",
-                    if created {
-                        "match_created"
-                    } else {
-                        "match_grown"
-                    },
-                )
-                .id(match_id)
-                .id(id)
-                .id(other_id)
-                .count("shared_tokens", m.shared.len() as u64),
-            );
-            if created {
-                txn.notifications.matches_created += 1;
-            } else {
-                txn.notifications.matches_grown += 1;
-            }
-            touched += 1;
-        }
-        Ok(touched)
+        Ok(by_other)
     }
+}
+
+/// The existing match of a pair (`raw` is its id) grown by the tokens of `shared` it does not
+/// hold yet; `None` when there is nothing to change (resolved, or nothing new).
+fn grow(
+    txn: &Txn<'_>,
+    raw: &[u8],
+    record: &OpRecord,
+    other: &OpRecord,
+    shared: Vec<StoredToken>,
+) -> Result<Option<Change>> {
+    let match_id = Uuid::from_slice(raw).map_err(|e| crate::store::StoreError::Corrupt {
+        key: "pr/".into(),
+        reason: e.to_string(),
+    })?;
+    let Some(m) = txn.get_rec::<MatchRecord>(&keys::match_record(&match_id))? else {
+        return Ok(None);
+    };
+    if m.state == MatchState::Resolved {
+        // Resolved matches stop growing (and alerting) until reopened.
+        return Ok(None);
+    }
+    let known: HashSet<StoredToken> = m.shared.iter().copied().collect();
+    let new: Vec<StoredToken> = shared.into_iter().filter(|s| !known.contains(s)).collect();
+    if new.is_empty() {
+        return Ok(None);
+    }
+    // More tokens of selectors the match already holds on both sides (their re-derivation
+    // under a new key epoch) are nothing to tell.
+    let fresh: HashSet<StoredToken> = new.iter().copied().collect();
+    let tells = joins_selector(record, &known, &fresh) || joins_selector(other, &known, &fresh);
+    Ok(Some(Change {
+        match_id,
+        record: m,
+        created: false,
+        new_tokens: new,
+        tells,
+    }))
+}
+
+/// A new match for the pair, its sides ordered by operation id so that either registration
+/// order gives the same record.
+fn create(
+    id: &Uuid,
+    record: &OpRecord,
+    other_id: &Uuid,
+    other: &OpRecord,
+    shared: Vec<StoredToken>,
+    now: i64,
+) -> Change {
+    let (a, b) = if id.as_bytes() <= other_id.as_bytes() {
+        ((id, &record.agency), (other_id, &other.agency))
+    } else {
+        ((other_id, &other.agency), (id, &record.agency))
+    };
+    let side = |(op, agency): (&Uuid, &String)| MatchSide {
+        op: *op.as_bytes(),
+        agency: agency.clone(),
+        card: None,
+    };
+    Change {
+        match_id: Uuid::new_v4(),
+        record: MatchRecord {
+            a: side(a),
+            b: side(b),
+            shared: Vec::new(),
+            created: now,
+            updated: now,
+            state: MatchState::Open,
+            outcome: 0,
+            note: String::new(),
+            cards_exchanged: false,
+        },
+        created: true,
+        new_tokens: shared,
+        tells: true,
+    }
+}
+
+/// Writes the match, then either records a silent re-derivation or alerts both sides (each
+/// about its own operation only) and audits. Returns whether the sides were told.
+fn write_change(
+    txn: &mut Txn<'_>,
+    change: Change,
+    ours: (&Uuid, &OpRecord),
+    theirs: (&Uuid, &OpRecord),
+    now: i64,
+) -> Result<bool> {
+    let Change {
+        match_id,
+        record: mut m,
+        created,
+        new_tokens,
+        tells,
+    } = change;
+    m.shared.extend(new_tokens.iter().copied());
+    if !tells {
+        txn.put_rec(keys::match_record(&match_id), &m)?;
+        txn.audit(
+            AuditEvent::new("broker", "match_rederived")
+                .id(match_id)
+                .count("shared_tokens", m.shared.len() as u64),
+        );
+        return Ok(false);
+    }
+    m.updated = now;
+    txn.put_rec(keys::match_record(&match_id), &m)?;
+    let new: HashSet<StoredToken> = new_tokens.into_iter().collect();
+    let all: HashSet<StoredToken> = m.shared.iter().copied().collect();
+    for (side_id, side) in [ours, theirs] {
+        let agency =
+            AgencyId::parse(&side.agency).map_err(|e| crate::store::StoreError::Corrupt {
+                key: "op/".into(),
+                reason: e.to_string(),
+            })?;
+        let alert = match_alert(&match_id, side_id, side, &all, &new, created);
+        queue::enqueue(txn, &agency, now, v1::alert::Event::Match(alert))?;
+    }
+    let action = if created {
+        "match_created"
+    } else {
+        "match_grown"
+    };
+    txn.audit(
+        AuditEvent::new("broker", action)
+            .id(match_id)
+            .id(ours.0)
+            .id(theirs.0)
+            .count("shared_tokens", m.shared.len() as u64),
+    );
+    if created {
+        txn.notifications.matches_created += 1;
+    } else {
+        txn.notifications.matches_grown += 1;
+    }
+    Ok(true)
 }
 
 /// Whether the `new` shared tokens bring `side` a selector (`local_ref`) that the match did

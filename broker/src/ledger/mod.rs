@@ -8,6 +8,7 @@
 //! The ledger never flushes: it returns [`Notifications`] and the caller acknowledges only
 //! after a group flush (see [`crate::core`]).
 
+pub mod audit;
 mod check;
 pub mod keys;
 mod matching;
@@ -20,6 +21,7 @@ pub mod rekey;
 mod relay;
 mod retention;
 mod txn;
+pub mod views;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,14 +29,13 @@ pub use check::CheckOutcome;
 pub use operations::{Amendment, NewOperation, Registered, registration_digest};
 pub use queue::AlertHub;
 pub use registry::MatchFilter;
-pub use relay::{
-    MAX_MESSAGE_CHARS, StateChange, card_to_proto, match_id as parse_match_id, validate_card,
-};
+pub use relay::{StateChange, card_to_proto};
 pub use retention::{Purged, Retention};
+pub use views::{AgencyCounts, MatchSummary, OwnSelector, PartyView, Statistics};
 
-use crate::audit::AuditLog;
 use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditLog;
 use crate::store::{Store, StoreError};
 
 /// Federation policy the ledger enforces.
@@ -115,7 +116,7 @@ impl Ledger {
 
     /// Appends audit events on their own (reads that leave a trace, token evaluations).
     /// Durable with the next group flush.
-    pub fn audit_only(&self, events: Vec<crate::audit::AuditEvent>, at: i64) -> Result<()> {
+    pub fn audit_only(&self, events: Vec<crate::ledger::audit::AuditEvent>, at: i64) -> Result<()> {
         self.audit.apply_with(
             self.store.as_ref(),
             crate::store::WriteBatch::default(),
@@ -129,10 +130,7 @@ impl Ledger {
     /// that it is one consistent state; reads go on.
     pub fn backup(&self, dir: &std::path::Path) -> Result<u64> {
         if dir.exists() {
-            return Err(BrokerError::FailedPrecondition(format!(
-                "{} already exists; back up into a new folder",
-                dir.display()
-            )));
+            return Err(BrokerError::BackupTargetExists(dir.to_path_buf()));
         }
         let _guard = self.lock();
         Ok(self.store.export_to(dir)?)
@@ -161,9 +159,6 @@ fn owned_by(record_agency: &str, agency: &AgencyId, id: &uuid::Uuid) -> Result<(
     if record_agency == agency.as_str() {
         Ok(())
     } else {
-        Err(BrokerError::PermissionDenied(format!(
-            "operation {id} belongs to another agency; an agency can only read, amend or close \
-             its own operations"
-        )))
+        Err(BrokerError::NotOwner(*id))
     }
 }

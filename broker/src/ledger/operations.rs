@@ -9,9 +9,9 @@ use super::postings;
 use super::records::{OpRecord, OpState, Posting, StoredToken, TokenRec, Window};
 use super::txn::Txn;
 use super::{Ledger, Notifications, keys, owned_by};
-use crate::audit::AuditEvent;
 use crate::error::{BrokerError, Result, invalid};
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditEvent;
 
 /// A validated registration: tokens are already peppered.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct NewOperation {
     pub tokens: Vec<TokenRec>,
     pub case_reference: String,
     /// The digest this registration had under each earlier pepper generation, as the re-keys
-    /// since then rewrote it (see [`crate::pepper::Pepper::lift`]): a repeat of a registration
+    /// since then rewrote it (see [`crate::secrets::pepper::Pepper::lift`]): a repeat of a registration
     /// made before a re-key is still recognised as a repeat. Empty for a pepper never rotated.
     pub earlier_digests: Vec<[u8; 32]>,
 }
@@ -116,19 +116,12 @@ impl Ledger {
         let mut txn = Txn::new(self.store.as_ref());
         if let Some(existing) = txn.get_rec::<OpRecord>(&keys::op(&new.id))? {
             if existing.agency != agency.as_str() {
-                return Err(BrokerError::AlreadyExists(format!(
-                    "operation id {} is already taken; choose a new UUID",
-                    new.id
-                )));
+                return Err(BrokerError::IdTaken(new.id));
             }
             let repeat = existing.registration_digest == digest
                 || new.earlier_digests.contains(&existing.registration_digest);
             if !repeat {
-                return Err(BrokerError::AlreadyExists(format!(
-                    "operation {} was already registered with different content; amend it, or \
-                     register under a new id",
-                    new.id
-                )));
+                return Err(BrokerError::ChangedRegistration(new.id));
             }
             txn.audit(
                 AuditEvent::new(agency.as_str(), "register_repeat")
@@ -188,7 +181,7 @@ impl Ledger {
     fn own_open_op(&self, txn: &Txn<'_>, agency: &AgencyId, id: &Uuid) -> Result<OpRecord> {
         let record: OpRecord = txn
             .get_rec(&keys::op(id))?
-            .ok_or_else(|| BrokerError::NotFound(format!("no operation {id}")))?;
+            .ok_or(BrokerError::NoSuchOperation(*id))?;
         owned_by(&record.agency, agency, id)?;
         Ok(record)
     }
@@ -204,10 +197,10 @@ impl Ledger {
         let mut txn = Txn::new(self.store.as_ref());
         let mut record = self.own_open_op(&txn, agency, id)?;
         if record.state != OpState::Open {
-            return Err(BrokerError::FailedPrecondition(format!(
-                "operation {id} is {}; only open operations can be amended (register a new one)",
-                state_word(record.state)
-            )));
+            return Err(BrokerError::OperationEnded {
+                id: *id,
+                state: state_word(record.state),
+            });
         }
         // Removing an absent token or adding a present one is a no-op, so a retried
         // amendment gives the same result.

@@ -14,9 +14,9 @@ use tokio::sync::watch;
 use super::records::{QueueState, decode};
 use super::txn::{Txn, durable_last_seq};
 use super::{Ledger, Notifications, Queued, keys};
-use crate::audit::AuditEvent;
 use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditEvent;
 use crate::store::StoreError;
 
 /// Per agency, the highest durable alert sequence, as a watch channel.
@@ -159,7 +159,7 @@ impl Ledger {
         let mut state: QueueState = txn.get_rec(&state_key)?.unwrap_or_default();
         let last = state.last_seq();
         if upto > last {
-            return Err(BrokerError::InvalidArgument(format!(
+            return Err(BrokerError::Invalid(format!(
                 "cannot acknowledge up to alert {upto}: the last alert is {last}"
             )));
         }

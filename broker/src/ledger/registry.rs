@@ -2,24 +2,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use deconfliction_proto::v1;
 use uuid::Uuid;
 
 use super::operations::end_operation;
 use super::records::{AgencyEntry, MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
 use super::txn::Txn;
+use super::views::{AgencyCounts, MatchSummary, Statistics};
 use super::{Ledger, Notifications, keys};
-use crate::audit::AuditEvent;
-use crate::error::{BrokerError, Result, invalid};
+use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditEvent;
 
-fn slot<'a>(
-    per: &'a mut BTreeMap<String, v1::AgencyStatistics>,
-    agency: &str,
-) -> &'a mut v1::AgencyStatistics {
+fn slot<'a>(per: &'a mut BTreeMap<String, AgencyCounts>, agency: &str) -> &'a mut AgencyCounts {
     per.entry(agency.to_owned())
-        .or_insert_with(|| v1::AgencyStatistics {
-            agency_id: agency.to_owned(),
+        .or_insert_with(|| AgencyCounts {
+            agency: agency.to_owned(),
             ..Default::default()
         })
 }
@@ -99,15 +96,6 @@ impl Ledger {
         display_name: &str,
         now: i64,
     ) -> Result<(AgencyEntry, Notifications)> {
-        if !matches!(
-            v1::Role::try_from(role),
-            Ok(v1::Role::Agency | v1::Role::WatchCentre | v1::Role::Admin)
-        ) {
-            return Err(invalid("role must be agency, watch centre or admin"));
-        }
-        if display_name.chars().count() > 200 {
-            return Err(invalid("display_name is longer than 200 characters"));
-        }
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
         let key = keys::registry(agency);
@@ -141,16 +129,14 @@ impl Ledger {
         now: i64,
     ) -> Result<(AgencyEntry, usize, Notifications)> {
         if admin == agency && suspend {
-            return Err(BrokerError::FailedPrecondition(
-                "an admin cannot suspend itself; ask another admin".into(),
-            ));
+            return Err(BrokerError::SelfSuspension);
         }
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
         let key = keys::registry(agency);
-        let mut entry: AgencyEntry = txn.get_rec(&key)?.ok_or_else(|| {
-            BrokerError::NotFound(format!("agency {agency} is not enrolled; enrol it first"))
-        })?;
+        let mut entry: AgencyEntry = txn
+            .get_rec(&key)?
+            .ok_or_else(|| BrokerError::NotEnrolled(agency.clone()))?;
         entry.suspended = suspend;
         entry.suspension_reason = if suspend {
             reason.to_owned()
@@ -195,9 +181,9 @@ impl Ledger {
     }
 
     /// Federation-wide counts, per agency. A full scan: for the watch centre, not hot paths.
-    pub fn statistics(&self) -> Result<v1::Statistics> {
-        let mut per: BTreeMap<String, v1::AgencyStatistics> = BTreeMap::new();
-        let mut stats = v1::Statistics::default();
+    pub fn statistics(&self) -> Result<Statistics> {
+        let mut per: BTreeMap<String, AgencyCounts> = BTreeMap::new();
+        let mut stats = Statistics::default();
         for (k, v) in self.store.scan_prefix(keys::OP)? {
             let op: OpRecord = decode(&k, &v)?;
             if op.state == OpState::Open {
@@ -231,7 +217,7 @@ impl Ledger {
     }
 
     /// Match metadata for the watch centre: ids, times, kinds, state and agencies.
-    pub fn list_matches(&self, filter: &MatchFilter, now: i64) -> Result<Vec<v1::MatchMetadata>> {
+    pub fn list_matches(&self, filter: &MatchFilter, now: i64) -> Result<Vec<MatchSummary>> {
         let mut out = Vec::new();
         for (k, v) in self.store.scan_prefix(keys::MATCH)? {
             let m: MatchRecord = decode(&k, &v)?;
@@ -269,21 +255,18 @@ impl Ledger {
                         .collect()
                 })
                 .unwrap_or_default();
-            out.push(v1::MatchMetadata {
-                match_id: id.to_string(),
-                created_unix: m.created,
-                updated_unix: m.updated,
-                state: match m.state {
-                    MatchState::Open => v1::MatchState::Open as i32,
-                    MatchState::Resolved => v1::MatchState::Resolved as i32,
-                },
+            out.push(MatchSummary {
+                match_id: id,
+                created: m.created,
+                updated: m.updated,
+                state: m.state,
                 outcome: m.outcome,
                 kinds: kinds.into_iter().collect(),
-                agency_ids: vec![m.a.agency.clone(), m.b.agency.clone()],
+                agencies: [m.a.agency.clone(), m.b.agency.clone()],
                 shared_tokens: m.shared.len() as u32,
             });
         }
-        out.sort_by_key(|m| m.created_unix);
+        out.sort_by_key(|m| m.created);
         Ok(out)
     }
 }

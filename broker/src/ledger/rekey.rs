@@ -1,7 +1,7 @@
 //! Pepper re-keying, offline: copies a stopped broker's store into an empty one, applying a
 //! new pepper layer on top of every stored value (`stored' = HMAC(new, stored)`). The broker
 //! keeps no raw token, so this is the only way to rotate its pepper; the chain it leaves is
-//! described in [`crate::pepper`].
+//! described in [`crate::secrets::pepper`].
 //!
 //! What holds a stored value, and is rewritten: the token index keys (`tk/`), each operation's
 //! tokens and registration digest (`op/`), each match's shared tokens (`mt/`). Everything else
@@ -13,8 +13,10 @@
 
 use super::keys;
 use super::records::{MatchRecord, OpRecord, decode, encode};
-use crate::audit::{AuditEvent, AuditLog};
-use crate::pepper::{FINGERPRINT_KEY, Pepper, PepperError, PepperLayer, REKEY_INCOMPLETE_KEY};
+use crate::ledger::audit::{AuditEvent, AuditLog};
+use crate::secrets::pepper::{
+    FINGERPRINT_KEY, Pepper, PepperError, PepperLayer, REKEY_INCOMPLETE_KEY,
+};
 use crate::store::{KvPair, Store, StoreError, WriteBatch};
 
 /// Records per batch written to the target.
@@ -236,11 +238,11 @@ mod tests {
         repeat.earlier_digests.clear();
         assert!(ledger.register(&a, repeat, 400).is_err());
         assert!(matches!(
-            crate::audit::verify(store.as_ref()).unwrap(),
-            crate::audit::Verdict::Intact { .. }
+            crate::ledger::audit::verify(store.as_ref()).unwrap(),
+            crate::ledger::audit::Verdict::Intact { .. }
         ));
         let mut log = Vec::new();
-        crate::audit::export(store.as_ref(), 1, &mut log).unwrap();
+        crate::ledger::audit::export(store.as_ref(), 1, &mut log).unwrap();
         let log = String::from_utf8(log).unwrap();
         assert_eq!(log.matches("\"pepper_rekey\"").count(), 1, "{log}");
 

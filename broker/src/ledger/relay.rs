@@ -9,16 +9,12 @@ use uuid::Uuid;
 
 use super::records::{Card, MatchRecord, MatchSide, MatchState, OpRecord};
 use super::txn::Txn;
+use super::views::{OwnSelector, PartyView};
 use super::{Ledger, Notifications, keys, queue};
-use crate::audit::AuditEvent;
-use crate::error::{BrokerError, Result, invalid};
+use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditEvent;
 use crate::store::StoreError;
-
-/// Longest relay message, in characters.
-pub const MAX_MESSAGE_CHARS: usize = 4000;
-const MAX_CARD_FIELD_CHARS: usize = 200;
-const MAX_NOTE_CHARS: usize = 1000;
 
 /// Which side of the match the caller is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,56 +55,6 @@ fn agency_of(side: &MatchSide) -> Result<AgencyId> {
     })
 }
 
-pub fn match_id(text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text).map_err(|_| {
-        invalid(format!(
-            "match_id {:?} is not a UUID (copy it from the match alert)",
-            text.chars().take(64).collect::<String>()
-        ))
-    })
-}
-
-fn check_len(field: &str, value: &str, max: usize) -> Result<()> {
-    let n = value.chars().count();
-    if n > max {
-        return Err(invalid(format!(
-            "{field} is {n} characters; at most {max} are allowed"
-        )));
-    }
-    if value.contains('\0') {
-        return Err(invalid(format!("{field} contains a NUL character")));
-    }
-    Ok(())
-}
-
-pub fn validate_card(card: Option<&v1::ContactCard>) -> Result<Card> {
-    let c = card.ok_or_else(|| invalid("card is missing"))?;
-    for (field, value) in [
-        ("card.unit_name", &c.unit_name),
-        ("card.officer", &c.officer),
-        ("card.phone", &c.phone),
-        ("card.secure_email", &c.secure_email),
-        ("card.note", &c.note),
-    ] {
-        check_len(field, value, MAX_CARD_FIELD_CHARS)?;
-    }
-    if [&c.officer, &c.phone, &c.secure_email]
-        .iter()
-        .all(|v| v.trim().is_empty())
-    {
-        return Err(invalid(
-            "card gives no way to reach you: fill in at least officer, phone or secure_email",
-        ));
-    }
-    Ok(Card {
-        unit_name: c.unit_name.clone(),
-        officer: c.officer.clone(),
-        phone: c.phone.clone(),
-        secure_email: c.secure_email.clone(),
-        note: c.note.clone(),
-    })
-}
-
 pub fn card_to_proto(c: &Card) -> v1::ContactCard {
     v1::ContactCard {
         unit_name: c.unit_name.clone(),
@@ -135,7 +81,7 @@ impl Ledger {
         agency: &AgencyId,
         id: &Uuid,
     ) -> Result<(MatchRecord, Side)> {
-        let not_found = || BrokerError::NotFound(format!("no match {id} among your matches"));
+        let not_found = || BrokerError::NotParty(*id);
         let m: MatchRecord = txn
             .get_rec(&keys::match_record(id))?
             .ok_or_else(not_found)?;
@@ -143,40 +89,39 @@ impl Ledger {
         match (is_a, is_b) {
             (true, false) => Ok((m, Side::A)),
             (false, true) => Ok((m, Side::B)),
-            (true, true) => Err(BrokerError::FailedPrecondition(format!(
-                "both operations of match {id} are your agency's ({} and {}): coordinate \
-                 internally, the relay is for other agencies",
-                Uuid::from_bytes(m.a.op),
-                Uuid::from_bytes(m.b.op)
-            ))),
+            (true, true) => Err(BrokerError::OwnMatch {
+                id: *id,
+                a: Uuid::from_bytes(m.a.op),
+                b: Uuid::from_bytes(m.b.op),
+            }),
             (false, false) => Err(not_found()),
         }
     }
 
     /// The match as `s` sees it.
-    fn view(&self, txn: &Txn<'_>, id: &Uuid, m: &MatchRecord, s: Side) -> Result<v1::MatchView> {
+    fn view(&self, txn: &Txn<'_>, id: &Uuid, m: &MatchRecord, s: Side) -> Result<PartyView> {
         let own = side(m, s);
         let op: Option<OpRecord> = txn.get_rec(&keys::op(&Uuid::from_bytes(own.op)))?;
-        let tokens = op
+        let selectors = op
             .map(|op| {
                 op.tokens
                     .iter()
                     .filter(|t| m.shared.contains(&t.stored))
-                    .map(|t| v1::MatchedToken {
+                    .map(|t| OwnSelector {
                         kind: t.kind,
                         local_ref: t.local_ref,
                     })
                     .collect()
             })
             .unwrap_or_default();
-        Ok(v1::MatchView {
-            match_id: id.to_string(),
-            operation_id: Uuid::from_bytes(own.op).to_string(),
-            state: state_proto(m.state),
+        Ok(PartyView {
+            match_id: *id,
+            operation_id: Uuid::from_bytes(own.op),
+            state: m.state,
             outcome: m.outcome,
-            created_unix: m.created,
-            updated_unix: m.updated,
-            tokens,
+            created: m.created,
+            updated: m.updated,
+            selectors,
             you_disclosed: own.card.is_some(),
             cards_exchanged: m.cards_exchanged,
         })
@@ -195,7 +140,7 @@ impl Ledger {
         Ok(())
     }
 
-    pub fn get_match(&self, agency: &AgencyId, id: &Uuid) -> Result<v1::MatchView> {
+    pub fn get_match(&self, agency: &AgencyId, id: &Uuid) -> Result<PartyView> {
         let txn = Txn::new(self.store.as_ref());
         let (m, s) = self.party_match(&txn, agency, id)?;
         self.view(&txn, id, &m, s)
@@ -207,11 +152,7 @@ impl Ledger {
         id: &Uuid,
         text: &str,
         now: i64,
-    ) -> Result<(v1::MatchView, Notifications)> {
-        if text.trim().is_empty() {
-            return Err(invalid("text is empty: write the message to send"));
-        }
-        check_len("text", text, MAX_MESSAGE_CHARS)?;
+    ) -> Result<(PartyView, Notifications)> {
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
         let (m, s) = self.party_match(&txn, agency, id)?;
@@ -238,7 +179,7 @@ impl Ledger {
         id: &Uuid,
         card: Card,
         now: i64,
-    ) -> Result<(v1::MatchView, Notifications)> {
+    ) -> Result<(PartyView, Notifications)> {
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
         let (mut m, s) = self.party_match(&txn, agency, id)?;
@@ -277,15 +218,12 @@ impl Ledger {
         agency: &AgencyId,
         id: &Uuid,
         now: i64,
-    ) -> Result<(v1::MatchView, Notifications)> {
+    ) -> Result<(PartyView, Notifications)> {
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         if m.cards_exchanged {
-            return Err(BrokerError::FailedPrecondition(format!(
-                "the cards of match {id} were already exchanged; a delivered card cannot be \
-                 taken back"
-            )));
+            return Err(BrokerError::CardsExchanged(*id));
         }
         if side(&m, s).card.is_some() {
             side_mut(&mut m, s).card = None;
@@ -306,21 +244,9 @@ impl Ledger {
         id: &Uuid,
         change: StateChange,
         now: i64,
-    ) -> Result<(v1::MatchView, Notifications)> {
+    ) -> Result<(PartyView, Notifications)> {
         let (state, outcome, note) = match &change {
             StateChange::Resolve { outcome, note } => {
-                if !matches!(
-                    v1::MatchOutcome::try_from(*outcome),
-                    Ok(v1::MatchOutcome::Deconflicted
-                        | v1::MatchOutcome::JointOperation
-                        | v1::MatchOutcome::NoConflict
-                        | v1::MatchOutcome::Other)
-                ) {
-                    return Err(invalid(
-                        "outcome must be one of deconflicted, joint operation, no conflict, other",
-                    ));
-                }
-                check_len("note", note, MAX_NOTE_CHARS)?;
                 (MatchState::Resolved, *outcome, note.clone())
             }
             StateChange::Reopen => (MatchState::Open, 0, String::new()),
@@ -330,9 +256,7 @@ impl Ledger {
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         if m.state == MatchState::Resolved && state == MatchState::Resolved && m.outcome != outcome
         {
-            return Err(BrokerError::FailedPrecondition(format!(
-                "match {id} is already resolved with another outcome; reopen it first"
-            )));
+            return Err(BrokerError::ResolvedOtherwise(*id));
         }
         if m.state != state {
             m.state = state;

@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::records::{MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
 use super::txn::Txn;
 use super::{Ledger, Notifications, keys};
-use crate::audit::AuditEvent;
 use crate::error::Result;
 use crate::identity::AgencyId;
+use crate::ledger::audit::AuditEvent;
 
 /// Ages (in seconds) after which things are purged; `None` keeps them forever.
 #[derive(Debug, Clone, Copy, Default)]

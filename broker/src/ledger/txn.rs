@@ -8,8 +8,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::records::{QueueState, decode, encode};
 use super::{AlertHub, Notifications, keys};
-use crate::audit::{AuditEvent, AuditLog};
 use crate::identity::AgencyId;
+use crate::ledger::audit::{AuditEvent, AuditLog};
 use crate::store::{Store, StoreError, WriteBatch};
 
 pub(crate) struct Txn<'a> {

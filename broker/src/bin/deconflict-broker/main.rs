@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use deconflict_broker::audit::Verdict;
 use deconflict_broker::config::BrokerConfig;
-use deconflict_broker::dev::{DEV_AGENCIES, ensure_dev_federation};
 use deconflict_broker::identity::AgencyId;
-use deconflict_broker::pki_dir::PkiDir;
-use deconflict_broker::server::{Role, RunningBroker, start};
+use deconflict_broker::ledger::audit::Verdict;
+use deconflict_broker::pki::dev::{DEV_AGENCIES, ensure_dev_federation};
+use deconflict_broker::pki::dir::PkiDir;
+use deconflict_broker::server::{Mode, RunningBroker, start};
 use deconflict_broker::store::SledStore;
 
 #[derive(Parser, Debug)]
@@ -263,7 +263,7 @@ fn restore(config: &Path, from: &Path) -> Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("cannot create {}", config.server.data_dir.display()))?;
     let n = deconflict_broker::store::Store::export_to(&source, &target)?;
-    match deconflict_broker::audit::verify(&SledStore::open(&target)?)? {
+    match deconflict_broker::ledger::audit::verify(&SledStore::open(&target)?)? {
         Verdict::Intact { records } => {
             println!(
                 "restored {n} records into {}; audit chain intact ({records} records)",
@@ -284,7 +284,7 @@ fn audit(command: AuditCommand) -> Result<()> {
     match command {
         AuditCommand::Verify { config } => {
             let store = open_store(&config)?;
-            match deconflict_broker::audit::verify(&store)? {
+            match deconflict_broker::ledger::audit::verify(&store)? {
                 Verdict::Intact { records } => {
                     println!("audit chain intact: {records} records");
                 }
@@ -302,11 +302,13 @@ fn audit(command: AuditCommand) -> Result<()> {
                         std::fs::File::create(&path)
                             .with_context(|| format!("cannot create {}", path.display()))?,
                     );
-                    let n = deconflict_broker::audit::export(&store, from, &mut file)?;
+                    let n = deconflict_broker::ledger::audit::export(&store, from, &mut file)?;
                     std::io::Write::flush(&mut file)?;
                     n
                 }
-                None => deconflict_broker::audit::export(&store, from, &mut std::io::stdout())?,
+                None => {
+                    deconflict_broker::ledger::audit::export(&store, from, &mut std::io::stdout())?
+                }
             };
             eprintln!("exported {n} audit records");
         }
@@ -314,8 +316,8 @@ fn audit(command: AuditCommand) -> Result<()> {
     Ok(())
 }
 
-async fn serve(config: &BrokerConfig, role: Role) -> Result<()> {
-    let running = start(config, role).await?;
+async fn serve(config: &BrokerConfig, mode: Mode) -> Result<()> {
+    let running = start(config, mode).await?;
     eprintln!("listening on {}", running.addr);
     if let Some(m) = running.metrics_addr {
         eprintln!("metrics on http://{m}/metrics");
@@ -357,11 +359,11 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let config = BrokerConfig::load(&config)?;
-            serve(&config, Role::Broker).await
+            serve(&config, Mode::Broker).await
         }
         Command::TokenService { config } => {
             let config = BrokerConfig::load(&config)?;
-            serve(&config, Role::TokenServiceOnly).await
+            serve(&config, Mode::TokenServiceOnly).await
         }
         Command::Dev { dir, listen } => {
             if ensure_dev_federation(&dir, listen)? {
@@ -372,7 +374,7 @@ async fn main() -> Result<()> {
                 );
             }
             let config = BrokerConfig::load(&dir.join("broker.toml"))?;
-            serve(&config, Role::Broker).await
+            serve(&config, Mode::Broker).await
         }
         Command::Pki { command } => pki(command),
         Command::Audit { command } => audit(command),

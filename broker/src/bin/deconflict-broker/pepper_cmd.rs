@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use deconflict_broker::audit::Verdict;
 use deconflict_broker::config::BrokerConfig;
+use deconflict_broker::ledger::audit::Verdict;
 use deconflict_broker::ledger::rekey::rekey;
-use deconflict_broker::pepper::{Pepper, PepperLayer};
-use deconflict_broker::secret_file::load_or_create_secret;
+use deconflict_broker::secrets::file::load_or_create_secret;
+use deconflict_broker::secrets::pepper::{Pepper, PepperLayer};
 use deconflict_broker::store::SledStore;
 
 #[derive(Subcommand, Debug)]
@@ -85,22 +85,7 @@ fn rekey_into(config_path: &Path, to: &Path, new_pepper: &Path) -> Result<()> {
             source_dir.display()
         );
     }
-    if same_place(to, data) {
-        bail!("--to must be a new folder, not the broker's data folder");
-    }
-    if to.exists()
-        && to
-            .read_dir()
-            .with_context(|| format!("cannot read {}", to.display()))?
-            .next()
-            .is_some()
-    {
-        bail!(
-            "{} is not empty: re-key into a new folder (delete what an interrupted re-key left \
-             there first)",
-            to.display()
-        );
-    }
+    refuse_unusable_target(to, data)?;
     // Opening takes the store's lock: a running broker makes this fail with "stop it first".
     let source = SledStore::open(&source_dir)?;
     if !old.verify(&source, &config.secrets.pepper_paths())? {
@@ -130,7 +115,7 @@ fn rekey_into(config_path: &Path, to: &Path, new_pepper: &Path) -> Result<()> {
     if !new.verify(&target, &paths)? {
         bail!("the re-keyed store records no pepper fingerprint; do not use it");
     }
-    let records = match deconflict_broker::audit::verify(&target)? {
+    let records = match deconflict_broker::ledger::audit::verify(&target)? {
         Verdict::Intact { records } => records,
         Verdict::Broken { seq, reason } => {
             bail!("the re-keyed store's audit chain is BROKEN at record {seq}: {reason}")
@@ -151,6 +136,33 @@ fn rekey_into(config_path: &Path, to: &Path, new_pepper: &Path) -> Result<()> {
         if existed { "existing file" } else { "created" },
         new.fingerprints_hex().last().cloned().unwrap_or_default()
     );
+    print_next_steps(config_path, to, &paths, data);
+    Ok(())
+}
+
+/// The re-key writes only into a new, empty folder that is not the broker's own.
+fn refuse_unusable_target(to: &Path, data: &Path) -> Result<()> {
+    if same_place(to, data) {
+        bail!("--to must be a new folder, not the broker's data folder");
+    }
+    if to.exists()
+        && to
+            .read_dir()
+            .with_context(|| format!("cannot read {}", to.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} is not empty: re-key into a new folder (delete what an interrupted re-key left \
+             there first)",
+            to.display()
+        );
+    }
+    Ok(())
+}
+
+/// The two settings the operator changes before starting the broker on the new folder.
+fn print_next_steps(config_path: &Path, to: &Path, paths: &[std::path::PathBuf], data: &Path) {
     let rekeys: Vec<String> = paths
         .iter()
         .skip(1)
@@ -166,7 +178,6 @@ fn rekey_into(config_path: &Path, to: &Path, new_pepper: &Path) -> Result<()> {
         rekeys.join(", "),
         data.display()
     );
-    Ok(())
 }
 
 fn same_place(a: &Path, b: &Path) -> bool {

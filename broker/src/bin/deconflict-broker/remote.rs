@@ -168,42 +168,7 @@ pub async fn watch(conn: Connection, command: WatchCommand) -> Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            if conn.json {
-                for m in &list.matches {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "match_id": m.match_id, "created_unix": m.created_unix,
-                            "updated_unix": m.updated_unix,
-                            "state": v1::MatchState::try_from(m.state).map(|s| s.as_str_name()).unwrap_or("?"),
-                            "kinds": m.kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
-                            "agencies": m.agency_ids, "shared_tokens": m.shared_tokens,
-                        })
-                    );
-                }
-                return Ok(());
-            }
-            println!(
-                "{:<36}  {:<17}  {:<8}  {:<24}  agencies",
-                "match", "created", "state", "kinds"
-            );
-            for m in &list.matches {
-                let state = if m.state == v1::MatchState::Resolved as i32 {
-                    "resolved"
-                } else {
-                    "open"
-                };
-                let kinds: Vec<String> = m.kinds.iter().map(|k| kind_name(*k)).collect();
-                println!(
-                    "{:<36}  {:<17}  {:<8}  {:<24}  {}",
-                    m.match_id,
-                    when(m.created_unix),
-                    state,
-                    kinds.join(","),
-                    m.agency_ids.join(" + ")
-                );
-            }
-            println!("{} matches", list.matches.len());
+            print_matches(&list, conn.json);
         }
         WatchCommand::Stats => {
             let s = client
@@ -211,39 +176,84 @@ pub async fn watch(conn: Connection, command: WatchCommand) -> Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            if conn.json {
-                let per: Vec<_> = s
-                    .agencies
-                    .iter()
-                    .map(|a| {
-                        serde_json::json!({"agency": a.agency_id, "open_operations": a.open_operations,
-                            "open_matches": a.open_matches, "queued_alerts": a.queued_alerts})
-                    })
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({"open_operations": s.open_operations, "open_matches": s.open_matches,
-                        "resolved_matches": s.resolved_matches, "agencies": per})
-                );
-                return Ok(());
-            }
-            println!(
-                "open operations {}, open matches {}, resolved matches {}",
-                s.open_operations, s.open_matches, s.resolved_matches
-            );
-            println!(
-                "{:<24}  {:>10}  {:>12}  {:>13}",
-                "agency", "operations", "open matches", "queued alerts"
-            );
-            for a in &s.agencies {
-                println!(
-                    "{:<24}  {:>10}  {:>12}  {:>13}",
-                    a.agency_id, a.open_operations, a.open_matches, a.queued_alerts
-                );
-            }
+            print_statistics(&s, conn.json);
         }
     }
     Ok(())
+}
+
+/// The watch centre's match list, as a table or as JSON lines.
+fn print_matches(list: &v1::ListMatchesResponse, json: bool) {
+    if json {
+        for m in &list.matches {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "match_id": m.match_id, "created_unix": m.created_unix,
+                    "updated_unix": m.updated_unix,
+                    "state": v1::MatchState::try_from(m.state).map(|s| s.as_str_name()).unwrap_or("?"),
+                    "kinds": m.kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
+                    "agencies": m.agency_ids, "shared_tokens": m.shared_tokens,
+                })
+            );
+        }
+        return;
+    }
+    println!(
+        "{:<36}  {:<17}  {:<8}  {:<24}  agencies",
+        "match", "created", "state", "kinds"
+    );
+    for m in &list.matches {
+        let state = if m.state == v1::MatchState::Resolved as i32 {
+            "resolved"
+        } else {
+            "open"
+        };
+        let kinds: Vec<String> = m.kinds.iter().map(|k| kind_name(*k)).collect();
+        println!(
+            "{:<36}  {:<17}  {:<8}  {:<24}  {}",
+            m.match_id,
+            when(m.created_unix),
+            state,
+            kinds.join(","),
+            m.agency_ids.join(" + ")
+        );
+    }
+    println!("{} matches", list.matches.len());
+}
+
+/// Federation-wide and per-agency counts, as a table or as one JSON object.
+fn print_statistics(s: &v1::Statistics, json: bool) {
+    if json {
+        let per: Vec<_> = s
+            .agencies
+            .iter()
+            .map(|a| {
+                serde_json::json!({"agency": a.agency_id, "open_operations": a.open_operations,
+                    "open_matches": a.open_matches, "queued_alerts": a.queued_alerts})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"open_operations": s.open_operations, "open_matches": s.open_matches,
+                "resolved_matches": s.resolved_matches, "agencies": per})
+        );
+        return;
+    }
+    println!(
+        "open operations {}, open matches {}, resolved matches {}",
+        s.open_operations, s.open_matches, s.resolved_matches
+    );
+    println!(
+        "{:<24}  {:>10}  {:>12}  {:>13}",
+        "agency", "operations", "open matches", "queued alerts"
+    );
+    for a in &s.agencies {
+        println!(
+            "{:<24}  {:>10}  {:>12}  {:>13}",
+            a.agency_id, a.open_operations, a.open_matches, a.queued_alerts
+        );
+    }
 }
 
 fn role(text: &str) -> Result<v1::Role> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use deconflict_broker::ledger::records::{TokenRec, Window};
 use deconflict_broker::ledger::{Ledger, NewOperation, Policy};
-use deconflict_broker::pepper::Pepper;
+use deconflict_broker::secrets::pepper::Pepper;
 use deconflict_broker::store::{SledStore, Store};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;

@@ -26,7 +26,7 @@ mod rekey;
 
 use std::path::PathBuf;
 
-use deconflict_broker::pepper::Pepper;
+use deconflict_broker::secrets::pepper::Pepper;
 use deconfliction_tests::free_port;
 
 use harness::*;

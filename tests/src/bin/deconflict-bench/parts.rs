@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deconflict_broker::pepper::Pepper;
+use deconflict_broker::secrets::pepper::Pepper;
 use deconflict_broker::store::{Flusher, SledStore, Store, WriteBatch};
-use deconflict_broker::token_service::TokenKey;
+use deconflict_broker::tokens::TokenKey;
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;
 use deconfliction_proto::v1::token_service_client::TokenServiceClient;

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use deconflict_broker::ledger::rekey::rekey;
-use deconflict_broker::pepper::{Pepper, PepperLayer};
+use deconflict_broker::secrets::pepper::{Pepper, PepperLayer};
 use deconflict_broker::store::{SledStore, Store};
 
 use crate::harness::{Row, preload};

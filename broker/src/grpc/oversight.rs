@@ -7,9 +7,9 @@ use deconfliction_proto::v1;
 use deconfliction_proto::v1::oversight_server::Oversight;
 use tonic::{Request, Response, Status};
 
-use crate::access::{Gate, Need};
 use crate::core::Core;
 use crate::ledger::MatchFilter;
+use crate::transport::access::{Gate, Need};
 
 #[derive(Debug)]
 pub struct OversightService {
@@ -31,7 +31,7 @@ impl Oversight for OversightService {
         let (agency, _) = self.gate.admit(&req, Need::WatchCentre)?;
         let stats = self.gate.ledger().statistics()?;
         tracing::info!(agency = %agency, "federation statistics read");
-        Ok(Response::new(stats))
+        Ok(Response::new(stats.into()))
     }
 
     async fn list_matches(
@@ -47,6 +47,8 @@ impl Oversight for OversightService {
         };
         let matches = self.gate.ledger().list_matches(&filter, Core::now())?;
         tracing::info!(agency = %agency, matches = matches.len(), "match metadata listed");
-        Ok(Response::new(v1::ListMatchesResponse { matches }))
+        Ok(Response::new(v1::ListMatchesResponse {
+            matches: matches.into_iter().map(Into::into).collect(),
+        }))
     }
 }

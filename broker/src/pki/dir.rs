@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::identity::AgencyId;
 use crate::pki::{self, CertAndKey, PkiError, Revoked, Validity};
-use crate::secret_file::write_private;
+use crate::secrets::file::write_private;
 
 /// How long a CRL is valid; re-sign it (`pki crl`) before then.
 pub const CRL_VALID_DAYS: i64 = 30;

@@ -18,8 +18,8 @@ use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
 use crate::identity::{PeerInfo, agency_from_cert_der, serial_from_cert_der};
-use crate::metrics::Metrics;
-use crate::tls::ReloadableTls;
+use crate::ops::metrics::Metrics;
+use crate::transport::tls::ReloadableTls;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

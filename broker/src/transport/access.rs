@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use deconfliction_proto::v1;
-use tonic::{Request, Status};
+use tonic::Request;
 
+use crate::error::BrokerError;
 use crate::identity::{AgencyId, PeerInfo};
 use crate::ledger::Ledger;
-use crate::metrics::Metrics;
-use crate::tls::ReloadableTls;
+use crate::ops::metrics::Metrics;
+use crate::transport::tls::ReloadableTls;
 
 /// What a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,28 +47,28 @@ impl Gate {
     }
 
     /// The caller's agency id and role, or the status that refuses it.
-    pub fn admit<T>(&self, req: &Request<T>, need: Need) -> Result<(AgencyId, v1::Role), Status> {
+    pub fn admit<T>(
+        &self,
+        req: &Request<T>,
+        need: Need,
+    ) -> Result<(AgencyId, v1::Role), BrokerError> {
         let peer = authenticate(req, &self.tls)?;
         let agency = peer.agency.clone();
-        let entry = self.ledger.agency_entry(&agency).map_err(Status::from)?;
+        let entry = self.ledger.agency_entry(&agency)?;
         let role = match &entry {
             Some(e) if e.suspended => {
                 self.metrics.call_refused("suspended");
-                return Err(Status::permission_denied(format!(
-                    "agency {agency} is suspended ({}); ask the federation administrator",
-                    if e.suspension_reason.is_empty() {
-                        "no reason given"
-                    } else {
-                        &e.suspension_reason
-                    }
-                )));
+                let reason = if e.suspension_reason.is_empty() {
+                    "no reason given".to_owned()
+                } else {
+                    e.suspension_reason.clone()
+                };
+                return Err(BrokerError::Suspended { agency, reason });
             }
             Some(e) => v1::Role::try_from(e.role).unwrap_or(v1::Role::Agency),
             None if self.require_enrolment => {
                 self.metrics.call_refused("not_enrolled");
-                return Err(Status::permission_denied(format!(
-                    "agency {agency} is not enrolled in this federation; ask the administrator"
-                )));
+                return Err(BrokerError::NotAdmitted(agency));
             }
             None => v1::Role::Agency,
         };
@@ -78,15 +79,15 @@ impl Gate {
         };
         if !allowed {
             self.metrics.call_refused("role");
-            return Err(Status::permission_denied(format!(
-                "this call needs the {} role; agency {agency} has the {} role",
-                role_name(match need {
+            return Err(BrokerError::WrongRole {
+                agency,
+                needs: role_name(match need {
                     Need::Agency => v1::Role::Agency,
                     Need::WatchCentre => v1::Role::WatchCentre,
                     Need::Admin => v1::Role::Admin,
                 }),
-                role_name(role)
-            )));
+                has: role_name(role),
+            });
         }
         Ok((agency, role))
     }
@@ -109,14 +110,13 @@ pub fn role_name(role: v1::Role) -> &'static str {
 pub fn authenticate<'r, T>(
     req: &'r Request<T>,
     tls: &ReloadableTls,
-) -> Result<&'r PeerInfo, Status> {
-    let peer = req.extensions().get::<PeerInfo>().ok_or_else(|| {
-        Status::unauthenticated("no client certificate: connect with your agency certificate")
-    })?;
+) -> Result<&'r PeerInfo, BrokerError> {
+    let peer = req
+        .extensions()
+        .get::<PeerInfo>()
+        .ok_or(BrokerError::NoCertificate)?;
     if tls.is_revoked(&peer.cert_serial) {
-        return Err(Status::unauthenticated(
-            "your agency certificate has been revoked; ask the federation administrator",
-        ));
+        return Err(BrokerError::Revoked);
     }
     Ok(peer)
 }

@@ -4,14 +4,11 @@
 use deconfliction_proto::v1;
 use tonic::{Request, Response, Status};
 
-use crate::access::{Gate, Need};
 use crate::core::Core;
+use crate::grpc::validate::{self, match_id};
 use crate::identity::AgencyId;
-use crate::ledger::{StateChange, validate_card};
-
-fn match_id(text: &str) -> Result<uuid::Uuid, Status> {
-    crate::ledger::parse_match_id(text).map_err(Status::from)
-}
+use crate::ledger::StateChange;
+use crate::transport::access::{Gate, Need};
 
 pub(crate) async fn send_message(
     core: &Core,
@@ -21,13 +18,14 @@ pub(crate) async fn send_message(
     let (agency, _) = gate.admit(&req, Need::Agency)?;
     let req = req.into_inner();
     let id = match_id(&req.match_id)?;
+    validate::message_text(&req.text)?;
     let (view, notes) = core
         .ledger
         .send_message(&agency, &id, &req.text, Core::now())?;
     core.durable(notes).await?;
     tracing::info!(agency = %agency, r#match = %id, chars = req.text.chars().count(), "relay message");
     Ok(Response::new(v1::SendMessageResponse {
-        r#match: Some(view),
+        r#match: Some(view.into()),
     }))
 }
 
@@ -39,11 +37,11 @@ pub(crate) async fn disclose(
     let (agency, _) = gate.admit(&req, Need::Agency)?;
     let req = req.into_inner();
     let id = match_id(&req.match_id)?;
-    let card = validate_card(req.card.as_ref())?;
+    let card = validate::card(req.card.as_ref())?;
     let (view, notes) = core.ledger.disclose(&agency, &id, card, Core::now())?;
     core.durable(notes).await?;
     tracing::info!(agency = %agency, r#match = %id, exchanged = view.cards_exchanged, "disclosure");
-    Ok(Response::new(view))
+    Ok(Response::new(view.into()))
 }
 
 pub(crate) async fn withdraw(
@@ -56,7 +54,7 @@ pub(crate) async fn withdraw(
     let (view, notes) = core.ledger.withdraw_disclosure(&agency, &id, Core::now())?;
     core.durable(notes).await?;
     tracing::info!(agency = %agency, r#match = %id, "disclosure withdrawn");
-    Ok(Response::new(view))
+    Ok(Response::new(view.into()))
 }
 
 /// Resolve or reopen, for a caller the handler has already admitted.
@@ -73,7 +71,7 @@ pub(crate) async fn set_state(
         .set_match_state(agency, &id, change, Core::now())?;
     core.durable(notes).await?;
     tracing::info!(agency = %agency, r#match = %id, resolve, "match state changed");
-    Ok(Response::new(view))
+    Ok(Response::new(view.into()))
 }
 
 pub(crate) async fn get_match(
@@ -83,5 +81,5 @@ pub(crate) async fn get_match(
 ) -> Result<Response<v1::MatchView>, Status> {
     let (agency, _) = gate.admit(&req, Need::Agency)?;
     let id = match_id(&req.get_ref().match_id)?;
-    Ok(Response::new(core.ledger.get_match(&agency, &id)?))
+    Ok(Response::new(core.ledger.get_match(&agency, &id)?.into()))
 }

@@ -2,14 +2,16 @@
 //! act on. Raw tokens are peppered here and go no further.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use deconfliction_proto::{TOKEN_LEN, v1};
 use uuid::Uuid;
 
 use crate::error::{Result, invalid};
-use crate::ledger::records::{StoredToken, TokenRec, Window};
-use crate::ledger::{Amendment, NewOperation, Policy, registration_digest};
-use crate::pepper::Pepper;
+use crate::identity::AgencyId;
+use crate::ledger::records::{Card, StoredToken, TokenRec, Window};
+use crate::ledger::{Amendment, NewOperation, Policy, StateChange, registration_digest};
+use crate::secrets::pepper::Pepper;
 
 pub fn operation_id(text: &str) -> Result<Uuid> {
     if text.is_empty() {
@@ -199,6 +201,129 @@ pub fn check(
 
 /// Every request message decoded from arbitrary bytes, then validated: never a panic, and an
 /// error message never echoes a token (the fuzz targets in `fuzz/` do the same, unbounded).
+/// Longest relay message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+const MAX_CARD_FIELD_CHARS: usize = 200;
+const MAX_NOTE_CHARS: usize = 1000;
+const MAX_SUSPENSION_REASON_CHARS: usize = 500;
+
+/// A match id as the caller copied it from an alert.
+pub fn match_id(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| {
+        invalid(format!(
+            "match_id {:?} is not a UUID (copy it from the match alert)",
+            text.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<()> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(invalid(format!(
+            "{field} is {n} characters; at most {max} are allowed"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(invalid(format!("{field} contains a NUL character")));
+    }
+    Ok(())
+}
+
+/// A contact card as disclosed: bounded fields, and at least one way to reach the officer.
+pub fn card(card: Option<&v1::ContactCard>) -> Result<Card> {
+    let c = card.ok_or_else(|| invalid("card is missing"))?;
+    for (field, value) in [
+        ("card.unit_name", &c.unit_name),
+        ("card.officer", &c.officer),
+        ("card.phone", &c.phone),
+        ("card.secure_email", &c.secure_email),
+        ("card.note", &c.note),
+    ] {
+        check_len(field, value, MAX_CARD_FIELD_CHARS)?;
+    }
+    if [&c.officer, &c.phone, &c.secure_email]
+        .iter()
+        .all(|v| v.trim().is_empty())
+    {
+        return Err(invalid(
+            "card gives no way to reach you: fill in at least officer, phone or secure_email",
+        ));
+    }
+    Ok(Card {
+        unit_name: c.unit_name.clone(),
+        officer: c.officer.clone(),
+        phone: c.phone.clone(),
+        secure_email: c.secure_email.clone(),
+        note: c.note.clone(),
+    })
+}
+
+/// A relay message: not empty, bounded, no NUL.
+pub fn message_text(text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(invalid("text is empty: write the message to send"));
+    }
+    check_len("text", text, MAX_MESSAGE_CHARS)
+}
+
+/// A resolution: one of the outcomes a party may record, and a bounded note.
+pub fn resolution(outcome: i32, note: String) -> Result<StateChange> {
+    if !matches!(
+        v1::MatchOutcome::try_from(outcome),
+        Ok(v1::MatchOutcome::Deconflicted
+            | v1::MatchOutcome::JointOperation
+            | v1::MatchOutcome::NoConflict
+            | v1::MatchOutcome::Other)
+    ) {
+        return Err(invalid(
+            "outcome must be one of deconflicted, joint operation, no conflict, other",
+        ));
+    }
+    check_len("note", &note, MAX_NOTE_CHARS)?;
+    Ok(StateChange::Resolve { outcome, note })
+}
+
+/// The agency an admin call acts on.
+pub fn agency_id(text: &str) -> Result<AgencyId> {
+    AgencyId::parse(text).map_err(|e| invalid(e.to_string()))
+}
+
+/// An enrolment: one of the three roles, and a display name short enough for a screen.
+pub fn enrolment(role: i32, display_name: &str) -> Result<()> {
+    if !matches!(
+        v1::Role::try_from(role),
+        Ok(v1::Role::Agency | v1::Role::WatchCentre | v1::Role::Admin)
+    ) {
+        return Err(invalid("role must be agency, watch centre or admin"));
+    }
+    if display_name.chars().count() > 200 {
+        return Err(invalid("display_name is longer than 200 characters"));
+    }
+    Ok(())
+}
+
+/// Why an agency is suspended: shown to it on every refused call, so kept short.
+pub fn suspension_reason(reason: &str) -> Result<()> {
+    if reason.chars().count() > MAX_SUSPENSION_REASON_CHARS {
+        return Err(invalid(format!(
+            "reason is longer than {MAX_SUSPENSION_REASON_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Where a backup goes: an absolute path on the broker's own host.
+pub fn backup_dir(text: &str) -> Result<PathBuf> {
+    let dir = PathBuf::from(text);
+    if !dir.is_absolute() {
+        return Err(invalid(
+            "directory must be an absolute path on the broker's host",
+        ));
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod proptests {
@@ -254,10 +379,11 @@ mod proptests {
             let _ = v1::AckRequest::decode(bytes.as_slice());
             let _ = v1::SendMessageRequest::decode(bytes.as_slice());
             if let Ok(r) = v1::DiscloseRequest::decode(bytes.as_slice()) {
-                let _ = crate::ledger::validate_card(r.card.as_ref());
+                let _ = card(r.card.as_ref());
             }
             if let Ok(r) = v1::ResolveMatchRequest::decode(bytes.as_slice()) {
-                let _ = crate::ledger::parse_match_id(&r.match_id);
+                let _ = match_id(&r.match_id);
+                let _ = resolution(r.outcome, r.note);
             }
             let _ = v1::EvaluateRequest::decode(bytes.as_slice());
         }

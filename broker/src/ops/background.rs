@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::TlsSection;
 use crate::core::Core;
-use crate::tls::ReloadableTls;
+use crate::transport::tls::ReloadableTls;
 
 /// Operations expired per sweep round; more wait for the next round.
 const SWEEP_LIMIT: usize = 10_000;

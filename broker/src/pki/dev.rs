@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use crate::identity::AgencyId;
-use crate::pki_dir::{PkiDir, PkiDirError};
+use crate::pki::dir::{PkiDir, PkiDirError};
 
 /// The agencies a development federation starts with.
 pub const DEV_AGENCIES: &[&str] = &["yn-psb", "gd-psb", "gx-psb", "national-bureau"];

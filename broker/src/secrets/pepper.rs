@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::secret_file::{SecretFileError, load_or_create_secret, load_secret};
+use crate::secrets::file::{SecretFileError, load_or_create_secret, load_secret};
 use crate::store::{Store, StoreError, WriteBatch};
 
 pub const PEPPER_LEN: usize = 32;

@@ -14,14 +14,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::access::{Gate, Need};
 use crate::core::Core;
 use crate::error::BrokerError;
+use crate::grpc::relay;
+use crate::grpc::validate;
 use crate::ledger::StateChange;
 use crate::ledger::records::{OpRecord, OpState};
-use crate::pepper::Pepper;
-use crate::relay_service;
-use crate::validate;
+use crate::secrets::pepper::Pepper;
+use crate::transport::access::{Gate, Need};
 
 /// Parameters published by GetFederationInfo.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub struct FederationParams {
     pub token_service_key_epoch: u32,
     pub max_message_bytes: usize,
     /// The previous key during a rotation's overlap.
-    pub previous_key: Option<crate::token_service::PreviousKey>,
+    pub previous_key: Option<crate::tokens::PreviousKey>,
 }
 
 pub struct BrokerService {
@@ -191,11 +191,7 @@ impl Broker for BrokerService {
         if !self.core.check_limiter.try_take(&agency, 1.0) {
             self.core.metrics.call_refused("check_rate");
             tracing::info!(agency = %agency, "check refused: rate limit");
-            return Err(BrokerError::ResourceExhausted(
-                "too many checks: this agency's check rate limit is reached; slow down and retry"
-                    .into(),
-            )
-            .into());
+            return Err(BrokerError::CheckRateExceeded.into());
         }
         let (outcome, notes) = self
             .core
@@ -236,11 +232,15 @@ impl Broker for BrokerService {
                 if let Ok(Some(entry)) = ledger.agency_entry(&agency)
                     && entry.suspended
                 {
-                    let _ = tx
-                        .send(Err(Status::permission_denied(format!(
-                            "agency {agency} is suspended; ask the federation administrator"
-                        ))))
-                        .await;
+                    let suspended = BrokerError::Suspended {
+                        agency: agency.clone(),
+                        reason: if entry.suspension_reason.is_empty() {
+                            "no reason given".to_owned()
+                        } else {
+                            entry.suspension_reason.clone()
+                        },
+                    };
+                    let _ = tx.send(Err(suspended.into())).await;
                     return;
                 }
                 let upto = *durable.borrow_and_update();
@@ -248,7 +248,7 @@ impl Broker for BrokerService {
                     let batch = match ledger.read_alerts(&agency, cursor, upto, SUBSCRIBE_BATCH) {
                         Ok(batch) => batch,
                         Err(e) => {
-                            let _ = tx.send(Err(Status::from(e))).await;
+                            let _ = tx.send(Err(e.into())).await;
                             return;
                         }
                     };
@@ -283,7 +283,7 @@ impl Broker for BrokerService {
         self.core
             .metrics
             .alert_queue_depth
-            .get_or_create(&crate::metrics::AgencyLabel {
+            .get_or_create(&crate::ops::metrics::AgencyLabel {
                 agency: agency.to_string(),
             })
             .set(remaining as i64);
@@ -295,21 +295,21 @@ impl Broker for BrokerService {
         &self,
         req: Request<v1::SendMessageRequest>,
     ) -> Result<Response<v1::SendMessageResponse>, Status> {
-        relay_service::send_message(&self.core, &self.gate, req).await
+        relay::send_message(&self.core, &self.gate, req).await
     }
 
     async fn disclose(
         &self,
         req: Request<v1::DiscloseRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        relay_service::disclose(&self.core, &self.gate, req).await
+        relay::disclose(&self.core, &self.gate, req).await
     }
 
     async fn withdraw_disclosure(
         &self,
         req: Request<v1::WithdrawDisclosureRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        relay_service::withdraw(&self.core, &self.gate, req).await
+        relay::withdraw(&self.core, &self.gate, req).await
     }
 
     async fn resolve_match(
@@ -318,11 +318,8 @@ impl Broker for BrokerService {
     ) -> Result<Response<v1::MatchView>, Status> {
         let (agency, _) = self.gate.admit(&req, Need::Agency)?;
         let body = req.into_inner();
-        let change = StateChange::Resolve {
-            outcome: body.outcome,
-            note: body.note,
-        };
-        relay_service::set_state(&self.core, &agency, &body.match_id, change).await
+        let change = validate::resolution(body.outcome, body.note)?;
+        relay::set_state(&self.core, &agency, &body.match_id, change).await
     }
 
     async fn reopen_match(
@@ -331,14 +328,14 @@ impl Broker for BrokerService {
     ) -> Result<Response<v1::MatchView>, Status> {
         let (agency, _) = self.gate.admit(&req, Need::Agency)?;
         let id = &req.get_ref().match_id;
-        relay_service::set_state(&self.core, &agency, id, StateChange::Reopen).await
+        relay::set_state(&self.core, &agency, id, StateChange::Reopen).await
     }
 
     async fn get_match(
         &self,
         req: Request<v1::GetMatchRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        relay_service::get_match(&self.core, &self.gate, req).await
+        relay::get_match(&self.core, &self.gate, req).await
     }
 
     async fn get_federation_info(
@@ -362,7 +359,7 @@ impl Broker for BrokerService {
             token_service_key_epoch: self.federation.token_service_key_epoch,
             agency_id: agency.to_string(),
             max_message_bytes: self.federation.max_message_bytes as u32,
-            max_relay_message_chars: crate::ledger::MAX_MESSAGE_CHARS as u32,
+            max_relay_message_chars: validate::MAX_MESSAGE_CHARS as u32,
             role: role as i32,
             previous_token_service_public_key: previous
                 .map(|p| p.key.public_key().to_vec())

@@ -7,10 +7,11 @@ use deconfliction_proto::v1;
 use deconfliction_proto::v1::admin_server::Admin;
 use tonic::{Request, Response, Status};
 
-use crate::access::{Gate, Need};
 use crate::core::Core;
-use crate::identity::AgencyId;
+use crate::error::BrokerError;
+use crate::grpc::validate;
 use crate::ledger::records::AgencyEntry;
+use crate::transport::access::{Gate, Need};
 
 #[derive(Debug)]
 pub struct AdminService {
@@ -35,10 +36,6 @@ fn record(id: &str, e: &AgencyEntry) -> v1::AgencyRecord {
     }
 }
 
-fn agency(text: &str) -> Result<AgencyId, Status> {
-    AgencyId::parse(text).map_err(|e| Status::invalid_argument(e.to_string()))
-}
-
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn enrol_agency(
@@ -47,7 +44,8 @@ impl Admin for AdminService {
     ) -> Result<Response<v1::AgencyRecord>, Status> {
         let (admin, _) = self.gate.admit(&req, Need::Admin)?;
         let r = req.into_inner();
-        let target = agency(&r.agency_id)?;
+        let target = validate::agency_id(&r.agency_id)?;
+        validate::enrolment(r.role, &r.display_name)?;
         let (entry, notes) =
             self.core
                 .ledger
@@ -63,12 +61,8 @@ impl Admin for AdminService {
     ) -> Result<Response<v1::AgencyRecord>, Status> {
         let (admin, _) = self.gate.admit(&req, Need::Admin)?;
         let r = req.into_inner();
-        let target = agency(&r.agency_id)?;
-        if r.reason.chars().count() > 500 {
-            return Err(Status::invalid_argument(
-                "reason is longer than 500 characters",
-            ));
-        }
+        let target = validate::agency_id(&r.agency_id)?;
+        validate::suspension_reason(&r.reason)?;
         let (entry, closed, notes) = self.core.ledger.set_suspended(
             &admin,
             &target,
@@ -87,7 +81,7 @@ impl Admin for AdminService {
         req: Request<v1::ReinstateAgencyRequest>,
     ) -> Result<Response<v1::AgencyRecord>, Status> {
         let (admin, _) = self.gate.admit(&req, Need::Admin)?;
-        let target = agency(&req.get_ref().agency_id)?;
+        let target = validate::agency_id(&req.get_ref().agency_id)?;
         let (entry, _, notes) =
             self.core
                 .ledger
@@ -102,21 +96,16 @@ impl Admin for AdminService {
         req: Request<v1::BackupRequest>,
     ) -> Result<Response<v1::BackupResponse>, Status> {
         let (admin, _) = self.gate.admit(&req, Need::Admin)?;
-        let dir = std::path::PathBuf::from(&req.get_ref().directory);
-        if !dir.is_absolute() {
-            return Err(Status::invalid_argument(
-                "directory must be an absolute path on the broker's host",
-            ));
-        }
+        let dir = validate::backup_dir(&req.get_ref().directory)?;
         let ledger = self.core.ledger.clone();
         let target = dir.clone();
         let records = tokio::task::spawn_blocking(move || ledger.backup(&target))
             .await
-            .map_err(|_| Status::internal("backup task failed"))??;
+            .map_err(|_| BrokerError::TaskFailed("backup task"))??;
         let bytes = crate::store::bytes_under(&dir);
         self.core.ledger.audit_only(
             vec![
-                crate::audit::AuditEvent::new(admin.as_str(), "backup")
+                crate::ledger::audit::AuditEvent::new(admin.as_str(), "backup")
                     .count("records", records)
                     .count("bytes", bytes),
             ],

@@ -1,0 +1,75 @@
+//! Domain values into wire messages: the ledger answers in its own types (`ledger::views`),
+//! and these conversions are the only place they become `deconfliction.v1` messages.
+
+use deconfliction_proto::v1;
+
+use crate::ledger::records::MatchState;
+use crate::ledger::{AgencyCounts, MatchSummary, OwnSelector, PartyView, Statistics};
+
+fn state(s: MatchState) -> i32 {
+    match s {
+        MatchState::Open => v1::MatchState::Open as i32,
+        MatchState::Resolved => v1::MatchState::Resolved as i32,
+    }
+}
+
+fn selector(s: &OwnSelector) -> v1::MatchedToken {
+    v1::MatchedToken {
+        kind: s.kind,
+        local_ref: s.local_ref,
+    }
+}
+
+impl From<PartyView> for v1::MatchView {
+    fn from(v: PartyView) -> Self {
+        Self {
+            match_id: v.match_id.to_string(),
+            operation_id: v.operation_id.to_string(),
+            state: state(v.state),
+            outcome: v.outcome,
+            created_unix: v.created,
+            updated_unix: v.updated,
+            tokens: v.selectors.iter().map(selector).collect(),
+            you_disclosed: v.you_disclosed,
+            cards_exchanged: v.cards_exchanged,
+        }
+    }
+}
+
+impl From<MatchSummary> for v1::MatchMetadata {
+    fn from(m: MatchSummary) -> Self {
+        let [a, b] = m.agencies;
+        Self {
+            match_id: m.match_id.to_string(),
+            created_unix: m.created,
+            updated_unix: m.updated,
+            state: state(m.state),
+            outcome: m.outcome,
+            kinds: m.kinds,
+            agency_ids: vec![a, b],
+            shared_tokens: m.shared_tokens,
+        }
+    }
+}
+
+impl From<AgencyCounts> for v1::AgencyStatistics {
+    fn from(a: AgencyCounts) -> Self {
+        Self {
+            agency_id: a.agency,
+            open_operations: a.open_operations,
+            open_matches: a.open_matches,
+            queued_alerts: a.queued_alerts,
+        }
+    }
+}
+
+impl From<Statistics> for v1::Statistics {
+    fn from(s: Statistics) -> Self {
+        Self {
+            open_operations: s.open_operations,
+            open_matches: s.open_matches,
+            resolved_matches: s.resolved_matches,
+            agencies: s.agencies.into_iter().map(Into::into).collect(),
+        }
+    }
+}

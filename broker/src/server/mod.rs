@@ -1,0 +1,129 @@
+//! Assembles a running broker (or a stand-alone token service) from its configuration, in
+//! named steps: TLS, token keys, store and pepper, registry seed, routes, background tasks,
+//! listeners. Each step lives in its own module; [`start`] reads as the list of them.
+
+mod keys;
+mod listeners;
+mod router;
+mod running;
+mod store;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Server;
+
+use crate::config::BrokerConfig;
+use crate::ops::metrics::Metrics;
+use crate::store::StoreError;
+use crate::tokens::TokenKeyError;
+use crate::transport::access::Gate;
+use crate::transport::tls::{ReloadableTls, TlsError, TlsPaths};
+
+pub use running::RunningBroker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::file::SecretFileError),
+    #[error(transparent)]
+    TokenKey(#[from] TokenKeyError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+    #[error("cannot create data folder {path}: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Pepper(#[from] crate::secrets::pepper::PepperError),
+}
+
+/// Which services this process serves on its mTLS port. (Not to be confused with an agency's
+/// role in the registry: this is what the *process* is.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The broker, with the token service unless the configuration disables it.
+    Broker,
+    /// Only the token service (`deconflict-broker token-service`).
+    TokenServiceOnly,
+}
+
+/// Starts serving according to `config`.
+pub async fn start(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let tls = ReloadableTls::load(TlsPaths {
+        ca_cert: config.tls.ca_cert.clone(),
+        server_cert: config.tls.server_cert.clone(),
+        server_key: config.tls.server_key.clone(),
+        crl: config.tls.crl.clone(),
+    })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let keys = keys::TokenKeys::load(config, mode)?;
+    let pepper = store::load_pepper(config, mode)?;
+    let (core, store) = store::open_core(config, pepper.as_ref(), &metrics)?;
+    let gate = Arc::new(Gate::new(
+        tls.clone(),
+        core.ledger.clone(),
+        metrics.clone(),
+        config.policy.require_enrolment,
+    ));
+    store::seed_registry(config, &core).await?;
+
+    let (mut health, health_service) = tonic_health::server::health_reporter();
+    let routes = router::routes(
+        router::RouteParts {
+            config,
+            core: &core,
+            gate: &gate,
+            pepper,
+            keys: &keys,
+            shutdown: &shutdown_rx,
+        },
+        &mut health,
+    )
+    .await?;
+
+    let mut tasks = tasks::spawn(config, mode, &core, &tls, &shutdown_rx);
+    let listening = listeners::listen(
+        config,
+        &tls,
+        &metrics,
+        health_service.clone(),
+        &shutdown_rx,
+        &mut tasks,
+    )
+    .await?;
+
+    let mut stop = shutdown_rx.clone();
+    let server = tokio::spawn(
+        Server::builder()
+            .layer(crate::grpc::oversize::ResourceExhaustedOnOversizeLayer)
+            .add_routes(routes)
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(ReceiverStream::new(listening.connections), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }),
+    );
+    tracing::info!(addr = %listening.addr, ?mode, "serving");
+    Ok(RunningBroker {
+        addr: listening.addr,
+        metrics_addr: listening.metrics_addr,
+        health_addr: listening.health_addr,
+        tls,
+        core,
+        metrics,
+        store: Some(store),
+        shutdown: shutdown_tx,
+        tasks,
+        server,
+    })
+}

@@ -1,0 +1,99 @@
+//! Start-up step: open the store, bind the pepper to it, start the group-commit flusher, and
+//! build the shared [`Core`] over them.
+
+use std::sync::{Arc, Weak};
+
+use crate::config::BrokerConfig;
+use crate::core::Core;
+use crate::identity::AgencyId;
+use crate::ledger::{Ledger, Policy};
+use crate::ops::metrics::Metrics;
+use crate::secrets::pepper::Pepper;
+use crate::store::{Flusher, SledStore, Store};
+use crate::transport::ratelimit::RateLimiter;
+use deconfliction_proto::v1;
+
+use super::{Mode, StartError};
+
+/// The pepper a broker serves with (none for a stand-alone token service, which has no use
+/// for one and must not create one).
+pub(super) fn load_pepper(config: &BrokerConfig, mode: Mode) -> Result<Option<Pepper>, StartError> {
+    match mode {
+        Mode::Broker => Ok(Some(Pepper::load(
+            &config.secrets.pepper,
+            &config.secrets.pepper_rekeys,
+        )?)),
+        Mode::TokenServiceOnly => Ok(None),
+    }
+}
+
+/// Opens the store (both modes keep one: the broker for its ledger, the token service for its
+/// audit log). A wrong pepper would make every stored token unmatchable, so it is checked
+/// against the fingerprints the store records before anything is served.
+pub(super) fn open_core(
+    config: &BrokerConfig,
+    pepper: Option<&Pepper>,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<Core>, Weak<dyn Store>), StartError> {
+    let data = &config.server.data_dir;
+    std::fs::create_dir_all(data).map_err(|e| StartError::DataDir {
+        path: data.clone(),
+        reason: e.to_string(),
+    })?;
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store"))?);
+    if let Some(pepper) = pepper {
+        pepper.bind(store.as_ref(), &config.secrets.pepper_paths())?;
+    }
+    let store_weak = Arc::downgrade(&store);
+    let flush_metrics = metrics.clone();
+    let flusher = Flusher::start(
+        store.clone(),
+        Some(Arc::new(move |n, took| {
+            flush_metrics.flush_seconds.observe(took.as_secs_f64());
+            flush_metrics.flush_group_size.observe(n as f64);
+        })),
+    );
+    let policy = Policy {
+        max_tokens_per_operation: config.policy.max_tokens_per_operation,
+        max_window_seconds: config.policy.max_window_days.saturating_mul(86_400),
+        match_same_agency: config.policy.match_same_agency,
+        ..Policy::default()
+    };
+    let core = Arc::new(Core {
+        ledger: Arc::new(Ledger::open(store, policy)?),
+        flusher,
+        metrics: metrics.clone(),
+        check_limiter: RateLimiter::new(
+            config.policy.check_rate_per_second,
+            config.policy.check_burst,
+        ),
+    });
+    Ok((core, store_weak))
+}
+
+/// Enters the agencies named in the configuration into the registry (first start only for
+/// each: an admin's later changes win).
+pub(super) async fn seed_registry(config: &BrokerConfig, core: &Core) -> Result<(), StartError> {
+    let mut entries = Vec::new();
+    for a in &config.agencies {
+        let id = AgencyId::parse(&a.id).map_err(|e| StartError::Config(e.to_string()))?;
+        let role = match a.role.as_str() {
+            "agency" => v1::Role::Agency,
+            "watch-centre" | "watch_centre" => v1::Role::WatchCentre,
+            "admin" => v1::Role::Admin,
+            other => {
+                return Err(StartError::Config(format!(
+                    "agency {id}: role {other:?} is not agency, watch-centre or admin"
+                )));
+            }
+        };
+        entries.push((id, role as i32, a.display_name.clone()));
+    }
+    if !entries.is_empty() {
+        core.ledger
+            .seed_registry(&entries, Core::now())
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        core.flusher.flush().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! agencyd's control API as tests use it: a client on the daemon's socket, its stored alerts,
+//! and the sequence numbers its JSON-lines sink received.
+
+use std::path::Path;
+
+use agency_client::control::{self, pb};
+use agency_client::daemon::DaemonConfig;
+
+/// A control-API client of a running agencyd.
+pub type ControlClient = pb::agency_control_client::AgencyControlClient<tonic::transport::Channel>;
+
+/// Connects to the daemon's control socket.
+pub async fn control_client(config: &DaemonConfig) -> ControlClient {
+    control::connect(&config.socket_path()).await.unwrap()
+}
+
+/// Every alert the daemon holds, acknowledged or not.
+pub async fn alert_views(c: &mut ControlClient) -> Vec<pb::AlertView> {
+    c.list_alerts(pb::ListAlertsRequest {
+        include_acked: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .alerts
+}
+
+/// Every match alert the daemon holds.
+pub async fn match_alert_views(c: &mut ControlClient) -> Vec<pb::AlertView> {
+    alert_views(c)
+        .await
+        .into_iter()
+        .filter(|a| a.kind == pb::AlertKind::Match as i32)
+        .collect()
+}
+
+/// The `seq` of each line of a JSON-lines alert sink (none while the file does not exist).
+/// Only a last line still being written (no newline yet) may be incomplete; any other line
+/// that is not an alert fails the test.
+pub fn sink_seqs(path: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["seq"].as_u64())
+                .unwrap_or_else(|| panic!("{}: not an alert line: {line}", path.display()))
+        })
+        .collect()
+}
