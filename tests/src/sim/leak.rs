@@ -76,7 +76,12 @@ pub fn selector_texts(s: &Selector) -> Vec<String> {
         | Selector::Imei { text }
         | Selector::Email { text }
         | Selector::Iban { text }
-        | Selector::Address { text, .. } => vec![text.clone()],
+        | Selector::Address { text, .. }
+        | Selector::Cnid { text }
+        | Selector::Passport { text, .. }
+        | Selector::Permit { text, .. }
+        | Selector::Card { text }
+        | Selector::Org { text } => vec![text.clone()],
         Selector::Wallet { address, .. } => vec![address.trim().to_string()],
         Selector::Handle { handle, .. } => vec![handle.clone()],
         Selector::Geo { lat, lng } => vec![lat.to_string(), lng.to_string()],
