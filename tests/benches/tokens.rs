@@ -156,7 +156,70 @@ fn samples(kind: SelectorKind) -> Vec<Selector> {
                 lng: 116.4074,
             },
         ],
+        SelectorKind::Cnid => vec![
+            Selector::Cnid {
+                text: s("110105 19491231 002x"),
+            },
+            Selector::Cnid {
+                text: s("110105491231002"),
+            },
+        ],
+        SelectorKind::Passport => vec![
+            Selector::Passport {
+                country: s("cn"),
+                text: s("e 1234 5678"),
+            },
+            Selector::Passport {
+                country: s("TH"),
+                text: s("AA-1234567"),
+            },
+        ],
+        SelectorKind::Permit => vec![
+            Selector::Permit {
+                permit_type: s("hkmo"),
+                text: s("H1234567801"),
+            },
+            Selector::Permit {
+                permit_type: s("tw"),
+                text: s("1234567802(B)"),
+            },
+            Selector::Permit {
+                permit_type: s("cnhkmo"),
+                text: s("CA1234567"),
+            },
+        ],
+        SelectorKind::Card => vec![
+            Selector::Card {
+                text: s("6228 4800 1234 5678 901"),
+            },
+            Selector::Card {
+                text: s("6222-0212-3456-7890"),
+            },
+        ],
+        SelectorKind::Org => vec![
+            Selector::Org {
+                text: s("91350100M000100Y43"),
+            },
+            Selector::Org {
+                text: s("91350100 m000100y4 3"),
+            },
+        ],
     }
+}
+
+/// Persons whose names are written in Han ideographs: two forms each (as written, Pinyin).
+fn han_names() -> Vec<Selector> {
+    [
+        ("张小明", "1985-03-02"),
+        ("欧阳娜娜", "1993-10-16"),
+        ("单田芳", "1954-12-17"),
+    ]
+    .into_iter()
+    .map(|(name, dob)| Selector::Person {
+        names: vec![name.to_owned()],
+        dob: dob.to_owned(),
+    })
+    .collect()
 }
 
 /// `n` distinct canonical forms, as an agency would send them.
@@ -203,8 +266,11 @@ fn main() {
     let today = time::OffsetDateTime::now_utc().date();
     println!("| kind | ns/op | forms/op |");
     println!("|---|---:|---:|");
-    for kind in SelectorKind::ALL {
-        let inputs = samples(kind);
+    let rows = SelectorKind::ALL
+        .into_iter()
+        .map(|kind| (kind.as_str().to_owned(), samples(kind)))
+        .chain([("person (Han name, + Pinyin)".to_owned(), han_names())]);
+    for (kind, inputs) in rows {
         let forms_per_op = canonical_forms_on(&inputs[0], &params, today)
             .unwrap()
             .len();
