@@ -330,6 +330,11 @@ pub fn wire_kind(kind: token_spec::normalize::SelectorKind) -> SelectorKind {
         K::Handle => SelectorKind::Handle,
         K::Address => SelectorKind::Address,
         K::Geo => SelectorKind::Geo,
+        K::Cnid => SelectorKind::Cnid,
+        K::Passport => SelectorKind::Passport,
+        K::Permit => SelectorKind::Permit,
+        K::Card => SelectorKind::Card,
+        K::Org => SelectorKind::Org,
     }
 }
 

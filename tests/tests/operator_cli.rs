@@ -223,6 +223,7 @@ async fn plain_health_port_and_metrics_endpoint_serve_orchestrators() {
     let body = http_get(broker.metrics_addr.unwrap()).await;
     for metric in [
         "deconfliction_registrations_total 1",
+        "deconfliction_registered_tokens_total{kind=\"vin\"} 1",
         // Per epoch, so that a rotation's laggards show.
         "deconfliction_token_evaluations_total{agency=\"yn-psb\",key_epoch=\"1\"} 1",
         "deconfliction_flush_seconds",

@@ -2,7 +2,7 @@
 //! `SelectorKind`.
 
 use deconfliction_proto::v1;
-use token_spec::normalize::{Selector, SelectorKind};
+use token_spec::normalize::{Form, Selector, SelectorKind};
 
 use super::pb;
 use super::pb::selector::Kind;
@@ -22,18 +22,29 @@ pub fn kind_to_wire(kind: SelectorKind) -> v1::SelectorKind {
         SelectorKind::Handle => v1::SelectorKind::Handle,
         SelectorKind::Address => v1::SelectorKind::Address,
         SelectorKind::Geo => v1::SelectorKind::Geo,
-        // Spec revision 2026-12-01 kinds: no wire kind yet. UNSPECIFIED is refused by the
-        // broker, so such a selector fails loudly rather than pass as another kind.
-        SelectorKind::Cnid
-        | SelectorKind::Passport
-        | SelectorKind::Permit
-        | SelectorKind::Card
-        | SelectorKind::Org => v1::SelectorKind::Unspecified,
+        SelectorKind::Cnid => v1::SelectorKind::Cnid,
+        SelectorKind::Passport => v1::SelectorKind::Passport,
+        SelectorKind::Permit => v1::SelectorKind::Permit,
+        SelectorKind::Card => v1::SelectorKind::Card,
+        SelectorKind::Org => v1::SelectorKind::Org,
     }
 }
 
-/// The selector kind of a broker wire kind (`None` for UNSPECIFIED or unknown numbers).
+/// The wire kind of one canonical form: a person's Pinyin form has a kind of its own, so that
+/// the owner's alerts can say which form matched.
+pub fn form_kind_to_wire(kind: SelectorKind, form: Form) -> v1::SelectorKind {
+    match (kind, form) {
+        (SelectorKind::Person, Form::Pinyin) => v1::SelectorKind::PersonPinyin,
+        _ => kind_to_wire(kind),
+    }
+}
+
+/// The selector kind of a broker wire kind (`None` for UNSPECIFIED or unknown numbers); a
+/// person's Pinyin form is a person.
 pub fn kind_from_wire(kind: i32) -> Option<SelectorKind> {
+    if kind == v1::SelectorKind::PersonPinyin as i32 {
+        return Some(SelectorKind::Person);
+    }
     SelectorKind::ALL
         .into_iter()
         .find(|k| kind_to_wire(*k) as i32 == kind)
@@ -73,19 +84,14 @@ pub fn selector_to_proto(selector: &Selector, id: u64, label: &str) -> pb::Selec
             lat: *lat,
             lng: *lng,
         }),
-        // Spec revision 2026-12-01 kinds: no wire form yet; a selector without a kind is
-        // refused by `selector_from_proto`.
-        Selector::Cnid { .. }
-        | Selector::Passport { .. }
-        | Selector::Permit { .. }
-        | Selector::Card { .. }
-        | Selector::Org { .. } => {
-            return pb::Selector {
-                id,
-                label: label.to_owned(),
-                kind: None,
-            };
-        }
+        Selector::Cnid { text: t } => Kind::Cnid(text(t)),
+        Selector::Passport { country, text } => Kind::Passport(ct(country, text)),
+        Selector::Permit { permit_type, text } => Kind::Permit(pb::PermitSelector {
+            r#type: permit_type.clone(),
+            text: text.clone(),
+        }),
+        Selector::Card { text: t } => Kind::Card(text(t)),
+        Selector::Org { text: t } => Kind::Org(text(t)),
     };
     pb::Selector {
         id,
@@ -142,6 +148,23 @@ pub fn selector_from_proto(sel: &pb::Selector) -> Result<(Selector, String), Str
             lat: g.lat,
             lng: g.lng,
         },
+        Kind::Cnid(t) => Selector::Cnid {
+            text: t.text.clone(),
+        },
+        Kind::Passport(p) => Selector::Passport {
+            country: p.country.clone(),
+            text: p.text.clone(),
+        },
+        Kind::Permit(p) => Selector::Permit {
+            permit_type: p.r#type.clone(),
+            text: p.text.clone(),
+        },
+        Kind::Card(t) => Selector::Card {
+            text: t.text.clone(),
+        },
+        Kind::Org(t) => Selector::Org {
+            text: t.text.clone(),
+        },
     };
     Ok((selector, sel.label.clone()))
 }
@@ -177,14 +200,22 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        // Kinds without a wire kind yet (spec revision 2026-12-01) map to UNSPECIFIED.
-        let wired = SelectorKind::ALL
-            .into_iter()
-            .filter(|k| kind_to_wire(*k) != v1::SelectorKind::Unspecified);
-        for kind in wired {
+        for kind in SelectorKind::ALL {
+            assert_ne!(
+                kind_to_wire(kind),
+                v1::SelectorKind::Unspecified,
+                "{kind:?}"
+            );
             assert_eq!(kind_from_wire(kind_to_wire(kind) as i32), Some(kind));
         }
         assert_eq!(kind_from_wire(0), None);
+        let pinyin = form_kind_to_wire(SelectorKind::Person, Form::Pinyin);
+        assert_eq!(pinyin, v1::SelectorKind::PersonPinyin);
+        assert_eq!(kind_from_wire(pinyin as i32), Some(SelectorKind::Person));
+        assert_eq!(
+            form_kind_to_wire(SelectorKind::Person, Form::Written),
+            v1::SelectorKind::Person
+        );
     }
 
     #[test]
@@ -202,6 +233,23 @@ mod tests {
             Selector::Handle {
                 platform: "telegram".into(),
                 handle: "x".into(),
+            },
+            Selector::Cnid {
+                text: "110105491231002".into(),
+            },
+            Selector::Passport {
+                country: "CN".into(),
+                text: "E12345678".into(),
+            },
+            Selector::Permit {
+                permit_type: "hkmo".into(),
+                text: "H1234567801".into(),
+            },
+            Selector::Card {
+                text: "6222 0200 0000 0000 000".into(),
+            },
+            Selector::Org {
+                text: "91350100M000100Y43".into(),
             },
         ];
         for s in sels {

@@ -6,8 +6,8 @@ mod convert;
 mod uds;
 
 pub use convert::{
-    kind_from_wire, kind_to_wire, operation_spec_to_request, selector_from_proto,
-    selector_to_proto, window_to_wire,
+    form_kind_to_wire, kind_from_wire, kind_to_wire, operation_spec_to_request,
+    selector_from_proto, selector_to_proto, window_to_wire,
 };
 pub use uds::{ConnectError, connect};
 

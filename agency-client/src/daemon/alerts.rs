@@ -154,6 +154,7 @@ fn resolve(core: &Core, alert: &v1::Alert) -> Result<AlertRecord, StoreError> {
         new_tokens: 0,
         selectors: Vec::new(),
         unresolved_refs: Vec::new(),
+        pinyin_only: Vec::new(),
         text: None,
         card: None,
         state: None,
@@ -169,10 +170,12 @@ fn resolve(core: &Core, alert: &v1::Alert) -> Result<AlertRecord, StoreError> {
             rec.created = m.created;
             rec.new_tokens = m.new_tokens;
             refs = m.tokens.iter().map(|t| t.local_ref).collect();
+            rec.pinyin_only = pinyin_only(&m.tokens);
         }
         Some(Event::Checked(c)) => {
             rec.operation_id = c.operation_id.clone();
             refs = c.tokens.iter().map(|t| t.local_ref).collect();
+            rec.pinyin_only = pinyin_only(&c.tokens);
         }
         Some(Event::Message(m)) => {
             rec.match_id = m.match_id.clone();
@@ -210,6 +213,20 @@ fn resolve(core: &Core, alert: &v1::Alert) -> Result<AlertRecord, StoreError> {
         }
     }
     Ok(rec)
+}
+
+/// The selectors (local refs) all of whose matched tokens are a person's Pinyin form.
+fn pinyin_only(tokens: &[v1::MatchedToken]) -> Vec<u64> {
+    let pinyin = v1::SelectorKind::PersonPinyin as i32;
+    let mut refs: Vec<u64> = tokens
+        .iter()
+        .filter(|t| t.kind == pinyin)
+        .map(|t| t.local_ref)
+        .filter(|r| !tokens.iter().any(|t| t.local_ref == *r && t.kind != pinyin))
+        .collect();
+    refs.sort_unstable();
+    refs.dedup();
+    refs
 }
 
 fn card_record(c: v1::ContactCard) -> CardRecord {

@@ -225,6 +225,10 @@ pub struct AlertRecord {
     pub selectors: Vec<AlertSelector>,
     /// local_refs not found in the store.
     pub unresolved_refs: Vec<u64>,
+    /// match / checked: ids of `selectors` that matched only on their Pinyin form (a Han
+    /// name met a Latin spelling, or a homophone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinyin_only: Vec<u64>,
     /// message: the text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,

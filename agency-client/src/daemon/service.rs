@@ -228,12 +228,12 @@ impl AgencyControl for ControlService {
         let mut unique: Vec<[u8; 32]> = Vec::new();
         let mut entries = Vec::new();
         for (sel, toks) in selectors.iter().zip(&tokens) {
-            for t in toks {
+            for (t, kind) in toks.iter().zip(tokenize::wire_kinds(sel, toks.len())) {
                 if !unique.contains(t) {
                     unique.push(*t);
                     entries.push(v1::TokenEntry {
                         token: t.to_vec(),
-                        kind: crate::control::kind_to_wire(sel.kind()) as i32,
+                        kind,
                         local_ref: 0,
                     });
                 }

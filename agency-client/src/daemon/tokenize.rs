@@ -3,14 +3,14 @@
 //! remember the tokens per epoch in the store.
 
 use deconfliction_proto::v1;
-use token_spec::normalize::{FederationParams, Selector, canonical_forms};
+use token_spec::normalize::{FederationParams, Selector, canonical_forms, canonical_forms_tagged};
 use token_spec::token::{Token, TokenError};
 
 use super::core::Core;
 use super::epochs::Plan;
 use super::records::SelRecord;
 use super::store::{Batch, sel_key};
-use crate::control::kind_to_wire;
+use crate::control::{form_kind_to_wire, kind_to_wire};
 use crate::opfile::selector_from_json;
 
 /// Why selectors could not be turned into tokens.
@@ -39,6 +39,28 @@ pub fn record_selector(rec: &SelRecord) -> Result<Selector, String> {
     selector_from_json(&rec.selector)
         .map(|(s, _)| s)
         .map_err(|e| e.0)
+}
+
+/// The wire kind of each of `n` tokens of `selector`, in the order they were derived (per
+/// epoch, one token per canonical form in canonical order): a person's Pinyin form gets its
+/// own kind so that alerts can say which form matched. Tokens stored before a person had a
+/// second form (a count that is not a multiple of the forms) keep the plain kind.
+pub fn wire_kinds(selector: &Selector, n: usize) -> Vec<i32> {
+    let plain = kind_to_wire(selector.kind()) as i32;
+    // Only a person has forms of different kinds, and its forms do not depend on the
+    // federation's parameters.
+    let forms = match selector {
+        Selector::Person { .. } => {
+            canonical_forms_tagged(selector, &FederationParams::default()).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    if forms.len() < 2 || !n.is_multiple_of(forms.len()) {
+        return vec![plain; n];
+    }
+    (0..n)
+        .map(|i| form_kind_to_wire(selector.kind(), forms[i % forms.len()].form) as i32)
+        .collect()
 }
 
 /// Tokens of plain selectors under every epoch of `plan` (for `check`; nothing is stored):
@@ -147,18 +169,16 @@ pub fn entries(records: &[SelRecord], plan: &Plan) -> Result<Vec<v1::TokenEntry>
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for rec in records {
-        let kind = record_selector(rec)
-            .map_err(TokenizeError::Permanent)?
-            .kind();
+        let selector = record_selector(rec).map_err(TokenizeError::Permanent)?;
         for (_, tokens) in rec.tokens.iter().filter(|(e, _)| plan.keeps(**e)) {
-            for t in tokens {
+            for (t, kind) in tokens.iter().zip(wire_kinds(&selector, tokens.len())) {
                 let token = hex::decode(t).map_err(|_| {
                     TokenizeError::Permanent(format!("selector {}: bad token", rec.id))
                 })?;
                 if seen.insert(token.clone()) {
                     out.push(v1::TokenEntry {
                         token,
-                        kind: kind_to_wire(kind) as i32,
+                        kind,
                         local_ref: rec.id,
                     });
                 }

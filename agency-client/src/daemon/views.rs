@@ -121,6 +121,7 @@ pub fn alert_view(rec: &AlertRecord) -> pb::AlertView {
             .map(|s| selector_view(&s.selector, s.id, &s.label))
             .collect(),
         unresolved_refs: rec.unresolved_refs.clone(),
+        pinyin_only: rec.pinyin_only.clone(),
         text: rec.text.clone().unwrap_or_default(),
         card: rec.card.as_ref().map(|c| v1::ContactCard {
             unit_name: c.unit_name.clone(),

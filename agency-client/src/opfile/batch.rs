@@ -64,6 +64,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "handle",
     "lat",
     "lng",
+    // A permit's type (`hkmo`, `tw`, `cnhkmo`).
+    "type",
 ];
 
 /// Every operation of a CSV batch (with the line of its first row), or every bad row.
@@ -283,6 +285,23 @@ mod tests {
         assert_eq!(ops[0].1.selectors.len(), 2);
         assert_eq!(ops[0].1.case_reference, "YN-1");
         assert_eq!(ops[1].1.window, (1_000, 1_000 + 10 * 86_400));
+    }
+
+    #[test]
+    fn csv_takes_the_identifiers_of_the_spec_revision() {
+        let text = "operation,days,kind,text,country,type,names\n\
+                    a,30,cnid,110105491231002,,,\n\
+                    a,30,passport,E12345678,CN,,\n\
+                    a,30,permit,H1234567801,,hkmo,\n\
+                    a,30,card,6222 0200 0000 0000 000,,,\n\
+                    a,30,org,91350100M000100Y43,,,\n";
+        let ops = parse_csv(text, 1_000).unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].1.selectors.len(), 5);
+        // A wrong check character is named, on its line.
+        let errs = parse_csv("days,kind,text\n5,cnid,110105194912310021\n", 0).unwrap_err();
+        assert_eq!(errs[0].line, 2);
+        assert!(errs[0].message.contains("cnid"), "{}", errs[0]);
     }
 
     #[test]

@@ -123,11 +123,19 @@ pub fn describe(selector: &Selector) -> String {
         Selector::Wallet { chain, address } => format!("wallet {chain} {address}"),
         Selector::Handle { platform, handle } => format!("handle {platform} {handle}"),
         Selector::Geo { lat, lng } => format!("geo {lat},{lng}"),
-        Selector::Cnid { text } => format!("cnid {text}"),
+        Selector::Cnid { text } => format!("resident ID {text}"),
         Selector::Passport { country, text } => format!("passport {country} {text}"),
-        Selector::Permit { permit_type, text } => format!("permit {permit_type} {text}"),
-        Selector::Card { text } => format!("card {text}"),
-        Selector::Org { text } => format!("org {text}"),
+        Selector::Permit { permit_type, text } => {
+            let what = match permit_type.trim().to_ascii_lowercase().as_str() {
+                "hkmo" => "Hong Kong/Macao residents' permit",
+                "tw" => "Taiwan residents' permit",
+                "cnhkmo" => "exit-entry permit to Hong Kong/Macao",
+                _ => "permit",
+            };
+            format!("{what} {text}")
+        }
+        Selector::Card { text } => format!("bank card {text}"),
+        Selector::Org { text } => format!("credit code {text}"),
     }
 }
 

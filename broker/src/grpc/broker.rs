@@ -102,10 +102,12 @@ impl Broker for BrokerService {
         let new = validate::registration(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
         let id = new.id;
         let tokens = new.tokens.len();
+        let kinds: Vec<i32> = new.tokens.iter().map(|t| t.kind).collect();
         let (registered, notes) = self.core.ledger.register(&agency, new, Core::now())?;
         self.core.durable(notes).await?;
         if registered.created {
             self.core.metrics.registrations.inc();
+            self.core.metrics.tokens_registered(kinds);
         }
         tracing::info!(
             agency = %agency, operation = %id, tokens, created = registered.created,
@@ -126,12 +128,14 @@ impl Broker for BrokerService {
         let (id, amendment) =
             validate::amendment(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
         let (added, removed) = (amendment.add.len(), amendment.remove.len());
+        let kinds: Vec<i32> = amendment.add.iter().map(|t| t.kind).collect();
         let (record, touched, notes) =
             self.core
                 .ledger
                 .amend(&agency, &id, amendment, Core::now())?;
         self.core.durable(notes).await?;
         self.core.metrics.amendments.inc();
+        self.core.metrics.tokens_registered(kinds);
         tracing::info!(
             agency = %agency, operation = %id, added, removed, matches = touched,
             "operation amended"

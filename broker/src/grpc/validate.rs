@@ -47,7 +47,8 @@ fn kind(value: i32, index: usize, field: &str) -> Result<i32> {
     match v1::SelectorKind::try_from(value) {
         Ok(v1::SelectorKind::Unspecified) | Err(_) => Err(invalid(format!(
             "{field}[{index}].kind {value} is not a selector kind (person, phone, plate, vin, \
-             imei, email, iban, wallet, handle, address, geo)"
+             imei, email, iban, wallet, handle, address, geo, cnid, passport, permit, card, \
+             org, person_pinyin)"
         ))),
         Ok(k) => Ok(k as i32),
     }

@@ -30,10 +30,17 @@ pub struct EvaluationLabel {
     pub key_epoch: u32,
 }
 
+/// Tokens per selector kind (`person`, `cnid`, `person_pinyin`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub registrations: Counter,
+    pub registered_tokens: Family<KindLabel, Counter>,
     pub amendments: Counter,
     pub closes: Counter,
     pub checks: Counter,
@@ -62,6 +69,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("deconfliction");
         let m = Self {
             registrations: Counter::default(),
+            registered_tokens: Family::default(),
             amendments: Counter::default(),
             closes: Counter::default(),
             checks: Counter::default(),
@@ -85,6 +93,11 @@ impl Metrics {
             "registrations",
             "Operations registered",
             m.registrations.clone(),
+        );
+        registry.register(
+            "registered_tokens",
+            "Tokens registered or added, per selector kind",
+            m.registered_tokens.clone(),
         );
         registry.register("amendments", "Operations amended", m.amendments.clone());
         registry.register("closes", "Operations closed", m.closes.clone());
@@ -162,6 +175,22 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts registered tokens by their selector kind (the wire number).
+    pub fn tokens_registered(&self, kinds: impl IntoIterator<Item = i32>) {
+        for kind in kinds {
+            let name = deconfliction_proto::v1::SelectorKind::try_from(kind)
+                .map(|k| {
+                    k.as_str_name()
+                        .trim_start_matches("SELECTOR_KIND_")
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_else(|_| "unknown".into());
+            self.registered_tokens
+                .get_or_create(&KindLabel { kind: name })
+                .inc();
+        }
     }
 
     pub fn render(&self) -> String {

@@ -24,10 +24,18 @@ pub struct CountryTextSelector {
     #[prost(string, tag = "2")]
     pub text: ::prost::alloc::string::String,
 }
-/// One text field: VIN, IMEI, e-mail, IBAN.
+/// One text field: VIN, IMEI, e-mail, IBAN, resident ID, bank card, credit code.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TextSelector {
     #[prost(string, tag = "1")]
+    pub text: ::prost::alloc::string::String,
+}
+/// A PRC travel permit: its type (`hkmo`, `tw`, `cnhkmo`) and number.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PermitSelector {
+    #[prost(string, tag = "1")]
+    pub r#type: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
     pub text: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -65,7 +73,7 @@ pub struct Selector {
     pub label: ::prost::alloc::string::String,
     #[prost(
         oneof = "selector::Kind",
-        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25"
     )]
     pub kind: ::core::option::Option<selector::Kind>,
 }
@@ -95,6 +103,17 @@ pub mod selector {
         Address(super::CountryTextSelector),
         #[prost(message, tag = "20")]
         Geo(super::GeoSelector),
+        /// Token spec revision 2026-12-01.
+        #[prost(message, tag = "21")]
+        Cnid(super::TextSelector),
+        #[prost(message, tag = "22")]
+        Passport(super::CountryTextSelector),
+        #[prost(message, tag = "23")]
+        Permit(super::PermitSelector),
+        #[prost(message, tag = "24")]
+        Card(super::TextSelector),
+        #[prost(message, tag = "25")]
+        Org(super::TextSelector),
     }
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -270,6 +289,11 @@ pub struct AlertView {
     pub note: ::prost::alloc::string::String,
     #[prost(bool, tag = "18")]
     pub by_you: bool,
+    /// MATCH / CHECKED: the ids of `selectors` that matched only on their second (Hanyu Pinyin)
+    /// form: a name written in Han ideographs met the same name in Latin letters, or a
+    /// homophone (张伟 and 章伟 are both "wei zhang"). Worth a phone call before anything else.
+    #[prost(uint64, repeated, tag = "19")]
+    pub pinyin_only: ::prost::alloc::vec::Vec<u64>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListAlertsRequest {

@@ -505,6 +505,21 @@ pub enum SelectorKind {
     Handle = 9,
     Address = 10,
     Geo = 11,
+    /// Token spec revision 2026-12-01.
+    /// PRC resident identity number (and the ID-format residence permits).
+    Cnid = 12,
+    Passport = 13,
+    /// PRC travel permits (Hong Kong/Macao and Taiwan residents; mainland residents to HK/Macao).
+    Permit = 14,
+    /// Bank card number (UnionPay and others).
+    Card = 15,
+    /// Unified social credit code of a company or other organisation.
+    Org = 16,
+    /// A person's second canonical form: a name written in Han ideographs, in Hanyu Pinyin. It is
+    /// sent with the same `local_ref` as the person's first form (one selector, one alert when it
+    /// first matches) and its own kind, so that the owner's alert can say which form matched: a
+    /// match on this form alone may be a homophone.
+    PersonPinyin = 17,
 }
 impl SelectorKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -525,6 +540,12 @@ impl SelectorKind {
             Self::Handle => "SELECTOR_KIND_HANDLE",
             Self::Address => "SELECTOR_KIND_ADDRESS",
             Self::Geo => "SELECTOR_KIND_GEO",
+            Self::Cnid => "SELECTOR_KIND_CNID",
+            Self::Passport => "SELECTOR_KIND_PASSPORT",
+            Self::Permit => "SELECTOR_KIND_PERMIT",
+            Self::Card => "SELECTOR_KIND_CARD",
+            Self::Org => "SELECTOR_KIND_ORG",
+            Self::PersonPinyin => "SELECTOR_KIND_PERSON_PINYIN",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -542,6 +563,12 @@ impl SelectorKind {
             "SELECTOR_KIND_HANDLE" => Some(Self::Handle),
             "SELECTOR_KIND_ADDRESS" => Some(Self::Address),
             "SELECTOR_KIND_GEO" => Some(Self::Geo),
+            "SELECTOR_KIND_CNID" => Some(Self::Cnid),
+            "SELECTOR_KIND_PASSPORT" => Some(Self::Passport),
+            "SELECTOR_KIND_PERMIT" => Some(Self::Permit),
+            "SELECTOR_KIND_CARD" => Some(Self::Card),
+            "SELECTOR_KIND_ORG" => Some(Self::Org),
+            "SELECTOR_KIND_PERSON_PINYIN" => Some(Self::PersonPinyin),
             _ => None,
         }
     }

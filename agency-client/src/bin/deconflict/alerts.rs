@@ -28,13 +28,18 @@ pub(crate) struct AlertsArgs {
 pub(crate) fn summary(a: &pb::AlertView) -> String {
     let what = match pb::AlertKind::try_from(a.kind) {
         Ok(pb::AlertKind::Match) => out::alarm(&format!(
-            "{} match {}: {} of your selectors",
+            "{} match {}: your {} overlaps another unit's operation{}",
             if a.created { "NEW" } else { "grown" },
             a.match_id,
-            a.selectors.len()
+            matched_selectors(a),
+            pinyin_warning(a)
         )),
         Ok(pb::AlertKind::Checked) => {
-            format!("a check touched {} of your selectors", a.selectors.len())
+            format!(
+                "another unit checked your {}{}",
+                matched_selectors(a),
+                pinyin_warning(a)
+            )
         }
         Ok(pb::AlertKind::Message) => format!("message on match {}: {}", a.match_id, a.text),
         Ok(pb::AlertKind::Contact) => format!(
@@ -67,10 +72,46 @@ pub(crate) fn summary(a: &pb::AlertView) -> String {
     )
 }
 
+/// The alert's selectors in words (`resident ID 11010519491231002X and 1 more`).
+fn matched_selectors(a: &pb::AlertView) -> String {
+    const SHOWN: usize = 2;
+    let mut words: Vec<String> = a
+        .selectors
+        .iter()
+        .take(SHOWN)
+        .map(out::selector_words)
+        .collect();
+    if words.is_empty() {
+        words.push(format!("{} selectors", a.unresolved_refs.len()));
+    }
+    let more = a.selectors.len().saturating_sub(SHOWN);
+    if more > 0 {
+        format!("{} and {more} more", words.join(", "))
+    } else {
+        words.join(", ")
+    }
+}
+
+/// Said when a name matched only in Pinyin: the other side may have the same name in Latin
+/// letters, or a homophone.
+fn pinyin_warning(a: &pb::AlertView) -> &'static str {
+    if a.pinyin_only.is_empty() {
+        ""
+    } else {
+        " (the name matched only in Pinyin: a Latin spelling or a homophone, confirm before \
+         acting)"
+    }
+}
+
 fn detail(a: &pb::AlertView) {
     println!("{}", summary(a));
     for s in &a.selectors {
-        println!("    {}", out::selector(s));
+        let pinyin = if a.pinyin_only.contains(&s.id) {
+            " — matched in Pinyin only"
+        } else {
+            ""
+        };
+        println!("    {}{pinyin}", out::selector(s));
     }
     if !a.unresolved_refs.is_empty() {
         println!(

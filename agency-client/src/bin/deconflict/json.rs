@@ -81,6 +81,7 @@ pub(crate) fn alert(a: &pb::AlertView) -> Value {
         "new_tokens": a.new_tokens,
         "selectors": a.selectors.iter().map(selector).collect::<Vec<_>>(),
         "unresolved_refs": a.unresolved_refs,
+        "pinyin_only": a.pinyin_only,
         "text": a.text,
         "card": a.card.as_ref().map(card),
         "state": state_name(a.state),

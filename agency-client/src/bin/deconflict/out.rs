@@ -45,11 +45,16 @@ pub(crate) fn time(unix: i64) -> String {
 }
 
 /// A selector as one line: `#12 phone 138 0013 8000 (CN) [mobile]`.
-pub(crate) fn selector(sel: &pb::Selector) -> String {
-    let text = match selector_from_proto(sel) {
+/// A selector in words, without its id and label (`resident ID 11010519491231002X`).
+pub(crate) fn selector_words(sel: &pb::Selector) -> String {
+    match selector_from_proto(sel) {
         Ok((s, _)) => describe(&s),
         Err(_) => "(unreadable selector)".into(),
-    };
+    }
+}
+
+pub(crate) fn selector(sel: &pb::Selector) -> String {
+    let text = selector_words(sel);
     let mut line = if sel.id > 0 {
         format!("#{} {text}", sel.id)
     } else {

@@ -108,6 +108,7 @@ mod tests {
             new_tokens: 1,
             selectors: Vec::new(),
             unresolved_refs: Vec::new(),
+            pinyin_only: Vec::new(),
             text: None,
             card: None,
             state: None,
