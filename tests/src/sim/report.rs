@@ -1,4 +1,6 @@
-//! Compares what the broker alerted with the ground truth, and writes the summary.
+//! Compares what the broker alerted with the ground truth, and writes the summary. A side's
+//! shared selectors are counted by `local_ref` (a Han name sharing both its forms is one
+//! selector); its shared tokens, by `local_ref` and kind, must be exactly the truth's too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -8,7 +10,7 @@ use deconfliction_proto::v1::alert::Event;
 
 use super::generate::{Scenario, Simulation};
 use super::run::Outcome;
-use super::truth::{Truth, planted_disagreements};
+use super::truth::{NamedTokens, Truth, planted_disagreements};
 
 type Pair = (usize, usize);
 
@@ -24,7 +26,8 @@ pub struct Comparison {
     pub one_sided: Vec<String>,
     /// Pairs alerted under more than one match id.
     pub duplicates: Vec<Pair>,
-    /// Alerts naming other selectors of their operation than the pair shares.
+    /// Alerts naming other selectors of their operation than the pair shares, or other
+    /// kinds of their tokens.
     pub wrong_refs: Vec<String>,
     /// Alerts naming an operation that is not the recipient's.
     pub misdelivered: Vec<String>,
@@ -63,8 +66,8 @@ pub fn compare(sim: &Simulation, truth: &Truth, outcome: &Outcome) -> Comparison
             .count(),
         ..Comparison::default()
     };
-    // match id -> operation -> its local refs named so far
-    let mut matches: BTreeMap<&str, BTreeMap<usize, BTreeSet<u64>>> = BTreeMap::new();
+    // match id -> operation -> its tokens (local ref, kind) named so far
+    let mut matches: BTreeMap<&str, BTreeMap<usize, NamedTokens>> = BTreeMap::new();
     for r in &outcome.alerts {
         let Some(Event::Match(m)) = &r.alert.event else {
             c.other_alerts += 1;
@@ -78,7 +81,7 @@ pub fn compare(sim: &Simulation, truth: &Truth, outcome: &Outcome) -> Comparison
                     .or_default()
                     .entry(op)
                     .or_default();
-                refs.extend(m.tokens.iter().map(|t| t.local_ref));
+                refs.extend(m.tokens.iter().map(|t| (t.local_ref, t.kind)));
             }
             _ => c.misdelivered.push(format!(
                 "alert seq {} to {} names operation {}",
@@ -87,7 +90,7 @@ pub fn compare(sim: &Simulation, truth: &Truth, outcome: &Outcome) -> Comparison
         }
     }
     let mut found: BTreeMap<Pair, Vec<&str>> = BTreeMap::new();
-    let mut refs: HashMap<Pair, [BTreeSet<u64>; 2]> = HashMap::new();
+    let mut refs: HashMap<Pair, [NamedTokens; 2]> = HashMap::new();
     for (id, sides) in &matches {
         let ops: Vec<usize> = sides.keys().copied().collect();
         match ops[..] {
@@ -111,13 +114,23 @@ pub fn compare(sim: &Simulation, truth: &Truth, outcome: &Outcome) -> Comparison
         match truth.pairs.get(pair) {
             None => c.unexpected.push(*pair),
             Some(t) => {
-                let [ra, rb] = &refs[pair];
-                if *ra != t.refs_a || *rb != t.refs_b {
+                let [ta, tb] = &refs[pair];
+                let selectors =
+                    |ts: &NamedTokens| -> BTreeSet<u64> { ts.iter().map(|t| t.0).collect() };
+                let (ra, rb) = (selectors(ta), selectors(tb));
+                if ra != t.refs_a || rb != t.refs_b {
                     c.wrong_refs.push(format!(
                         "{}: alerts name selectors {ra:?} / {rb:?}, the pair shares {:?} / {:?}",
                         describe_pair(sim, *pair),
                         t.refs_a,
                         t.refs_b
+                    ));
+                } else if *ta != t.tokens_a || *tb != t.tokens_b {
+                    c.wrong_refs.push(format!(
+                        "{}: alerts name tokens (selector, kind) {ta:?} / {tb:?}, the pair shares {:?} / {:?}",
+                        describe_pair(sim, *pair),
+                        t.tokens_a,
+                        t.tokens_b
                     ));
                 }
             }

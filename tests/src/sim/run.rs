@@ -1,6 +1,7 @@
 //! Runs a simulation against a real broker: one mTLS client and token deriver per bureau,
 //! tokens from the token service, registrations from several workers at once, and every
-//! alert each bureau's subscription delivers.
+//! alert each bureau's subscription delivers. Token entries carry the kinds agencyd gives
+//! them: a person's Pinyin-form token is `PERSON_PINYIN` with its written form's `local_ref`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use tonic::transport::Channel;
 use super::generate::Simulation;
 use super::provinces::WATCH_CENTRE;
 use super::truth::Truth;
-use crate::{Federation, entry, now, wire_kind};
+use crate::{Federation, entry, now};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -201,7 +202,7 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
                 let entries = truth.forms[i]
                     .iter()
                     .zip(&tokens[i])
-                    .map(|(f, tok)| entry(tok, wire_kind(f.kind), f.local_ref))
+                    .map(|(f, tok)| entry(tok, f.wire, f.local_ref))
                     .collect();
                 let req = v1::RegisterOperationRequest {
                     operation_id: op.operation_id.clone(),
