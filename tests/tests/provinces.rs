@@ -1,13 +1,20 @@
 //! Simulated provinces: six provincial bureaus and the national bureau register a few hundred
 //! seeded operations (drug routes, trafficking, fraud, laundering, raids) with planted
-//! overlaps; the broker must alert exactly the pairs the ground truth names, to both sides,
-//! and no alert may carry anything of another bureau. `SIM_SEED=N` reruns another seed.
+//! overlaps, among them those of the token spec's 2026-12-01 revision (a resident ID against
+//! its 15-digit number, a permit with and without its renewal count, card separators, credit
+//! codes, a Han name against its Pinyin in Latin letters); the broker must alert exactly the
+//! pairs the ground truth names, to both sides, naming exactly the shared selectors and the
+//! kinds of their tokens, and no alert may carry anything of another bureau. `SIM_SEED=N`
+//! reruns another seed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
-use deconfliction_tests::sim::{self, RunOptions, SimConfig};
+use deconfliction_proto::v1::SelectorKind as WireKind;
+use deconfliction_tests::sim::ident::Ident;
+use deconfliction_tests::sim::overlap::{Overlap, planted_counts};
+use deconfliction_tests::sim::{self, RunOptions, SimConfig, docs};
 use token_spec::normalize::Selector;
 
 fn seed() -> u64 {
@@ -122,6 +129,83 @@ fn the_seed_plants_every_kind_of_overlap() {
     assert!(sim::truth::planted_disagreements(&sim, &truth).is_empty());
 }
 
+/// Each kind of overlap the spec's 2026-12-01 revision brought is planted at least once in a
+/// pair that must match, and a Han name meeting its Latin spelling matches on the Han side
+/// through a `PERSON_PINYIN` token only.
+#[test]
+fn the_seed_plants_every_overlap_of_the_revision() {
+    let sim = sim::generate(&config());
+    let truth = sim::expected(&sim).unwrap();
+    let counts = planted_counts(&sim);
+    println!("{counts:?}");
+    for kind in Overlap::REVISION {
+        assert!(
+            sim.planted
+                .iter()
+                .any(|p| p.shared.contains(&kind) && p.should_match(true)),
+            "seed {}: no matching pair shares a {} ({counts:?})",
+            sim.config.seed,
+            kind.tag()
+        );
+    }
+    // The Han side of such a pair names a selector through its Pinyin token alone.
+    let (pinyin, person) = (WireKind::PersonPinyin as i32, WireKind::Person as i32);
+    let only_pinyin = |tokens: &sim::truth::NamedTokens| {
+        tokens
+            .iter()
+            .any(|&(r, k)| k == pinyin && !tokens.contains(&(r, person)))
+    };
+    assert!(
+        sim.planted
+            .iter()
+            .filter(|p| p.shared.contains(&Overlap::HanVsLatin) && p.should_match(true))
+            .map(|p| &truth.pairs[&(p.earlier, p.later)])
+            .any(|t| only_pinyin(&t.tokens_a) || only_pinyin(&t.tokens_b)),
+        "no selector matched in Pinyin only"
+    );
+}
+
+/// The generated documents are numbered as the standards say (the spec's own examples).
+#[test]
+fn documents_carry_the_standards_check_characters() {
+    assert_eq!(docs::cnid_check("11010519491231002"), 'X');
+    assert_eq!(
+        docs::first_generation("11010519491231002X").as_deref(),
+        Some("110105491231002")
+    );
+    assert_eq!(docs::first_generation("11010520011231002X"), None);
+    assert_eq!(docs::org_code_check("M000100Y"), '4');
+    assert_eq!(docs::uscc_check("91350100M000100Y4"), '3');
+    // A bureau's own targets and companies are numbered in its province (GB/T 2260 code).
+    let sim = sim::generate(&config());
+    let followed: std::collections::HashSet<usize> = sim.planted.iter().map(|p| p.later).collect();
+    let mut seen = 0;
+    for (i, op) in sim.operations.iter().enumerate() {
+        let Some(home) = sim.agencies[op.agency].province else {
+            continue;
+        };
+        if followed.contains(&i) {
+            continue;
+        }
+        let gb = format!("{:02}", home.gb_code());
+        for ident in &op.idents {
+            match ident {
+                Ident::Cnid(id) => assert!(id.starts_with(&gb), "{id} from {}", home.key),
+                Ident::Org(code) => assert_eq!(&code[2..4], gb, "{code} from {}", home.key),
+                Ident::Card(pan) => {
+                    assert!(
+                        pan.starts_with("62") && (16..=19).contains(&pan.len()),
+                        "{pan}"
+                    )
+                }
+                _ => continue,
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen > 50, "only {seen} documents checked");
+}
+
 #[test]
 fn a_seed_gives_the_same_simulation() {
     let (a, b) = (sim::generate(&config()), sim::generate(&config()));
@@ -188,4 +272,37 @@ fn the_comparison_catches_missing_matches_and_leaks() {
     outcome.alerts = vec![alert(oa.agency, &ob.operation_id, "m")];
     let cmp = sim::compare(&sim, &truth, &outcome);
     assert_eq!(cmp.misdelivered.len(), 1);
+    // Both sides alerted with the shared selectors, but a token's kind not as registered
+    // (a Pinyin-form token echoed as a plain person, say).
+    let t = &truth.pairs[&(*a, *b)];
+    let named = |tokens: &sim::truth::NamedTokens, wrong: bool| {
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(i, &(local_ref, kind))| v1::MatchedToken {
+                kind: if wrong && i == 0 { kind + 1 } else { kind },
+                local_ref,
+            })
+            .collect::<Vec<_>>()
+    };
+    let with_tokens = |agency, id: &str, tokens| {
+        let mut r = alert(agency, id, "m");
+        if let Some(v1::alert::Event::Match(m)) = &mut r.alert.event {
+            m.tokens = tokens;
+        }
+        r
+    };
+    for wrong in [false, true] {
+        outcome.alerts = vec![
+            with_tokens(oa.agency, &oa.operation_id, named(&t.tokens_a, false)),
+            with_tokens(ob.agency, &ob.operation_id, named(&t.tokens_b, wrong)),
+        ];
+        let cmp = sim::compare(&sim, &truth, &outcome);
+        assert_eq!(
+            cmp.wrong_refs.len(),
+            usize::from(wrong),
+            "{:?}",
+            cmp.wrong_refs
+        );
+    }
 }

@@ -1,13 +1,15 @@
 //! Operations of a simulated federation, from a seed: realistic mixes per scenario, and
-//! planted follow-ups (the same target worked by a second unit, written another way; a raid
+//! planted follow-ups (the same target worked by a second unit, written another way, or, in a
+//! border province, known from a foreign partner by the Latin spelling of a Han name; a raid
 //! next door or a few kilometres off; a window that overlaps or does not).
 
 use rand::distributions::WeightedIndex;
 use rand::prelude::*;
 use rand::rngs::StdRng;
-use token_spec::normalize::{Selector, SelectorKind};
+use token_spec::normalize::Selector;
 
 use super::ident::{self, Ident};
+use super::overlap::{Overlap, classify};
 use super::provinces::{self, Province};
 pub use super::scenario::Scenario;
 use super::scenario::fresh_idents;
@@ -46,8 +48,8 @@ pub struct SimOperation {
 pub struct Planted {
     pub earlier: usize,
     pub later: usize,
-    /// Kinds of the identifiers copied (respelled) from the earlier operation.
-    pub shared: Vec<SelectorKind>,
+    /// How each identifier copied from the earlier operation was written on each side.
+    pub shared: Vec<Overlap>,
     /// For a planted nearby place: whether it lies inside the H3 radius.
     pub geo_inside: Option<bool>,
     pub windows_overlap: bool,
@@ -221,7 +223,8 @@ fn follow_up(sim: &mut Simulation, rng: &mut StdRng, index: usize) -> SimOperati
     let prev = sim.operations[earlier].clone();
     let agency = follow_agency(rng, &sim.agencies, prev.agency, prev.scenario);
     let mut idents = Vec::new();
-    let mut shared = Vec::new();
+    // Indices into the earlier operation's identifiers of those copied, in order.
+    let mut copied = Vec::new();
     let mut geo_inside = None;
     let prev_geo = prev.idents.iter().find_map(|i| match i {
         Ident::Geo { lat, lng } => Some((*lat, *lng)),
@@ -239,15 +242,25 @@ fn follow_up(sim: &mut Simulation, rng: &mut StdRng, index: usize) -> SimOperati
             geo_inside = Some(inside);
         }
         _ => {
-            let mut candidates: Vec<&Ident> = prev
-                .idents
-                .iter()
-                .filter(|i| !matches!(i, Ident::Geo { .. }))
+            let mut candidates: Vec<usize> = (0..prev.idents.len())
+                .filter(|&k| !matches!(prev.idents[k], Ident::Geo { .. }))
                 .collect();
             candidates.shuffle(rng);
-            for ident in candidates.into_iter().take(rng.gen_range(1..=2)) {
-                idents.push(ident.clone());
-                shared.push(ident.spell(rng).kind());
+            let abroad = from_partner(rng, &sim.agencies[agency], prev.scenario);
+            if abroad {
+                // The partner's case is about a suspect they know by name.
+                candidates.sort_by_key(|&k| prev.idents[k].known_abroad().is_none());
+            } else if rng.gen_bool(0.5) {
+                // Found again by an identity document, a card or a company.
+                candidates.sort_by_key(|&k| !prev.idents[k].is_document());
+            }
+            for k in candidates.into_iter().take(rng.gen_range(1..=2)) {
+                let ident = &prev.idents[k];
+                idents.push(match ident.known_abroad() {
+                    Some(latin) if abroad && family_first(ident, &prev.selectors[k]) => latin,
+                    _ => ident.clone(),
+                });
+                copied.push(k);
             }
         }
     }
@@ -261,6 +274,13 @@ fn follow_up(sim: &mut Simulation, rng: &mut StdRng, index: usize) -> SimOperati
     );
     let overlap = rng.gen_bool(0.7);
     let window = planted_window(rng, prev.window, overlap);
+    let op = new_operation(rng, sim, index, agency, prev.scenario, window, idents);
+    // Copied identifiers come first in the new operation, in order.
+    let shared = copied
+        .iter()
+        .zip(&op.selectors)
+        .map(|(&k, later)| classify(&prev.selectors[k], later))
+        .collect();
     sim.planted.push(Planted {
         earlier,
         later: index,
@@ -269,5 +289,29 @@ fn follow_up(sim: &mut Simulation, rng: &mut StdRng, index: usize) -> SimOperati
         windows_overlap: window.0 < prev.window.1 && prev.window.0 < window.1,
         same_agency: agency == prev.agency,
     });
-    new_operation(rng, sim, index, agency, prev.scenario, window, idents)
+    op
+}
+
+/// Whether a follow-up by `agency` is a case shared with a foreign partner, who knows a
+/// Chinese suspect only by the Latin spelling of their name: drug and trafficking cases of
+/// the border provinces (Yunnan and Guangxi on Vietnam, Laos and Myanmar; Guangdong on Hong
+/// Kong and Macao, where foreign police forces ask too).
+fn from_partner(rng: &mut StdRng, agency: &Agency, scenario: Scenario) -> bool {
+    matches!(scenario, Scenario::Drug | Scenario::Trafficking)
+        && matches!(agency.code(), "yn" | "gx" | "gd")
+        && rng.gen_bool(0.4)
+}
+
+/// Whether a Han name was written family name first (as Han names are, and as the Pinyin
+/// form reads it): a clerk who put the given name first wrote a name no passport spells.
+fn family_first(ident: &Ident, written: &Selector) -> bool {
+    match (ident, written) {
+        (
+            Ident::Person {
+                han: Some(name), ..
+            },
+            Selector::Person { names, .. },
+        ) => *names != [name.given.clone(), name.family.clone()],
+        _ => false,
+    }
 }

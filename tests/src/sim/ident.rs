@@ -1,6 +1,7 @@
 //! Real-world identifiers ([`Ident`]), drawn at random: people (Han, Vietnamese and Burmese
 //! names), phones (China, Vietnam, Myanmar, Hong Kong), plates, IMEIs, valid IBANs, wallets,
-//! handles, addresses and places. How they are written down is [`super::spell`]'s business.
+//! handles, addresses and places; identity documents, cards and companies are drawn in
+//! [`super::docs`]. How they are written down is [`super::spell`]'s business.
 
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -18,10 +19,17 @@ pub enum PhoneCountry {
 /// One real-world identifier, independent of how it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ident {
-    /// A Han name (family, given) or a romanized one (words with and without diacritics).
+    /// A Han name or a romanized one (words with and without diacritics).
     Person {
-        han: Option<(String, String)>,
+        han: Option<HanName>,
         latin: Vec<(&'static str, &'static str)>,
+        dob: String,
+    },
+    /// A Chinese person as a foreign partner knows them: only the Pinyin of their name, in
+    /// Latin letters, as their passport writes it (family name, given name as one word).
+    Pinyin {
+        family: String,
+        given: String,
         dob: String,
     },
     Phone {
@@ -51,16 +59,134 @@ pub enum Ident {
         lat: f64,
         lng: f64,
     },
+    /// A resident identity number, its 18 characters (the 15-digit first-generation number
+    /// is one way of writing it for those born before 2000).
+    Cnid(String),
+    /// A PRC travel permit: type (`hkmo`, `tw`) and lifetime number (`H12345678`).
+    Permit {
+        permit_type: &'static str,
+        number: String,
+    },
+    Passport {
+        country: &'static str,
+        number: String,
+    },
+    /// A bank card number (UnionPay: `62` first).
+    Card(String),
+    /// A company's unified social credit code.
+    Org(String),
 }
 
-const FAMILY: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "林", "罗", "高", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
+/// A name written in Han ideographs, with the Pinyin a passport gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HanName {
+    pub family: String,
+    pub given: String,
+    /// Family and given name in Pinyin, lowercase, each one word (`zhang`, `xiaoming`).
+    pub pinyin: (String, String),
+}
+
+impl Ident {
+    /// This identifier as a foreign partner knows it: a Han name only by its Pinyin (`None`
+    /// for anything else).
+    pub fn known_abroad(&self) -> Option<Ident> {
+        match self {
+            Ident::Person {
+                han: Some(name),
+                dob,
+                ..
+            } => Some(Ident::Pinyin {
+                family: name.pinyin.0.clone(),
+                given: name.pinyin.1.clone(),
+                dob: dob.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an identity document, a card or a company: what a second unit most
+    /// often finds the same target by.
+    pub fn is_document(&self) -> bool {
+        matches!(
+            self,
+            Ident::Cnid(_)
+                | Ident::Permit { .. }
+                | Ident::Passport { .. }
+                | Ident::Card(_)
+                | Ident::Org(_)
+        )
+    }
+}
+
+/// Family names with their Pinyin as a passport writes it (a surname's reading where it
+/// differs: 曾 zeng, 单 shan; compound 欧阳 ouyang; 徐 and 许 are both xu).
+const FAMILY: &[(&str, &str)] = &[
+    ("王", "wang"),
+    ("李", "li"),
+    ("张", "zhang"),
+    ("刘", "liu"),
+    ("陈", "chen"),
+    ("杨", "yang"),
+    ("黄", "huang"),
+    ("赵", "zhao"),
+    ("吴", "wu"),
+    ("周", "zhou"),
+    ("徐", "xu"),
+    ("孙", "sun"),
+    ("马", "ma"),
+    ("朱", "zhu"),
+    ("胡", "hu"),
+    ("郭", "guo"),
+    ("何", "he"),
+    ("林", "lin"),
+    ("罗", "luo"),
+    ("高", "gao"),
+    ("郑", "zheng"),
+    ("梁", "liang"),
+    ("谢", "xie"),
+    ("宋", "song"),
+    ("唐", "tang"),
+    ("许", "xu"),
+    ("韩", "han"),
+    ("冯", "feng"),
+    ("邓", "deng"),
+    ("曹", "cao"),
+    ("彭", "peng"),
+    ("曾", "zeng"),
+    ("单", "shan"),
+    ("欧阳", "ouyang"),
 ];
-const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超",
-    "秀英", "华", "平", "刚", "桂英", "建华", "志强", "海燕", "晓东", "文", "斌", "鹏", "辉", "丽",
-    "玉兰",
+const GIVEN: &[(&str, &str)] = &[
+    ("伟", "wei"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("艳", "yan"),
+    ("杰", "jie"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("秀英", "xiuying"),
+    ("华", "hua"),
+    ("平", "ping"),
+    ("刚", "gang"),
+    ("桂英", "guiying"),
+    ("建华", "jianhua"),
+    ("志强", "zhiqiang"),
+    ("海燕", "haiyan"),
+    ("晓东", "xiaodong"),
+    ("文", "wen"),
+    ("斌", "bin"),
+    ("鹏", "peng"),
+    ("辉", "hui"),
+    ("丽", "li"),
+    ("玉兰", "yulan"),
 ];
 /// Vietnamese name words: (with diacritics, plain).
 const VN_FAMILY: &[(&str, &str)] = &[
@@ -116,24 +242,32 @@ const ROADS: &[&str] = &[
 const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 const BASE58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-fn digits(rng: &mut StdRng, n: usize) -> String {
+pub(super) fn digits(rng: &mut StdRng, n: usize) -> String {
     (0..n)
         .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
         .collect()
 }
 
-fn from_alphabet(rng: &mut StdRng, alphabet: &[u8], n: usize) -> String {
+pub(super) fn from_alphabet(rng: &mut StdRng, alphabet: &[u8], n: usize) -> String {
     (0..n)
         .map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())]))
         .collect()
 }
 
 pub fn han_person(rng: &mut StdRng) -> Ident {
-    let given: String = (0..rng.gen_range(1..=2))
-        .map(|_| *GIVEN.choose(rng).unwrap_or(&"伟"))
+    let parts: Vec<(&str, &str)> = (0..rng.gen_range(1..=2))
+        .map(|_| *GIVEN.choose(rng).unwrap_or(&GIVEN[0]))
         .collect();
+    let (family, family_pinyin) = *FAMILY.choose(rng).unwrap_or(&FAMILY[0]);
     Ident::Person {
-        han: Some((FAMILY.choose(rng).unwrap_or(&"王").to_string(), given)),
+        han: Some(HanName {
+            family: family.to_string(),
+            given: parts.iter().map(|p| p.0).collect(),
+            pinyin: (
+                family_pinyin.to_string(),
+                parts.iter().map(|p| p.1).collect(),
+            ),
+        }),
         latin: Vec::new(),
         dob: dob(rng),
     }
@@ -158,13 +292,16 @@ pub fn foreign_person(rng: &mut StdRng, vietnamese: bool) -> Ident {
     }
 }
 
+/// A real date of birth, 1960 to 2004, `YYYY-MM-DD`.
 fn dob(rng: &mut StdRng) -> String {
-    format!(
-        "{}-{:02}-{:02}",
-        rng.gen_range(1960..=2004),
-        rng.gen_range(1..=12),
-        rng.gen_range(1..=28)
-    )
+    let (year, month) = (rng.gen_range(1960..=2004), rng.gen_range(1..=12));
+    let days = match month {
+        2 if year % 4 == 0 => 29, // 2000 is a leap year too
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    format!("{year}-{month:02}-{:02}", rng.gen_range(1..=days))
 }
 
 pub fn phone(rng: &mut StdRng, country: PhoneCountry) -> Ident {

@@ -42,6 +42,59 @@ impl Province {
     pub fn agency_id(&self) -> String {
         format!("{}-psb", self.code)
     }
+
+    /// The province's two-digit code in GB/T 2260 (the first two digits of the address code
+    /// of a resident ID and of a company's credit code): `53` for Yunnan. Hong Kong (81),
+    /// Macao (82) and Taiwan (71) residents carry travel permits instead of resident IDs.
+    pub fn gb_code(&self) -> u8 {
+        match self.code {
+            "bj" => 11,
+            "tj" => 12,
+            "he" => 13,
+            "sx" => 14,
+            "nm" => 15,
+            "ln" => 21,
+            "jl" => 22,
+            "hl" => 23,
+            "sh" => 31,
+            "js" => 32,
+            "zj" => 33,
+            "ah" => 34,
+            "fj" => 35,
+            "jx" => 36,
+            "sd" => 37,
+            "ha" => 41,
+            "hb" => 42,
+            "hn" => 43,
+            "gd" => 44,
+            "gx" => 45,
+            "hi" => 46,
+            "cq" => 50,
+            "sc" => 51,
+            "gz" => 52,
+            "yn" => 53,
+            "xz" => 54,
+            "sn" => 61,
+            "gs" => 62,
+            "qh" => 63,
+            "nx" => 64,
+            "xj" => 65,
+            "tw" => 71,
+            "hk" => 81,
+            _ => 82, // mo
+        }
+    }
+
+    /// Whether the province's own people carry travel permits rather than resident IDs.
+    pub fn permit_format(&self) -> bool {
+        self.gb_code() > 70
+    }
+
+    /// A municipality directly under the central government (its address codes have no
+    /// prefecture-level cities).
+    pub fn municipality(&self) -> bool {
+        matches!(self.gb_code(), 11 | 12 | 31 | 50)
+    }
 }
 
 /// The national bureau's agency id.
@@ -336,5 +389,10 @@ mod tests {
         assert_eq!(by_name("Yunnan").unwrap().agency_id(), "yn-psb");
         assert_eq!(by_name("广东").unwrap().code, "gd");
         assert_eq!(by_name("gx-psb").unwrap().key, "guangxi");
+        let mut gb: Vec<u8> = PROVINCES.iter().map(Province::gb_code).collect();
+        gb.sort_unstable();
+        gb.dedup();
+        assert_eq!(gb.len(), 34, "each province its own GB/T 2260 code");
+        assert_eq!(by_name("mo").unwrap().gb_code(), 82);
     }
 }

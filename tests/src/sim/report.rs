@@ -9,6 +9,7 @@ use std::time::Duration;
 use deconfliction_proto::v1::alert::Event;
 
 use super::generate::{Scenario, Simulation};
+use super::overlap::planted_counts;
 use super::run::Outcome;
 use super::truth::{NamedTokens, Truth, planted_disagreements};
 
@@ -238,6 +239,11 @@ pub fn summary(sim: &Simulation, truth: &Truth, outcome: &Outcome, c: &Compariso
         sim.planted.len(),
         sim.planted.len() - should
     );
+    let overlaps: Vec<String> = planted_counts(sim)
+        .into_iter()
+        .map(|(o, k)| format!("{} {k}", o.tag()))
+        .collect();
+    let _ = writeln!(s, "  shared by         {}", overlaps.join(", "));
     let _ = writeln!(
         s,
         "  selectors         {selectors}, tokens {} ({} distinct canonical forms)",

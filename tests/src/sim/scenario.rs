@@ -1,8 +1,13 @@
-//! The operation mixes: what each kind of case holds and where it happens.
+//! The operation mixes: what each kind of case holds and where it happens. Chinese targets
+//! carry the identity documents of their home province (a resident ID whose address code is
+//! the province's, or a travel permit for Hong Kong, Macao and Taiwan); couriers of the border
+//! provinces carry Hong Kong and Macao permits; fraud and laundering run through UnionPay
+//! cards and companies.
 
 use rand::prelude::*;
 use rand::rngs::StdRng;
 
+use super::docs;
 use super::generate::Agency;
 use super::ident::{self, Ident, PhoneCountry};
 use super::provinces::{self, Neighbour, PROVINCES, Province};
@@ -83,6 +88,28 @@ fn border_prefecture(rng: &mut StdRng) -> &'static provinces::BorderPrefecture {
     all.choose(rng).copied().unwrap_or(&PROVINCES[0].border[0])
 }
 
+/// A Chinese target of `home`: a Han name, often with the identity document its people carry.
+fn chinese_target(rng: &mut StdRng, home: &Province, out: &mut Vec<Ident>) {
+    let person = ident::han_person(rng);
+    let document = match (&person, home.code) {
+        (_, "hk" | "mo") if rng.gen_bool(0.6) => Some(docs::hkmo_permit(rng, home.code == "hk")),
+        (_, "tw") if rng.gen_bool(0.6) => Some(docs::tw_permit(rng)),
+        (Ident::Person { dob, .. }, _) if !home.permit_format() && rng.gen_bool(0.6) => {
+            Some(docs::resident_id(rng, home, dob))
+        }
+        _ => None,
+    };
+    out.push(person);
+    out.extend(document);
+}
+
+/// Whether an operation of `home` is on a border province's drug or trafficking route, where
+/// Hong Kong and Macao residents cross as couriers.
+fn border_route(home: &Province, scenario: Scenario) -> bool {
+    matches!(scenario, Scenario::Drug | Scenario::Trafficking)
+        && matches!(home.code, "yn" | "gx" | "gd")
+}
+
 pub(super) fn fresh_idents(rng: &mut StdRng, agency: &Agency, scenario: Scenario) -> Vec<Ident> {
     let home = province_of(rng, agency);
     // Hong Kong, Macau and Taiwan cars crossing into the mainland carry 粤Z plates.
@@ -94,7 +121,7 @@ pub(super) fn fresh_idents(rng: &mut StdRng, agency: &Agency, scenario: Scenario
     let mut out = Vec::new();
     match scenario {
         Scenario::Drug => {
-            out.push(ident::han_person(rng));
+            chinese_target(rng, home, &mut out);
             for _ in 0..rng.gen_range(1..=2) {
                 out.push(ident::phone(rng, PhoneCountry::China));
             }
@@ -109,6 +136,9 @@ pub(super) fn fresh_idents(rng: &mut StdRng, agency: &Agency, scenario: Scenario
             let bp = border_prefecture(rng);
             let vietnamese = bp.neighbour == Neighbour::Vietnam;
             out.push(ident::foreign_person(rng, vietnamese));
+            if rng.gen_bool(0.5) {
+                out.push(docs::passport(rng, vietnamese));
+            }
             let country = if vietnamese {
                 PhoneCountry::Vietnam
             } else {
@@ -117,7 +147,7 @@ pub(super) fn fresh_idents(rng: &mut StdRng, agency: &Agency, scenario: Scenario
             out.push(ident::phone(rng, country));
             out.push(ident::phone(rng, PhoneCountry::China));
             if rng.gen_bool(0.5) {
-                out.push(ident::han_person(rng));
+                chinese_target(rng, home, &mut out);
             }
             if rng.gen_bool(0.4) {
                 out.push(if vietnamese && rng.gen_bool(0.3) {
@@ -151,6 +181,12 @@ pub(super) fn fresh_idents(rng: &mut StdRng, agency: &Agency, scenario: Scenario
             if rng.gen_bool(0.5) {
                 out.push(ident::handle(rng));
             }
+            for _ in 0..rng.gen_range(0..=2) {
+                out.push(docs::unionpay_card(rng));
+            }
+            if rng.gen_bool(0.3) {
+                out.push(docs::credit_code(rng, home));
+            }
         }
         Scenario::Laundering => {
             for _ in 0..rng.gen_range(1..=3) {
@@ -160,10 +196,19 @@ pub(super) fn fresh_idents(rng: &mut StdRng, agency: &Agency, scenario: Scenario
                 out.push(ident::wallet(rng));
             }
             if rng.gen_bool(0.4) {
-                out.push(ident::han_person(rng));
+                chinese_target(rng, home, &mut out);
+            }
+            if rng.gen_bool(0.5) {
+                out.push(docs::unionpay_card(rng));
+            }
+            for _ in 0..rng.gen_range(0..=2) {
+                out.push(docs::credit_code(rng, home));
             }
         }
         Scenario::Raid => {
+            if rng.gen_bool(0.3) {
+                chinese_target(rng, home, &mut out);
+            }
             out.push(ident::address(rng, home.name_zh, home.capital_zh));
             let metres = rng.gen_range(0.0..15_000.0);
             out.push(ident::geo_near(rng, home.lat, home.lng, metres));
@@ -171,6 +216,11 @@ pub(super) fn fresh_idents(rng: &mut StdRng, agency: &Agency, scenario: Scenario
                 out.push(ident::cn_plate(rng, home_plate));
             }
         }
+    }
+    if border_route(home, scenario) && rng.gen_bool(0.5) {
+        // A Hong Kong or Macao resident on the route.
+        let hong_kong = rng.gen_bool(0.7);
+        out.push(docs::hkmo_permit(rng, hong_kong));
     }
     out
 }

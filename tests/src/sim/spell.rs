@@ -1,13 +1,16 @@
 //! The many ways a clerk writes an [`Ident`] down. Every spelling [`Ident::spell`] produces is
 //! one the token spec says is equal to the others (name order and diacritics, national or
 //! international phone form, plate separators, IMEI with or without check digit, IBAN
-//! grouping, wallet hex case...).
+//! grouping, wallet hex case, a resident ID's 15-digit first-generation number, a permit's
+//! renewal count, card separators...). A Han name spelled in Pinyin ([`Ident::Pinyin`]) equals
+//! the Han name's second canonical form only.
 
 use rand::Rng;
 use rand::rngs::StdRng;
 use token_spec::normalize::Selector;
 
-use super::ident::{Ident, PhoneCountry, geo_near, luhn_digit};
+use super::docs::first_generation;
+use super::ident::{HanName, Ident, PhoneCountry, geo_near, luhn_digit};
 
 fn fullwidth(s: &str) -> String {
     s.chars()
@@ -45,7 +48,7 @@ impl Ident {
         let pick = rng.gen_range(0..6u8);
         match self {
             Ident::Person {
-                han: Some((family, given)),
+                han: Some(HanName { family, given, .. }),
                 dob,
                 ..
             } => {
@@ -79,6 +82,7 @@ impl Ident {
                     dob: dob.clone(),
                 }
             }
+            Ident::Pinyin { family, given, dob } => pinyin_spelling(family, given, dob, pick),
             Ident::Phone { country, nsn } => phone_spelling(*country, nsn, pick),
             Ident::Plate {
                 country,
@@ -161,6 +165,47 @@ impl Ident {
                     text,
                 }
             }
+            Ident::Cnid(id) => Selector::Cnid {
+                text: match pick {
+                    0 => id.clone(),
+                    1 => id.to_lowercase(),
+                    2 => format!("{} {} {}", &id[..6], &id[6..14], &id[14..]),
+                    3 => fullwidth(id),
+                    // Older systems hold the first-generation card's number.
+                    _ => first_generation(id).unwrap_or_else(|| id.clone()),
+                },
+            },
+            Ident::Permit {
+                permit_type,
+                number,
+            } => permit_spelling(permit_type, number, pick, rng.gen_range(0..=4)),
+            Ident::Passport { country, number } => Selector::Passport {
+                country: if pick.is_multiple_of(2) {
+                    country.to_string()
+                } else {
+                    country.to_lowercase()
+                },
+                text: match pick % 3 {
+                    0 => number.clone(),
+                    1 => number.to_lowercase(),
+                    _ => format!("{}-{}", &number[..1], &number[1..]),
+                },
+            },
+            Ident::Card(pan) => Selector::Card {
+                text: match pick {
+                    0 | 1 => pan.clone(),
+                    2 | 3 => groups(pan, 4, " "),
+                    4 => groups(pan, 4, "-"),
+                    _ => fullwidth(pan),
+                },
+            },
+            Ident::Org(code) => Selector::Org {
+                text: match pick % 3 {
+                    0 => code.clone(),
+                    1 => code.to_lowercase(),
+                    _ => fullwidth(code),
+                },
+            },
             Ident::Geo { lat, lng } => {
                 // The same door, read off two GPS fixes a few metres apart.
                 let metres = rng.gen_range(0.0..15.0);
@@ -230,5 +275,53 @@ fn phone_spelling(country: PhoneCountry, nsn: &str, pick: u8) -> Selector {
             1 => sel(format!("+852 {nsn}"), None),
             _ => sel(format!("00852-{}-{}", &nsn[..4], &nsn[4..]), Some("CN")),
         },
+    }
+}
+
+/// A Chinese name as a passport or a foreign partner writes it: family name upper-case or
+/// not, given name as one word, either order, one name part or two.
+fn pinyin_spelling(family: &str, given: &str, dob: &str, pick: u8) -> Selector {
+    let capital = |w: &str| {
+        let mut c = w.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+            .unwrap_or_default()
+    };
+    let family = if pick.is_multiple_of(2) {
+        family.to_uppercase()
+    } else {
+        capital(family)
+    };
+    let given = capital(given);
+    let names = match pick % 3 {
+        0 => vec![format!("{family} {given}")],
+        1 => vec![family, given],
+        _ => vec![format!("{given} {family}")],
+    };
+    Selector::Person {
+        names,
+        dob: dob.to_string(),
+    }
+}
+
+/// A travel permit's number, with the renewal count (`hkmo`) or issue count and office (`tw`)
+/// that some records carry after the lifetime number.
+fn permit_spelling(permit_type: &str, number: &str, pick: u8, count: u8) -> Selector {
+    let text = match (permit_type, pick % 4) {
+        ("hkmo", 0) => number.to_string(),
+        ("hkmo", 1) => format!("{number}{count:02}"),
+        ("hkmo", 2) => format!("{} {}", number[..1].to_lowercase(), &number[1..]),
+        ("hkmo", _) => format!("{number} {count:02}"),
+        (_, 0 | 1) => number.to_string(),
+        (_, 2) => format!("{number}{count:02}"),
+        _ => format!("{number}{count:02}(B)"),
+    };
+    Selector::Permit {
+        permit_type: if pick >= 4 {
+            permit_type.to_uppercase()
+        } else {
+            permit_type.to_string()
+        },
+        text,
     }
 }
