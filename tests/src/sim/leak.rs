@@ -1,6 +1,8 @@
 //! Leak scan over every alert received: an alert to bureau A may name A's own operations and
 //! nothing else: no other bureau's id, operation id or case reference, no selector text of
-//! anybody, no canonical form, no raw token.
+//! anybody, no canonical form nor its identifying fields alone (the 18-character resident ID
+//! a 15-digit number normalizes to, a card's bare digits, a permit's lifetime number, a Han
+//! name's Pinyin words), no raw token.
 
 use std::collections::HashMap;
 
@@ -88,6 +90,19 @@ pub fn selector_texts(s: &Selector) -> Vec<String> {
     }
 }
 
+/// The fields of a canonical form that identify someone on their own: a person's name words
+/// and date of birth, and the last field of every other kind (the number, the plate, the
+/// address, the cell), not the qualifiers before it (a country, a chain, a permit type).
+pub fn identifying_fields(form: &[u8]) -> Vec<&[u8]> {
+    // "dcf1", the kind, then the fields.
+    let parts: Vec<&[u8]> = form.split(|&b| b == 0).collect();
+    match parts.get(1..) {
+        Some([kind, fields @ ..]) if *kind == b"person" => fields.to_vec(),
+        Some([_, .., last]) => vec![*last],
+        _ => Vec::new(),
+    }
+}
+
 /// Every leak found, one line each (empty: none).
 pub fn scan(sim: &Simulation, truth: &Truth, outcome: &Outcome) -> Vec<String> {
     let mut needles = Needles::default();
@@ -103,6 +118,9 @@ pub fn scan(sim: &Simulation, truth: &Truth, outcome: &Outcome) -> Vec<String> {
         }
         for f in &truth.forms[i] {
             needles.add(&f.bytes, owner, What::CanonicalForm);
+            for field in identifying_fields(&f.bytes) {
+                needles.add(field, owner, What::CanonicalForm);
+            }
         }
         for t in &outcome.tokens[i] {
             needles.add(t, owner, What::Token);
@@ -149,6 +167,11 @@ pub fn scan_broker_bytes(
         }
         for f in &truth.forms[i] {
             needles.add(&f.bytes, op.agency, What::CanonicalForm);
+            for field in identifying_fields(&f.bytes) {
+                if field.len() >= 8 {
+                    needles.add(field, op.agency, What::CanonicalForm);
+                }
+            }
         }
         for t in &outcome.tokens[i] {
             needles.add(t, op.agency, What::Token);
