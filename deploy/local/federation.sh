@@ -8,7 +8,7 @@
 #   deploy/local/federation.sh stop [DIR]
 #
 # Binaries come from $BIN_DIR (default: target/debug; build them with
-# `cargo build -p deconflict-broker -p agency-client`). Ports: $BASE_PORT (broker),
+# `cargo build --workspace`, the build `cargo test --workspace` makes). Ports: $BASE_PORT (broker),
 # +1 (stand-alone token service), +2 (broker metrics). Development keys only.
 set -euo pipefail
 
@@ -20,7 +20,7 @@ base="${BASE_PORT:-17443}"
 agencies=(yn-psb gd-psb gx-psb)
 
 die() { echo "federation.sh: $*" >&2; exit 1; }
-need() { [ -x "$bin/$1" ] || die "$bin/$1 is missing: cargo build -p deconflict-broker -p agency-client (or set BIN_DIR)"; }
+need() { [ -x "$bin/$1" ] || die "$bin/$1 is missing: cargo build --workspace (or set BIN_DIR)"; }
 
 wait_for() { # wait_for DESCRIPTION COMMAND...
     local what="$1"; shift
@@ -121,12 +121,16 @@ TOML
 }
 
 stop() {
-    [ -d "$dir/pids" ] || { echo "nothing running in $dir"; return 0; }
     local pids=()
     for f in "$dir"/pids/*.pid; do
         [ -e "$f" ] || continue
-        pids+=("$(cat "$f")")
+        kill -0 "$(cat "$f")" 2>/dev/null && pids+=("$(cat "$f")")
     done
+    if [ "${#pids[@]}" -eq 0 ]; then
+        rm -f "$dir"/pids/*.pid 2>/dev/null || true
+        echo "nothing running in $dir"
+        return 0
+    fi
     # Agencies first, then the services they talk to.
     for f in "$dir"/pids/agencyd-*.pid "$dir"/pids/token-service.pid "$dir"/pids/broker.pid; do
         [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true
@@ -139,12 +143,17 @@ stop() {
     echo "stopped"
 }
 
-status() {
-    [ -d "$dir/pids" ] || { echo "nothing running in $dir"; return 0; }
-    for f in "$dir"/pids/*.pid; do
-        [ -e "$f" ] || continue
-        local p; p="$(cat "$f")"
-        if kill -0 "$p" 2>/dev/null; then echo "$(basename "$f" .pid): running ($p)"; else echo "$(basename "$f" .pid): not running"; fi
+status() { # one line per process of the federation, running or not
+    local names=(broker token-service)
+    for a in "${agencies[@]}"; do names+=("agencyd-$a"); done
+    for name in "${names[@]}"; do
+        local f="$dir/pids/$name.pid" p=""
+        [ -e "$f" ] && p="$(cat "$f")"
+        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+            echo "$name: running (pid $p)"
+        else
+            echo "$name: not running"
+        fi
     done
 }
 

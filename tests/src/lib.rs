@@ -349,9 +349,14 @@ pub async fn selector_entries(
     let mut forms = Vec::new();
     let mut owners = Vec::new();
     for (i, s) in selectors.iter().enumerate() {
-        for f in token_spec::normalize::canonical_forms(s, &params).unwrap() {
-            forms.push(f);
-            owners.push((i as u64, wire_kind(s.kind())));
+        for f in token_spec::normalize::canonical_forms_tagged(s, &params).unwrap() {
+            // A name's Pinyin form has a kind of its own, as agencyd sends it.
+            let kind = match f.form {
+                token_spec::normalize::Form::Pinyin => SelectorKind::PersonPinyin,
+                _ => wire_kind(s.kind()),
+            };
+            forms.push(f.bytes);
+            owners.push((i as u64, kind));
         }
     }
     let tokens = deriver.tokens(&forms).await?;

@@ -133,14 +133,38 @@ async fn cli_commands_against_a_running_daemon() {
             "resolve",
             &match_id,
             "--outcome",
-            "deconflicted",
+            "joint-operation",
             "--note",
             "ok",
         ],
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("resolved as deconflicted"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The outcome as the flag spells it; selectors counted, not tokens.
+    assert!(text.contains("resolved as joint-operation"), "{text}");
+    assert!(text.contains("1 shared selector(s)"), "{text}");
+
+    // Cards with only what was filled in.
+    for (socket, unit, officer) in [(&sa, "YN unit", "Li"), (&sb, "GD unit", "Wang")] {
+        let out = run(
+            socket,
+            &["disclose", &match_id, "--unit", unit, "--officer", officer],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let card = eventually(Duration::from_secs(30), "the other party's card", || {
+        let sa = sa.clone();
+        async move {
+            let out = run(&sa, &["alerts", "--all"]).await;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("officer Wang").then_some(text)
+        }
+    })
+    .await;
+    assert!(card.contains("unit GD unit | officer Wang"), "{card}");
+    assert!(!card.contains("e-mail") && !card.contains("| |"), "{card}");
 
     // Exit codes.
     let out = run(&sa, &["register", "-s", "vin=SHORT", "--days", "1"]).await;
@@ -223,5 +247,28 @@ async fn broker_down_is_exit_4_for_calls_that_need_it() {
     let out = run(&sa, &["status"]).await;
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 waiting"));
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_after_the_broker_went_away_is_exit_4_not_a_refusal() {
+    let mut fed = Federation::start(&["yn-psb"]).await;
+    let root = tempfile::tempdir().unwrap();
+    let ca = agencyd_config(&fed, "yn-psb", &root.path().join("a"));
+    let a = daemon::start(ca.clone()).await.unwrap();
+    let sa = ca.socket_path();
+    // agencyd has talked to the broker and the token service: what it learnt is cached.
+    let out = run(&sa, &["check", "-s", "email=x@example.com"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fed.stop_broker().await;
+    for selector in ["email=x@example.com", "email=someone-new@example.com"] {
+        let out = run(&sa, &["check", "-s", selector]).await;
+        assert_eq!(out.status.code(), Some(4), "{selector}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot reach the"),
+            "{}",
+            stderr(&out)
+        );
+    }
     a.shutdown().await;
 }

@@ -210,11 +210,112 @@ fn containerfile_copies_real_binaries_and_sets_real_keys() {
         })
         .collect();
     assert_eq!(env.len(), 3, "{env:?}");
-    let config = agency_client::daemon::DaemonConfig::load(None, env.clone()).unwrap();
+    // The image's environment on top of the file an operator mounts at /etc/agencyd.
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = dir.path().join("agencyd.toml");
+    std::fs::write(
+        &mounted,
+        "[tls]\ncert = \"/etc/agencyd/cert.pem\"\nkey = \"/etc/agencyd/key.pem\"\n\
+         ca = \"/etc/agencyd/ca.pem\"\n[broker]\naddress = \"broker.example:7443\"\n",
+    )
+    .unwrap();
+    let config = agency_client::daemon::DaemonConfig::load(Some(&mounted), env.clone()).unwrap();
     assert_eq!(config.daemon.data_dir, Path::new("/data"));
     let socket = env
         .iter()
         .find(|(k, _)| k == agency_client::control::SOCKET_ENV)
         .map(|(_, v)| PathBuf::from(v));
     assert_eq!(socket, Some(config.socket_path()));
+}
+
+/// Every key of a serialized configuration as the reference writes it: "`[section]`",
+/// "`[section] key`", and "`[[array]]`", "`[[array]] key`" for arrays of tables.
+fn reference_names(table: &toml::Table) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, value) in table {
+        match value {
+            toml::Value::Table(section) => {
+                names.push(format!("`[{name}]`"));
+                names.extend(section.keys().map(|key| format!("`[{name}] {key}`")));
+            }
+            toml::Value::Array(entries) if entries.iter().all(toml::Value::is_table) => {
+                names.push(format!("`[[{name}]]`"));
+                for entry in entries.iter().filter_map(toml::Value::as_table) {
+                    names.extend(entry.keys().map(|key| format!("`[[{name}]] {key}`")));
+                }
+            }
+            _ => names.push(format!("`{name}`")),
+        }
+    }
+    names
+}
+
+#[test]
+fn configuration_reference_names_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Both files have a [tls] and a [token_service]: each file's keys are looked for in its
+    // own part of the reference.
+    let (broker_part, agencyd_part) = text
+        .split_once("\n## agencyd.toml\n")
+        .expect("no \"## agencyd.toml\" heading");
+
+    // The broker's defaults, with one entry in each array so that their keys are serialized.
+    let mut broker = BrokerConfig::default();
+    broker
+        .agencies
+        .push(deconflict_broker::config::AgencySection {
+            id: "gd-psb".into(),
+            role: "agency".into(),
+            display_name: "Guangdong".into(),
+        });
+    broker.secrets.pepper_rekeys.push(PathBuf::from("pepper-2"));
+    let broker_toml: toml::Table =
+        toml::from_str(&deconflict_broker::config::to_toml(&broker).unwrap()).unwrap();
+    let mut broker_names = reference_names(&broker_toml);
+    // Options that are None by default, so absent from the TOML.
+    broker_names.extend(
+        [
+            "`[server] metrics_listen`",
+            "`[server] health_listen`",
+            "`[token_service] external_public_key`",
+            "`[token_service] previous_seed`",
+            "`[token_service] previous_valid_until`",
+        ]
+        .map(String::from),
+    );
+
+    let agencyd_toml: toml::Table = toml::from_str(
+        &toml::to_string(&agency_client::daemon::config::DaemonConfig::default()).unwrap(),
+    )
+    .unwrap();
+    let mut agencyd_names = reference_names(&agencyd_toml);
+    agencyd_names.extend(
+        [
+            "`[broker] tls_domain`",
+            "`[token_service] previous_public_key`",
+            "`[token_service] address`",
+            "`[token_service] tls_domain`",
+            "`[daemon] socket`",
+            "`[daemon] inbox_dir`",
+            "`[sinks] jsonl`",
+            "`[sinks] webhook`",
+        ]
+        .map(String::from),
+    );
+
+    for (file, part, names) in [
+        ("broker.toml", broker_part, &broker_names),
+        ("agencyd.toml", agencyd_part, &agencyd_names),
+    ] {
+        assert!(names.len() > 10, "{file}: {names:?}");
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !part.contains(n.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/configuration.md does not describe these keys of {file}: {missing:?}"
+        );
+    }
 }

@@ -106,8 +106,14 @@ fn local_federation_script_starts_matches_and_stops() {
         "gd-psb was not part of it: {gd}"
     );
 
+    let (_, status) = script(&["status", d], base);
+    assert_eq!(status.matches(": running").count(), 5, "{status}");
     let (ok, text) = script(&["stop", d], base);
     assert!(ok && text.contains("stopped"), "{text}");
+    // Either way, a line per process; a second stop says there is nothing to stop.
     let (_, status) = script(&["status", d], base);
     assert!(!status.contains(": running"), "{status}");
+    assert_eq!(status.matches(": not running").count(), 5, "{status}");
+    let (ok, text) = script(&["stop", d], base);
+    assert!(ok && text.contains("nothing running"), "{text}");
 }

@@ -23,9 +23,9 @@ async fn dev_mode_creates_a_federation_serves_it_and_stops_cleanly_on_sigterm() 
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
-        .env("DECONFLICT_LOG", "warn")
+        .env("DECONFLICT_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("dev.log")).unwrap())
         .spawn()
         .unwrap();
     let agency = fed_dir.join("agencies/gd-psb");
@@ -81,6 +81,15 @@ async fn dev_mode_creates_a_federation_serves_it_and_stops_cleanly_on_sigterm() 
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit after SIGTERM: {status}");
+    // It said where the agencies' material is and what to run next; its log, written to a
+    // file, has no terminal colours.
+    let said = std::fs::read_to_string(dir.path().join("dev.log")).unwrap();
+    assert!(
+        said.contains("agency certificates:") && said.contains("next:"),
+        "{said}"
+    );
+    assert!(said.contains("serving"), "{said}");
+    assert!(!said.contains('\x1b'), "colours in a log file: {said:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,6 +172,14 @@ async fn watch_and_admin_commands_against_a_running_broker() {
         ],
     );
     assert!(ok && text.contains("SUSPENDED"), "{text}");
+    // The registry as people read it: a header, and roles as `--role` spells them.
+    let (ok, text) = run("national-bureau", &["admin", "list"]);
+    assert!(ok, "{text}");
+    assert!(text.lines().next().unwrap().starts_with("agency"), "{text}");
+    assert!(
+        text.contains("watch-centre") && !text.contains("ROLE_"),
+        "{text}"
+    );
     let e = gd
         .list_operations(v1::ListOperationsRequest::default())
         .await

@@ -1,28 +1,43 @@
 //! The contract is usable outside Rust: a Python grpcio client, with stubs generated from
 //! `proto/` at test time, registers and checks over mTLS against the Rust broker.
-//! grpcio and grpcio-tools come from PyPI (`.ci/run` installs them; the test does if missing).
+//! It needs Python 3 with `venv`; grpcio and grpcio-tools come from PyPI, installed once into a
+//! virtual environment under the build folder (`target/python-venv/`), never into the
+//! machine's own Python.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deconfliction_proto::v1;
 use deconfliction_tests::*;
 
-/// Installs grpcio and grpcio-tools (from PyPI) when they are missing, so that the README's
-/// test command passes on a fresh machine too.
-fn ensure_grpcio() {
+/// The virtual environment's Python, with grpcio and grpcio-tools, made on first use so that
+/// the README's test command passes on a fresh machine too.
+fn venv_python() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let venv = target.join("python-venv");
+    let python = venv.join("bin/python");
     let importable = || {
-        Command::new("python3")
+        Command::new(&python)
             .args(["-c", "import grpc, grpc_tools"])
             .output()
             .is_ok_and(|o| o.status.success())
     };
     if importable() {
-        return;
+        return python;
     }
-    let install = Command::new("python3")
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status();
+    assert!(
+        made.is_ok_and(|s| s.success()),
+        "the interop test needs Python 3 with venv (Debian: apt-get install python3-venv)"
+    );
+    let install = Command::new(&python)
         .args([
             "-m",
             "pip",
@@ -34,20 +49,22 @@ fn ensure_grpcio() {
         .status();
     assert!(
         install.is_ok_and(|s| s.success()) && importable(),
-        "python3 with grpcio and grpcio-tools is needed: `pip install grpcio grpcio-tools`"
+        "could not install grpcio and grpcio-tools from PyPI into {}",
+        venv.display()
     );
+    python
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_grpcio_client_registers_and_checks_over_mtls() {
-    ensure_grpcio();
+    let python = venv_python();
     let fed = Federation::start(&["yn-psb"]).await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let agency = fed.agency_dir("yn-psb");
     let ca = fed.dir.path().join("pki/ca.pem");
     let addr = fed.addr().to_string();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
+        Command::new(python)
             .arg(root.join("python/interop.py"))
             .arg(root.join("../proto"))
             .arg(addr)

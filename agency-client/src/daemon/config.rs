@@ -185,6 +185,18 @@ pub enum ConfigError {
     /// The TOML (after environment overrides) does not fit the schema.
     #[error("configuration: {0}")]
     Invalid(String),
+    /// A required key is absent from the file and the environment.
+    #[error("{file}: {key} is missing ({what}): add it, or set {env}")]
+    Missing {
+        /// The configuration file (or "the environment" without one).
+        file: String,
+        /// `[section] key`.
+        key: &'static str,
+        /// What it is.
+        what: &'static str,
+        /// The environment variable that sets it.
+        env: &'static str,
+    },
 }
 
 impl DaemonConfig {
@@ -213,7 +225,51 @@ impl DaemonConfig {
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
         config.resolve_paths(&base);
+        config.check_required(path)?;
         Ok(config)
+    }
+
+    /// The keys without which agencyd cannot even reach the broker, named with their file.
+    fn check_required(&self, path: Option<&Path>) -> Result<(), ConfigError> {
+        let file = path.map_or_else(
+            || "the environment (no --config file)".to_owned(),
+            |p| p.display().to_string(),
+        );
+        let required = [
+            (
+                self.tls.cert.as_os_str().is_empty(),
+                "[tls] cert",
+                "the agency's certificate, PEM",
+                "AGENCYD__TLS__CERT",
+            ),
+            (
+                self.tls.key.as_os_str().is_empty(),
+                "[tls] key",
+                "the certificate's private key, PEM",
+                "AGENCYD__TLS__KEY",
+            ),
+            (
+                self.tls.ca.as_os_str().is_empty(),
+                "[tls] ca",
+                "the federation CA certificate, PEM: ca.pem from the administrator",
+                "AGENCYD__TLS__CA",
+            ),
+            (
+                self.broker.address.trim().is_empty(),
+                "[broker] address",
+                "host:port of the broker",
+                "AGENCYD__BROKER__ADDRESS",
+            ),
+        ];
+        match required.into_iter().find(|(missing, ..)| *missing) {
+            Some((_, key, what, env)) => Err(ConfigError::Missing {
+                file,
+                key,
+                what,
+                env,
+            }),
+            None => Ok(()),
+        }
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -266,7 +322,7 @@ mod tests {
         let path = dir.path().join("agencyd.toml");
         std::fs::write(
             &path,
-            "[tls]\ncert = \"cert.pem\"\nkey = \"/abs/key.pem\"\n\
+            "[tls]\ncert = \"cert.pem\"\nkey = \"/abs/key.pem\"\nca = \"ca.pem\"\n\
              [broker]\naddress = \"a:1\"\n[sinks]\njsonl = \"alerts.jsonl\"\n",
         )
         .unwrap();

@@ -16,6 +16,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use super::config::DaemonConfig;
 use super::epochs::{Plan, Served, plan};
+use super::reach::ExpectedName;
 use super::timing::now_unix;
 
 /// Largest message accepted from the broker (alerts, lists).
@@ -50,13 +51,16 @@ pub struct Link {
     pub call_timeout: Duration,
     /// The broker's address as configured.
     pub address: String,
+    /// The name the broker's certificate must hold.
+    pub broker_name: super::reach::ExpectedName,
     info: Mutex<Option<v1::FederationInfo>>,
 }
 
-fn read(path: &std::path::Path) -> Result<String, LinkError> {
+/// Reads a PEM file named by the configuration key `key` (`[tls] ca`, ...).
+fn read(path: &std::path::Path, key: &str) -> Result<String, LinkError> {
     std::fs::read_to_string(path).map_err(|e| LinkError::File {
-        path: path.display().to_string(),
-        reason: format!("{e} (check [tls] in the configuration)"),
+        path: format!("{key} = {}", path.display()),
+        reason: e.to_string(),
     })
 }
 
@@ -101,10 +105,10 @@ impl Link {
     /// Reads the certificate files and prepares (lazy) channels.
     pub fn new(config: &DaemonConfig) -> Result<Self, LinkError> {
         let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read(&config.tls.ca)?))
+            .ca_certificate(Certificate::from_pem(read(&config.tls.ca, "[tls] ca")?))
             .identity(Identity::from_pem(
-                read(&config.tls.cert)?,
-                read(&config.tls.key)?,
+                read(&config.tls.cert, "[tls] cert")?,
+                read(&config.tls.key, "[tls] key")?,
             ));
         let connect_timeout = Duration::from_secs(config.broker.connect_timeout_seconds.max(1));
         let broker_channel = channel(
@@ -123,6 +127,8 @@ impl Link {
             None => broker_channel.clone(),
         };
         let pins = pins(config)?;
+        let broker_name =
+            expected_name(&config.broker.address, config.broker.tls_domain.as_deref())?;
         let call_timeout = Duration::from_secs(config.broker.call_timeout_seconds.max(1));
         let derivers = pins
             .into_iter()
@@ -141,6 +147,7 @@ impl Link {
             token_channel,
             call_timeout,
             address: config.broker.address.clone(),
+            broker_name,
             info: Mutex::new(None),
         })
     }
@@ -232,12 +239,18 @@ impl Link {
     }
 
     /// The epochs to derive under and keep now (asking the token service if never asked).
-    pub async fn plan(&self) -> Result<Plan, String> {
+    pub async fn plan(&self) -> Result<Plan, tonic::Status> {
         let served = match self.served() {
             Some(s) => s,
-            None => self.refresh_served(self.call_timeout).await?,
+            // Not reachable now: the caller may try again later.
+            None => self
+                .refresh_served(self.call_timeout)
+                .await
+                .map_err(tonic::Status::unavailable)?,
         };
-        plan(&self.pins(), &served, now_unix()).map_err(|e| e.to_string())
+        // The pinned keys and what is served disagree: nothing to retry.
+        plan(&self.pins(), &served, now_unix())
+            .map_err(|e| tonic::Status::failed_precondition(e.to_string()))
     }
 
     /// Tokens of canonical forms under pinned `epoch`, verified against its pinned key.
@@ -284,14 +297,31 @@ fn pins(config: &DaemonConfig) -> Result<Vec<PinnedKey>, LinkError> {
 /// Asks the broker for the federation parameters with the configured certificate, without
 /// needing a pinned key: what `agencyd --show-published-key` prints, so that an operator can
 /// compare it out of band with what the federation administrator handed out.
+/// The TLS name a server's certificate must hold: `tls_domain`, else the address's host.
+fn expected_name(address: &str, domain: Option<&str>) -> Result<ExpectedName, LinkError> {
+    let (_, host) = endpoint_of(address)?;
+    Ok(ExpectedName {
+        name: domain.unwrap_or(&host).to_owned(),
+        key: "broker.tls_domain",
+        from_address: domain.is_none(),
+    })
+}
+
+impl Link {
+    /// A failed broker call in words (see [`super::reach::describe`]).
+    pub fn describe(&self, status: &tonic::Status) -> String {
+        super::reach::describe(status, &self.broker_name)
+    }
+}
+
 pub async fn fetch_federation_info(config: &DaemonConfig) -> Result<v1::FederationInfo, String> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(
-            read(&config.tls.ca).map_err(|e| e.to_string())?,
+            read(&config.tls.ca, "[tls] ca").map_err(|e| e.to_string())?,
         ))
         .identity(Identity::from_pem(
-            read(&config.tls.cert).map_err(|e| e.to_string())?,
-            read(&config.tls.key).map_err(|e| e.to_string())?,
+            read(&config.tls.cert, "[tls] cert").map_err(|e| e.to_string())?,
+            read(&config.tls.key, "[tls] key").map_err(|e| e.to_string())?,
         ));
     let timeout = Duration::from_secs(config.broker.connect_timeout_seconds.max(1));
     let channel = channel(
@@ -310,12 +340,16 @@ pub async fn fetch_federation_info(config: &DaemonConfig) -> Result<v1::Federati
         .await
         .map(tonic::Response::into_inner)
         .map_err(|s| {
-            format!(
-                "broker {}: {:?}: {}",
-                config.broker.address,
-                s.code(),
-                s.message()
-            )
+            let expected =
+                expected_name(&config.broker.address, config.broker.tls_domain.as_deref());
+            match expected {
+                Ok(expected) => format!(
+                    "broker {}: {}",
+                    config.broker.address,
+                    super::reach::describe(&s, &expected)
+                ),
+                Err(e) => e.to_string(),
+            }
         })
 }
 

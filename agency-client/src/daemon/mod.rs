@@ -15,6 +15,7 @@ mod ingest;
 mod link;
 mod ops;
 mod outbox;
+mod reach;
 pub mod records;
 mod rotation;
 mod service;
@@ -63,6 +64,13 @@ pub enum StartError {
     /// A sink or the inbox folder.
     #[error("{0}")]
     Sink(String),
+}
+
+impl StartError {
+    /// Whether fixing the configuration (or the files it names) is what it takes.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Link(_))
+    }
 }
 
 /// A running daemon.

@@ -100,6 +100,7 @@ pub async fn register(
     }
     check_window(spec.window.0, spec.window.1)
         .map_err(|e| Status::invalid_argument(format!("window: {e}")))?;
+    federation_window(core, spec.window.0, spec.window.1, now_unix())?;
     let id = spec
         .operation_id
         .clone()
@@ -184,6 +185,7 @@ pub async fn amend(
     }
     if let Some((start, end)) = window {
         check_window(start, end).map_err(|e| Status::invalid_argument(format!("window: {e}")))?;
+        federation_window(core, start, end, now_unix())?;
     }
     let accepted = {
         let _writer = core.store.write_lock();
@@ -278,4 +280,42 @@ pub fn queue_rederive(core: &Core, id: &str) -> Result<Option<u64>, StoreError> 
     batch.put(op_key(id), &op)?;
     core.store.apply(batch)?;
     Ok(Some(seq))
+}
+
+/// The broker's own window rules, checked here so that an operation it would refuse is never
+/// stored to be left behind as `rejected`: a window that has already ended, and (once agencyd
+/// has the federation's info) one longer than the federation allows.
+fn federation_window(core: &Core, start: i64, end: i64, now: i64) -> Result<(), Status> {
+    if end <= now {
+        return Err(Status::invalid_argument(format!(
+            "window: it ends {}, which is in the past: there is nothing left to deconflict",
+            date_text(end)
+        )));
+    }
+    if let Some(info) = core.link.info()
+        && info.max_window_seconds > 0
+        && u64::try_from(end - start).unwrap_or(u64::MAX) > info.max_window_seconds
+    {
+        return Err(Status::invalid_argument(format!(
+            "window: {} to {} is {} days; this federation allows at most {} days",
+            date_text(start),
+            date_text(end),
+            (end - start + 86_399) / 86_400,
+            info.max_window_seconds / 86_400
+        )));
+    }
+    Ok(())
+}
+
+/// A Unix time as a person reads it (`2026-12-05 08:00 UTC`).
+fn date_text(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
 }

@@ -56,12 +56,8 @@ pub fn is_transient(code: Code) -> bool {
     )
 }
 
-fn classify(status: tonic::Status) -> SendError {
-    let text = format!(
-        "broker: {}: {}",
-        token_spec::token::grpc_code_name(status.code()),
-        status.message()
-    );
+fn classify(link: &super::link::Link, status: tonic::Status) -> SendError {
+    let text = format!("broker: {}", link.describe(&status));
     if is_transient(status.code()) {
         SendError::Transient(text)
     } else {
@@ -128,8 +124,16 @@ pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
 
 /// Sends one item.
 async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
-    let info = core.link.info_or_fetch().await.map_err(classify)?;
-    let plan = core.link.plan().await.map_err(SendError::Transient)?;
+    let info = core
+        .link
+        .info_or_fetch()
+        .await
+        .map_err(|s| classify(&core.link, s))?;
+    let plan = core
+        .link
+        .plan()
+        .await
+        .map_err(|s| SendError::Transient(s.message().to_owned()))?;
     let params = Link::params(&info).map_err(SendError::Transient)?;
     let mut broker = core.link.broker.clone();
     match &item.action {
@@ -149,7 +153,7 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
             let answer = broker
                 .register_operation(core.link.request(request))
                 .await
-                .map_err(classify)?
+                .map_err(|s| classify(&core.link, s))?
                 .into_inner();
             tracing::info!(
                 operation_id = %item.op_id,
@@ -176,7 +180,7 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
             let answer = broker
                 .amend_operation(core.link.request(request))
                 .await
-                .map_err(classify)?
+                .map_err(|s| classify(&core.link, s))?
                 .into_inner();
             tracing::info!(
                 operation_id = %item.op_id,
@@ -191,7 +195,7 @@ async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
             broker
                 .close_operation(core.link.request(request))
                 .await
-                .map_err(classify)?;
+                .map_err(|s| classify(&core.link, s))?;
             tracing::info!(operation_id = %item.op_id, "outbox: close delivered");
         }
         // Marked, so that the rotation task does not queue it again by itself.
@@ -238,7 +242,7 @@ async fn rederive(
         .clone()
         .amend_operation(core.link.request(request))
         .await
-        .map_err(classify)?;
+        .map_err(|s| classify(&core.link, s))?;
     drop_retired(core, &op.selector_ids, plan).map_err(store_err)?;
     tracing::info!(
         operation_id = %item.op_id,

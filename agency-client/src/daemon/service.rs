@@ -85,7 +85,7 @@ fn broker_status(core: &Core, status: Status) -> Status {
             "cannot reach the broker at {} ({}); try again when `deconflict status` shows it \
              reachable",
             core.link.address,
-            status.message()
+            core.link.describe(&status)
         ))
     } else {
         status
@@ -212,17 +212,16 @@ impl AgencyControl for ControlService {
             .info_or_fetch()
             .await
             .map_err(|s| broker_status(core, s))?;
-        let plan = core
-            .link
-            .plan()
-            .await
-            .map_err(Status::failed_precondition)?;
+        let plan = core.link.plan().await.map_err(|s| broker_status(core, s))?;
         let params = Link::params(&info).map_err(Status::failed_precondition)?;
         let selectors: Vec<_> = specs.iter().map(|s| s.selector.clone()).collect();
         let tokens = tokenize::derive(core, &selectors, &params, &plan)
             .await
             .map_err(|e| match e {
-                TokenizeError::Transient(m) => Status::unavailable(m),
+                TokenizeError::Transient(m) => Status::unavailable(format!(
+                    "cannot reach the token service now ({m}); try again when `deconflict \
+                     status` shows it reachable"
+                )),
                 TokenizeError::Permanent(m) => Status::invalid_argument(m),
             })?;
         let mut unique: Vec<[u8; 32]> = Vec::new();
@@ -393,7 +392,7 @@ impl AgencyControl for ControlService {
                 error: broker
                     .as_ref()
                     .err()
-                    .map(|s| format!("{:?}: {}", s.code(), s.message()))
+                    .map(|s| core.link.describe(s))
                     .unwrap_or_default(),
                 latency_ms: broker_ms,
             }),

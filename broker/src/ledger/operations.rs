@@ -64,12 +64,26 @@ pub struct Registered {
     pub matches_touched: u32,
 }
 
+/// A Unix time as a person reads it in a refusal (`2026-12-05 08:00 UTC`).
+fn date_text(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
 impl Ledger {
     fn check_window(&self, window: &Window, now: i64) -> Result<()> {
         if window.end <= window.start {
             return Err(invalid(format!(
                 "window ends ({}) before it starts ({}): end must be after start",
-                window.end, window.start
+                date_text(window.end),
+                date_text(window.start)
             )));
         }
         let length = window.end.saturating_sub(window.start);
@@ -83,7 +97,7 @@ impl Ledger {
         if window.end <= now {
             return Err(invalid(format!(
                 "window already ended ({} is in the past): nothing to deconflict",
-                window.end
+                date_text(window.end)
             )));
         }
         Ok(())

@@ -18,6 +18,10 @@ pub enum PkiDirError {
     Io { path: PathBuf, reason: String },
     #[error("{0} already holds a CA; refusing to overwrite it")]
     Exists(PathBuf),
+    #[error(
+        "{0} holds no CA (ca.pem and ca.key): run `deconflict-broker pki init-ca --dir {0}` first"
+    )]
+    NoCa(PathBuf),
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> PkiDirError + '_ {
@@ -52,6 +56,9 @@ impl PkiDir {
     }
 
     pub fn open(dir: &Path) -> Result<Self, PkiDirError> {
+        if !dir.join("ca.pem").exists() && !dir.join("ca.key").exists() {
+            return Err(PkiDirError::NoCa(dir.to_owned()));
+        }
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(io(&path))

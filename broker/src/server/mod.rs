@@ -56,8 +56,22 @@ pub enum Mode {
     TokenServiceOnly,
 }
 
-/// Starts serving according to `config`.
+/// Starts serving according to `config`. A start that fails leaves nothing behind: a data
+/// folder it created is removed again.
 pub async fn start(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker, StartError> {
+    let data = &config.server.data_dir;
+    let created_data = !data.exists();
+    let started = start_steps(config, mode).await;
+    if started.is_err() && created_data {
+        // Everything that held the store was dropped with the error.
+        if let Err(e) = std::fs::remove_dir_all(data) {
+            tracing::warn!(path = %data.display(), error = %e, "could not remove the data folder of a failed start");
+        }
+    }
+    started
+}
+
+async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker, StartError> {
     let metrics = Arc::new(Metrics::new());
     let tls = ReloadableTls::load(TlsPaths {
         ca_cert: config.tls.ca_cert.clone(),

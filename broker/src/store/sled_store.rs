@@ -69,11 +69,32 @@ impl SledStore {
     }
 }
 
+/// Store folders this process has opened: only for those is a held lock worth waiting for.
+static OPENED_HERE: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn opened_here(dir: &Path) -> bool {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    OPENED_HERE
+        .lock()
+        .map(|seen| seen.contains(&dir))
+        .unwrap_or(false)
+}
+
+fn remember_opened(dir: &Path) {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if let Ok(mut seen) = OPENED_HERE.lock()
+        && !seen.contains(&dir)
+    {
+        seen.push(dir);
+    }
+}
+
 /// sled releases its file lock only once its background threads let go of the database,
 /// shortly after the last handle is dropped; an in-process restart (tests, backup restore)
-/// must wait for that rather than fail.
+/// must wait for that rather than fail. A lock held by another process is reported at once.
 fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let ours = opened_here(dir);
     loop {
         let opened = sled::Config::new()
             .path(dir)
@@ -82,9 +103,12 @@ fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
             .cache_capacity(256 * 1024 * 1024)
             .open();
         match opened {
-            Ok(db) => return Ok(db),
+            Ok(db) => {
+                remember_opened(dir);
+                return Ok(db);
+            }
             Err(sled::Error::Io(e))
-                if is_lock_error(&e) && std::time::Instant::now() < deadline =>
+                if ours && is_lock_error(&e) && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

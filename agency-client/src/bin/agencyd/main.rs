@@ -107,9 +107,9 @@ async fn main() -> ExitCode {
     let running = match daemon::start(config).await {
         Ok(d) => d,
         Err(e) => {
-            tracing::error!(error = %e, "agencyd cannot start");
+            // Once, on stderr (where the journal and a person at a terminal both see it).
             eprintln!("agencyd: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(if e.is_configuration() { 2 } else { 1 });
         }
     };
     wait_for_signal().await;

@@ -45,17 +45,14 @@ pub(crate) fn summary(a: &pb::AlertView) -> String {
         Ok(pb::AlertKind::Contact) => format!(
             "contact card on match {}: {}",
             a.match_id,
-            a.card
-                .as_ref()
-                .map(|c| format!("{} / {}", c.unit_name, c.officer))
-                .unwrap_or_default()
+            a.card.as_ref().map(card_line).unwrap_or_default()
         ),
         Ok(pb::AlertKind::MatchState) => format!(
             "match {} {}{} {}",
             a.match_id,
             j::state_name(a.state),
             if a.by_you { " (by you)" } else { "" },
-            j::outcome_name(a.outcome)
+            j::outcome_words(a.outcome)
         ),
         _ => "unknown alert".into(),
     };
@@ -103,6 +100,22 @@ fn pinyin_warning(a: &pb::AlertView) -> &'static str {
     }
 }
 
+/// A contact card: only the fields the other party filled in.
+fn card_line(c: &deconfliction_proto::v1::ContactCard) -> String {
+    [
+        ("unit", &c.unit_name),
+        ("officer", &c.officer),
+        ("phone", &c.phone),
+        ("e-mail", &c.secure_email),
+        ("note", &c.note),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.trim().is_empty())
+    .map(|(k, v)| format!("{k} {v}"))
+    .collect::<Vec<_>>()
+    .join(" | ")
+}
+
 fn detail(a: &pb::AlertView) {
     println!("{}", summary(a));
     for s in &a.selectors {
@@ -120,10 +133,7 @@ fn detail(a: &pb::AlertView) {
         );
     }
     if let Some(c) = &a.card {
-        println!(
-            "    unit {} | officer {} | phone {} | e-mail {} | {}",
-            c.unit_name, c.officer, c.phone, c.secure_email, c.note
-        );
+        println!("    {}", card_line(c));
     }
     if !a.note.is_empty() {
         println!("    note: {}", a.note);

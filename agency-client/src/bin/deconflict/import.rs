@@ -68,7 +68,7 @@ pub(crate) async fn import(ctx: &Ctx, args: ImportArgs) -> CmdResult {
     let mut client = ctx.client().await?;
     let (accepted, refused) = register_all(&mut client, &ops, args.json).await?;
     print_summary(accepted, &refused, bad.len(), args.json);
-    not_all_registered(&refused, &bad)
+    not_all_registered(accepted, &refused, &bad)
 }
 
 /// The batch's format: as given, else from the file name's extension.
@@ -169,20 +169,28 @@ fn print_summary(accepted: u64, refused: &[String], bad_lines: usize, json: bool
     }
 }
 
-/// The command's failure when some lines were not registered: refused by agencyd (exit
-/// EXIT_REFUSED) or bad in the file (exit EXIT_BAD_INPUT).
-fn not_all_registered(refused: &[String], bad: &[BatchError]) -> CmdResult {
-    if refused.is_empty() && bad.is_empty() {
+/// The command's outcome when some lines were not registered. Refused by agencyd: exit
+/// EXIT_REFUSED. Bad lines (only ever here with --skip-invalid, which asked to skip them):
+/// success when something was registered, exit EXIT_BAD_INPUT ("nothing was changed") when
+/// nothing was.
+fn not_all_registered(accepted: u64, refused: &[String], bad: &[BatchError]) -> CmdResult {
+    if !refused.is_empty() {
+        return Err(Failure {
+            code: EXIT_REFUSED,
+            message: format!("{} line(s) not registered", refused.len() + bad.len()),
+        });
+    }
+    if bad.is_empty() {
         return Ok(());
     }
-    Err(Failure {
-        code: if refused.is_empty() {
-            crate::fail::EXIT_BAD_INPUT
-        } else {
-            EXIT_REFUSED
-        },
-        message: format!("{} line(s) not registered", refused.len() + bad.len()),
-    })
+    if accepted > 0 {
+        eprintln!("{} bad line(s) skipped (--skip-invalid)", bad.len());
+        return Ok(());
+    }
+    Err(Failure::bad_input(format!(
+        "{} bad line(s) and nothing else: nothing was registered",
+        bad.len()
+    )))
 }
 
 /// The valid operations of a batch that has bad lines (each line or group alone).

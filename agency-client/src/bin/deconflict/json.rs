@@ -67,6 +67,11 @@ pub(crate) fn outcome_name(outcome: i32) -> &'static str {
     }
 }
 
+/// An outcome as `resolve --outcome` spells it (`joint-operation`), for people to read.
+pub(crate) fn outcome_words(outcome: i32) -> String {
+    outcome_name(outcome).replace('_', "-")
+}
+
 pub(crate) fn alert(a: &pb::AlertView) -> Value {
     json!({
         "seq": a.seq,

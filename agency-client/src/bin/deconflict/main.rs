@@ -112,11 +112,12 @@ fn main() -> ExitCode {
     };
     let command = match cli.command {
         Command::Normalize(args) => {
+            // Offline: whatever fails is the input (a file that cannot be read or parsed).
             return match normalize::run(args) {
                 Ok(code) => code,
                 Err(err) => {
                     eprintln!("deconflict: {err:#}");
-                    ExitCode::FAILURE
+                    ExitCode::from(EXIT_BAD_INPUT)
                 }
             };
         }

@@ -12,16 +12,20 @@ fn show(m: &v1::MatchView, as_json: bool) {
         out::json(&j::match_view(m));
         return;
     }
+    // Selectors, not tokens: a place matches on several cells, a Han name on two forms.
+    let mut selectors: Vec<u64> = m.tokens.iter().map(|t| t.local_ref).collect();
+    selectors.sort_unstable();
+    selectors.dedup();
     println!(
-        "match {} (your operation {}): {}{}; {} shared selector tokens; {}",
+        "match {} (your operation {}): {}{}; {} shared selector(s); {}",
         m.match_id,
         m.operation_id,
         j::state_name(m.state),
-        match j::outcome_name(m.outcome) {
+        match j::outcome_words(m.outcome).as_str() {
             "" => String::new(),
             o => format!(" as {o}"),
         },
-        m.tokens.len(),
+        selectors.len(),
         if m.cards_exchanged {
             "contact cards exchanged (see deconflict alerts --match)".to_string()
         } else if m.you_disclosed {

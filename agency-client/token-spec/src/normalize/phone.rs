@@ -15,6 +15,9 @@ const KIND: SelectorKind = SelectorKind::Phone;
 /// IS_POSSIBLE for its country: local-only numbers (no area code) are rejected, validity is not
 /// required since new ranges appear before libraries learn them. Extensions are dropped, as
 /// E.164 has none.
+/// Fewer digits than this cannot be a subscriber's number in any country's plan.
+const MIN_DIGITS: usize = 4;
+
 pub(super) fn normalize(text: &str, region: &Option<String>) -> Result<String, NormalizeError> {
     let text: String = text.nfkc().collect();
     let region = default_region(region.as_deref())?;
@@ -24,11 +27,22 @@ pub(super) fn normalize(text: &str, region: &Option<String>) -> Result<String, N
         Some(r) => format!("region {r}"),
         None => "no region".to_owned(),
     };
+    // Fewer digits than any subscriber number: say so, whatever the region.
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    if (1..MIN_DIGITS).contains(&digits) {
+        return Err(NormalizeError::invalid(
+            KIND,
+            "text",
+            format!("too short to be a phone number ({digits} digits)"),
+        ));
+    }
     let parsed = phonelib::parse(&text, meta).map_err(|e| {
         let reason = match e {
             ParseError::NotANumber => "not a phone number".to_owned(),
             ParseError::InvalidCountryCode if meta.is_none() => format!(
-                "no country: give a known region or write the number as +<country code> ... ({})",
+                "no country ({}): write the number with its country code (+86 138 0013 8000), \
+                 or give the region it belongs to (--region CN on the command line, \
+                 \"region\": \"CN\" in a file)",
                 for_region()
             ),
             ParseError::InvalidCountryCode => "unknown country calling code".to_owned(),

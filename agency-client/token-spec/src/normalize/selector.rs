@@ -95,9 +95,23 @@ impl fmt::Display for SelectorKind {
 }
 
 /// A kind name that the spec does not define.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown selector kind {0:?}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownKind(pub String);
+
+impl std::fmt::Display for UnknownKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown selector kind {:?} (the kinds are ", self.0)?;
+        for (i, kind) in SelectorKind::ALL.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(kind.as_str())?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for UnknownKind {}
 
 impl FromStr for SelectorKind {
     type Err = UnknownKind;

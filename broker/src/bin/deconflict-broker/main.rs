@@ -23,31 +23,55 @@ use deconflict_broker::store::SledStore;
     about = "The deconfliction broker daemon"
 )]
 struct Cli {
-    /// Log as JSON lines (for log collectors).
-    #[arg(long, global = true, env = "DECONFLICT_LOG_JSON")]
-    log_json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Logging of the serving commands (the others print to the terminal).
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct LogArgs {
+    /// Log as JSON lines (for log collectors) instead of text.
+    #[arg(long, env = "DECONFLICT_LOG_JSON")]
+    log_json: bool,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the broker (and, unless disabled, the token service).
+    #[command(
+        after_help = "Example:\n  deconflict-broker serve --config /etc/deconflict/broker.toml"
+    )]
     Serve {
+        /// The configuration file (docs/configuration.md lists every key).
         #[arg(long, short, default_value = "broker.toml")]
         config: PathBuf,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Serve only the token service, on its own port and certificate.
+    #[command(
+        after_help = "Example:\n  deconflict-broker token-service --config token-service.toml"
+    )]
     TokenService {
+        /// The configuration file (the broker's format; docs/configuration.md).
         #[arg(long, short, default_value = "token-service.toml")]
         config: PathBuf,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Create a development federation folder on first start, then serve it on loopback.
+    #[command(
+        after_help = "Example:\n  deconflict-broker dev            # ./dev-federation, 127.0.0.1:7443"
+    )]
     Dev {
+        /// The federation folder (CA, certificates, secrets, data), created on first start.
         #[arg(long, default_value = "dev-federation")]
         dir: PathBuf,
+        /// Where to serve.
         #[arg(long, default_value = "127.0.0.1:7443")]
         listen: SocketAddr,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// The audit log: verify its hash chain, or export it for an oversight body. Run with the
     /// broker stopped (or on a backup): a serving broker holds the store's lock.
@@ -56,7 +80,11 @@ enum Command {
         command: AuditCommand,
     },
     /// Restore a backup (from `admin backup`) into the data folder of a stopped broker.
+    #[command(
+        after_help = "Example:\n  deconflict-broker restore --config broker.toml --from /var/backups/deconflict/2026-12-05"
+    )]
     Restore {
+        /// The stopped broker's configuration (its data folder is restored into).
         #[arg(long, short, default_value = "broker.toml")]
         config: PathBuf,
         /// The backup folder.
@@ -92,17 +120,24 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Check the whole chain; names the first broken record. Exit code 1 if broken.
+    #[command(after_help = "Example:\n  deconflict-broker audit verify --config broker.toml")]
     Verify {
+        /// The stopped broker's configuration (or one pointing at a backup).
         #[arg(long, short, default_value = "broker.toml")]
         config: PathBuf,
     },
     /// Write records as JSON lines (to stdout unless --out).
+    #[command(
+        after_help = "Example:\n  deconflict-broker audit export --config broker.toml --from 1 --out audit.jsonl"
+    )]
     Export {
+        /// The stopped broker's configuration (or one pointing at a backup).
         #[arg(long, short, default_value = "broker.toml")]
         config: PathBuf,
         /// First record to export.
         #[arg(long, default_value_t = 1)]
         from: u64,
+        /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -111,46 +146,71 @@ enum AuditCommand {
 #[derive(Subcommand, Debug)]
 enum PkiCommand {
     /// Create a federation CA in DIR (ca.pem, ca.key, empty CRL).
+    #[command(after_help = "Example:\n  deconflict-broker pki init-ca --dir pki")]
     InitCa {
+        /// The PKI folder (created; refused if it already holds a CA).
         #[arg(long)]
         dir: PathBuf,
+        /// The CA's common name.
         #[arg(long, default_value = "Deconfliction federation CA")]
         name: String,
+        /// Validity in days.
         #[arg(long, default_value_t = 3650)]
         days: i64,
     },
     /// Issue a server certificate (broker or token service).
+    #[command(
+        after_help = "Example:\n  deconflict-broker pki issue-server --dir pki --dns broker.example --ip 10.1.2.3 --out pki/broker"
+    )]
     IssueServer {
+        /// The PKI folder made by `pki init-ca`.
         #[arg(long)]
         dir: PathBuf,
+        /// The certificate's common name.
         #[arg(long, default_value = "deconflict-broker")]
         name: String,
-        /// DNS names (repeatable).
+        /// DNS names agencies will connect by (repeatable).
         #[arg(long = "dns")]
         dns: Vec<String>,
-        /// IP addresses (repeatable).
+        /// IP addresses agencies will connect by (repeatable).
         #[arg(long = "ip")]
         ips: Vec<IpAddr>,
+        /// Validity in days.
         #[arg(long, default_value_t = 365)]
         days: i64,
         /// Output prefix: writes PREFIX.pem and PREFIX.key.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite PREFIX.pem and PREFIX.key if they exist.
+        #[arg(long)]
+        force: bool,
     },
     /// Issue an agency's client certificate (SAN urn:deconfliction:agency:<id>).
+    #[command(
+        after_help = "Example:\n  deconflict-broker pki issue-agency --dir pki --agency gd-psb --out gd-psb\n\
+                      Give the agency gd-psb.pem, gd-psb.key and pki/ca.pem."
+    )]
     IssueAgency {
+        /// The PKI folder made by `pki init-ca`.
         #[arg(long)]
         dir: PathBuf,
+        /// The agency id (a-z, 0-9, '-', '_', '.'), e.g. gd-psb.
         #[arg(long)]
         agency: String,
+        /// Validity in days.
         #[arg(long, default_value_t = 365)]
         days: i64,
         /// Output prefix: writes PREFIX.pem and PREFIX.key.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite PREFIX.pem and PREFIX.key if they exist.
+        #[arg(long)]
+        force: bool,
     },
     /// Revoke a certificate and re-sign the CRL (brokers reload it within seconds).
+    #[command(after_help = "Example:\n  deconflict-broker pki revoke --dir pki --cert gd-psb.pem")]
     Revoke {
+        /// The PKI folder made by `pki init-ca`.
         #[arg(long)]
         dir: PathBuf,
         /// The certificate to revoke (PEM).
@@ -158,17 +218,35 @@ enum PkiCommand {
         cert: PathBuf,
     },
     /// Re-sign the CRL (do this before it expires, e.g. weekly from a timer).
+    #[command(after_help = "Example:\n  deconflict-broker pki crl --dir pki")]
     Crl {
+        /// The PKI folder made by `pki init-ca`.
         #[arg(long)]
         dir: PathBuf,
     },
 }
 
+/// Refuses to overwrite an issued certificate or key unless told to.
+fn refuse_overwrite(out: &Path, force: bool) -> Result<()> {
+    for path in [with_ext(out, "pem"), with_ext(out, "key")] {
+        if path.exists() && !force {
+            anyhow::bail!(
+                "{} exists: refusing to overwrite an issued certificate or key (use another \
+                 --out, or --force to replace it)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DECONFLICT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a log file or a pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -197,8 +275,10 @@ fn pki(command: PkiCommand) -> Result<()> {
             ips,
             days,
             out,
+            force,
         } => {
             let pki = PkiDir::open(&dir)?;
+            refuse_overwrite(&out, force)?;
             let pair = pki.issue_server(&name, &dns, &ips, days)?;
             PkiDir::save(&pair, &with_ext(&out, "pem"), &with_ext(&out, "key"))?;
             println!("wrote {}.pem and {}.key", out.display(), out.display());
@@ -208,9 +288,11 @@ fn pki(command: PkiCommand) -> Result<()> {
             agency,
             days,
             out,
+            force,
         } => {
             let pki = PkiDir::open(&dir)?;
             let agency = AgencyId::parse(&agency)?;
+            refuse_overwrite(&out, force)?;
             let pair = pki.issue_agency(&agency, days)?;
             PkiDir::save(&pair, &with_ext(&out, "pem"), &with_ext(&out, "key"))?;
             println!(
@@ -316,6 +398,18 @@ fn audit(command: AuditCommand) -> Result<()> {
     Ok(())
 }
 
+/// Where the development federation's agency material is, and what to run next.
+fn print_dev_next_steps(dir: &Path, config: &BrokerConfig) {
+    eprintln!(
+        "agency certificates: {}/<agency>/ (cert.pem, key.pem and the CA ca.pem) for {}\n\
+         next: an agencyd per agency, as docs/agency.md shows (\"Against the development \
+         federation\"), then `deconflict status`; broker at {}",
+        dir.join("agencies").display(),
+        DEV_AGENCIES.join(", "),
+        config.server.listen
+    );
+}
+
 async fn serve(config: &BrokerConfig, mode: Mode) -> Result<()> {
     let running = start(config, mode).await?;
     eprintln!("listening on {}", running.addr);
@@ -352,20 +446,53 @@ async fn wait_for_signals(_running: &RunningBroker) -> Result<()> {
     Ok(())
 }
 
+/// A configuration that cannot be used: exit code 2, as for bad arguments.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct ConfigProblem(anyhow::Error);
+
+fn load_config(path: &Path) -> Result<BrokerConfig> {
+    BrokerConfig::load(path).map_err(|e| ConfigProblem(e.into()).into())
+}
+
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
-    match cli.command {
-        Command::Serve { config } => {
-            let config = BrokerConfig::load(&config)?;
+    let json = match &cli.command {
+        Command::Serve { log, .. }
+        | Command::TokenService { log, .. }
+        | Command::Dev { log, .. } => log.log_json,
+        _ => false,
+    };
+    init_logging(json);
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes on one line; the backtrace only when asked for
+            // with DECONFLICT_LOG=debug, whatever RUST_BACKTRACE says.
+            let debug = std::env::var("DECONFLICT_LOG").is_ok_and(|v| v.contains("debug"));
+            if debug {
+                eprintln!("deconflict-broker: {e:?}");
+            } else {
+                eprintln!("deconflict-broker: {e:#}");
+            }
+            let config = e.downcast_ref::<ConfigProblem>().is_some();
+            std::process::ExitCode::from(if config { 2 } else { 1 })
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve { config, .. } => {
+            let config = load_config(&config)?;
             serve(&config, Mode::Broker).await
         }
-        Command::TokenService { config } => {
-            let config = BrokerConfig::load(&config)?;
+        Command::TokenService { config, .. } => {
+            let config = load_config(&config)?;
             serve(&config, Mode::TokenServiceOnly).await
         }
-        Command::Dev { dir, listen } => {
+        Command::Dev { dir, listen, .. } => {
             if ensure_dev_federation(&dir, listen)? {
                 eprintln!(
                     "created development federation in {} (agencies: {})",
@@ -373,7 +500,8 @@ async fn main() -> Result<()> {
                     DEV_AGENCIES.join(", ")
                 );
             }
-            let config = BrokerConfig::load(&dir.join("broker.toml"))?;
+            let config = load_config(&dir.join("broker.toml"))?;
+            print_dev_next_steps(&dir, &config);
             serve(&config, Mode::Broker).await
         }
         Command::Pki { command } => pki(command),
@@ -388,5 +516,41 @@ async fn main() -> Result<()> {
             connection,
             command,
         } => remote::admin(connection, command).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag says what it is for, and every command shows an example.
+    #[test]
+    fn every_flag_has_help_and_every_command_an_example() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path}: --{id} has no help"));
+                }
+            }
+            let subs: Vec<_> = cmd.get_subcommands().collect();
+            if subs.is_empty() {
+                let example = cmd
+                    .get_after_help()
+                    .is_some_and(|h| h.to_string().contains("Example"));
+                if !example {
+                    missing.push(format!("{path}: no example"));
+                }
+            }
+            for sub in subs {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
     }
 }

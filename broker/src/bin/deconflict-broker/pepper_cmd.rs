@@ -16,13 +16,19 @@ use deconflict_broker::store::SledStore;
 #[derive(Subcommand, Debug)]
 pub enum PepperCommand {
     /// Print the fingerprint of each configured pepper file and whether the store agrees.
+    #[command(after_help = "Example:\n  deconflict-broker pepper show --config broker.toml")]
     Show {
+        /// The broker's configuration.
         #[arg(long, short, default_value = "broker.toml")]
         config: PathBuf,
     },
     /// With the broker stopped: copy its store into a new data folder, re-keyed under a new
     /// pepper layer. The old folder and the pepper files are left untouched.
+    #[command(
+        after_help = "Example:\n  deconflict-broker pepper rekey --config broker.toml --to /var/lib/deconflict/data-2 --new-pepper /etc/deconflict/pepper-2"
+    )]
     Rekey {
+        /// The stopped broker's configuration.
         #[arg(long, short, default_value = "broker.toml")]
         config: PathBuf,
         /// The new data folder (must not exist, or be empty).

@@ -40,6 +40,9 @@ pub struct Connection {
 #[derive(Subcommand, Debug)]
 pub enum WatchCommand {
     /// Matches across the federation (metadata only).
+    #[command(
+        after_help = "Example:\n  deconflict-broker watch --ca ca.pem --cert watch.pem --key watch.key matches --unresolved-hours 24"
+    )]
     Matches {
         /// Only matches still open after this many hours.
         #[arg(long, default_value_t = 0)]
@@ -47,29 +50,43 @@ pub enum WatchCommand {
         /// Only matches involving this agency.
         #[arg(long)]
         agency: Option<String>,
+        /// Also list resolved matches.
         #[arg(long)]
         include_resolved: bool,
     },
     /// Open operations, open matches and queued alerts, per agency.
+    #[command(
+        after_help = "Example:\n  deconflict-broker watch --ca ca.pem --cert watch.pem --key watch.key stats"
+    )]
     Stats,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
     /// Enrol an agency (or change its role or name).
+    #[command(
+        after_help = "Example:\n  deconflict-broker admin --ca ca.pem --cert admin.pem --key admin.key enrol --agency gd-psb --name \"Guangdong PSB\""
+    )]
     Enrol {
+        /// The agency id, as in its certificate.
         #[arg(long)]
         agency: String,
         /// agency, watch-centre or admin
         #[arg(long, default_value = "agency")]
         role: String,
+        /// The name people read (shown to the watch centre).
         #[arg(long, default_value = "")]
         name: String,
     },
     /// Suspend an agency: its calls are refused at once.
+    #[command(
+        after_help = "Example:\n  deconflict-broker admin --ca ca.pem --cert admin.pem --key admin.key suspend --agency gd-psb --reason \"key compromised\""
+    )]
     Suspend {
+        /// The agency id.
         #[arg(long)]
         agency: String,
+        /// Why (shown to the agency on every refused call; at most 500 characters).
         #[arg(long)]
         reason: String,
         /// Also close its open operations now.
@@ -77,14 +94,24 @@ pub enum AdminCommand {
         close_operations: bool,
     },
     /// Lift a suspension.
+    #[command(
+        after_help = "Example:\n  deconflict-broker admin --ca ca.pem --cert admin.pem --key admin.key reinstate --agency gd-psb"
+    )]
     Reinstate {
+        /// The agency id.
         #[arg(long)]
         agency: String,
     },
     /// Every agency in the registry.
+    #[command(
+        after_help = "Example:\n  deconflict-broker admin --ca ca.pem --cert admin.pem --key admin.key list"
+    )]
     List,
     /// Write a consistent copy of the store into a new folder on the broker's host, while it
     /// serves. Restore with `deconflict-broker restore`.
+    #[command(
+        after_help = "Example:\n  deconflict-broker admin --ca ca.pem --cert admin.pem --key admin.key backup --to /var/backups/deconflict/2026-12-05"
+    )]
     Backup {
         /// Absolute path on the broker's host; must not exist yet.
         #[arg(long)]
@@ -103,26 +130,52 @@ async fn channel(c: &Connection) -> Result<Channel> {
         .and_then(|rest| rest.split([':', '/']).next())
         .unwrap_or("localhost")
         .to_owned();
-    let name = c
-        .server_name
-        .clone()
-        .unwrap_or(if host.parse::<std::net::IpAddr>().is_ok() {
-            // The development certificate names localhost and 127.0.0.1.
-            "localhost".to_owned()
-        } else {
-            host
-        });
+    // The name the certificate must hold: --server-name, else what --broker says (an IP is
+    // checked as an IP: the development certificate holds 127.0.0.1 and localhost).
+    let (name, source) = match &c.server_name {
+        Some(n) => (n.clone(), "--server-name"),
+        None => (host, "the host of --broker"),
+    };
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(&c.ca)?))
         .identity(Identity::from_pem(read(&c.cert)?, read(&c.key)?))
-        .domain_name(name);
-    Endpoint::from_shared(c.broker.clone())
+        .domain_name(name.clone());
+    let connected = Endpoint::from_shared(c.broker.clone())
         .with_context(|| format!("{} is not a URL", c.broker))?
         .tls_config(tls)?
         .connect_timeout(std::time::Duration::from_secs(10))
         .connect()
-        .await
-        .with_context(|| format!("cannot reach the broker at {}", c.broker))
+        .await;
+    connected.map_err(|e| {
+        let causes = causes(&e);
+        if causes
+            .iter()
+            .any(|c| c.contains("NotValidForName") || c.contains("not valid for name"))
+        {
+            anyhow::anyhow!(
+                "cannot reach the broker at {}: its certificate is not valid for {name} ({source}); \
+                 give --server-name with a name the certificate holds",
+                c.broker
+            )
+        } else {
+            anyhow::anyhow!("cannot reach the broker at {}: {}", c.broker, causes.join(": "))
+        }
+    })
+}
+
+/// An error's causes, each once (tonic's transport errors repeat their cause).
+fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !out.iter().any(|seen| seen.contains(&text)) {
+            out.retain(|seen| !text.contains(seen.as_str()));
+            out.push(text);
+        }
+        next = err.source();
+    }
+    out
 }
 
 fn status(e: tonic::Status) -> anyhow::Error {
@@ -265,10 +318,22 @@ fn role(text: &str) -> Result<v1::Role> {
     })
 }
 
+/// A role as people say it and as `admin enrol --role` takes it.
+fn role_words(role: i32) -> &'static str {
+    match v1::Role::try_from(role) {
+        Ok(v1::Role::Agency) => "agency",
+        Ok(v1::Role::WatchCentre) => "watch-centre",
+        Ok(v1::Role::Admin) => "admin",
+        _ => "unknown",
+    }
+}
+
+fn print_record_header() {
+    println!("{:<24}  {:<14}  {:<10}  name", "agency", "role", "state");
+}
+
 fn print_record(r: &v1::AgencyRecord, json: bool) {
-    let role = v1::Role::try_from(r.role)
-        .map(|r| r.as_str_name())
-        .unwrap_or("?");
+    let role = role_words(r.role);
     if json {
         println!(
             "{}",
@@ -282,7 +347,7 @@ fn print_record(r: &v1::AgencyRecord, json: bool) {
             "active".into()
         };
         println!(
-            "{:<24}  {:<18}  {:<10}  {}",
+            "{:<24}  {:<14}  {:<10}  {}",
             r.agency_id, role, state, r.display_name
         );
     }
@@ -355,6 +420,9 @@ pub async fn admin(conn: Connection, command: AdminCommand) -> Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
+            if !conn.json {
+                print_record_header();
+            }
             for r in &list.agencies {
                 print_record(r, conn.json);
             }
