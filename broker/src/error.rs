@@ -43,11 +43,9 @@ pub enum BrokerError {
     /// No operation with this id.
     #[error("no operation {0}")]
     NoSuchOperation(Uuid),
-    /// The operation exists but belongs to another agency.
-    #[error(
-        "operation {0} belongs to another agency; an agency can only read, amend or close its \
-         own operations"
-    )]
+    /// The operation exists but belongs to another agency. Said exactly as for an operation
+    /// that does not exist, so that operation ids cannot be probed.
+    #[error("no operation {0}")]
     NotOwner(Uuid),
     /// Another agency registered an operation under this id.
     #[error("operation id {0} is already taken; choose a new UUID")]

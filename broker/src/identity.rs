@@ -7,6 +7,10 @@ pub const AGENCY_URI_PREFIX: &str = "urn:deconfliction:agency:";
 
 const MAX_AGENCY_ID_LEN: usize = 64;
 
+/// Names the broker uses for itself (the audit log's actor for what no agency asked for):
+/// never an agency's, so that no certificate or enrolment can pass as the broker.
+pub const RESERVED_IDS: &[&str] = &["broker"];
+
 /// An agency id: 1 to 64 of `a-z 0-9 - _ .`, starting with a letter or digit.
 ///
 /// The restricted alphabet keeps ids safe to use in store keys, metric labels and file names.
@@ -22,6 +26,8 @@ pub enum IdentityError {
     BadAgencyId(String),
     #[error("client certificate cannot be parsed: {0}")]
     BadCertificate(String),
+    #[error("{0:?} is reserved for the broker itself and cannot name an agency")]
+    Reserved(String),
     #[error("client certificate has no SAN URI {AGENCY_URI_PREFIX}<id>")]
     NoAgencyUri,
     #[error("client certificate names more than one agency")]
@@ -36,7 +42,9 @@ impl AgencyId {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
             })
             && s.as_bytes()[0].is_ascii_alphanumeric();
-        if ok {
+        if ok && RESERVED_IDS.contains(&s) {
+            Err(IdentityError::Reserved(s.to_owned()))
+        } else if ok {
             Ok(Self(s.to_owned()))
         } else {
             Err(IdentityError::BadAgencyId(s.chars().take(80).collect()))
@@ -110,5 +118,10 @@ mod tests {
         for bad in ["", "-x", "Upper", "a b", "a/b", "é", &"a".repeat(65)] {
             assert!(AgencyId::parse(bad).is_err(), "{bad:?} accepted");
         }
+        // The audit log's own actor can be neither enrolled, certified nor presented.
+        assert_eq!(
+            AgencyId::parse("broker"),
+            Err(IdentityError::Reserved("broker".into()))
+        );
     }
 }

@@ -127,29 +127,36 @@ async fn agencies_touch_only_their_own_operations() {
     yn.register_operation(op.clone()).await.unwrap();
     let id = op.operation_id.clone();
 
-    let e = gd
-        .get_operation(v1::GetOperationRequest {
-            operation_id: id.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
-    let e = gd
-        .amend_operation(v1::AmendOperationRequest {
-            operation_id: id.clone(),
-            add_tokens: vec![entry(&token(), SelectorKind::Person, 2)],
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
-    let e = gd
-        .close_operation(v1::CloseOperationRequest {
-            operation_id: id.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
+    // Another agency's operation answers exactly as one that does not exist.
+    let absent = uuid::Uuid::new_v4().to_string();
+    for probe in [id.clone(), absent.clone()] {
+        let e = gd
+            .get_operation(v1::GetOperationRequest {
+                operation_id: probe.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+        assert_eq!(e.message(), format!("no operation {probe}"));
+        let e = gd
+            .amend_operation(v1::AmendOperationRequest {
+                operation_id: probe.clone(),
+                add_tokens: vec![entry(&token(), SelectorKind::Person, 2)],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+        assert_eq!(e.message(), format!("no operation {probe}"));
+        let e = gd
+            .close_operation(v1::CloseOperationRequest {
+                operation_id: probe.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+        assert_eq!(e.message(), format!("no operation {probe}"));
+    }
     // Re-registering another agency's id does not reveal or change anything.
     let mut stolen = op.clone();
     stolen.tokens = vec![entry(&token(), SelectorKind::Person, 3)];

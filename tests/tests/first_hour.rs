@@ -122,6 +122,22 @@ async fn pki_refuses_to_overwrite_an_issued_certificate_and_says_to_make_a_ca_fi
         std::fs::read(out_prefix.with_extension("key")).unwrap(),
         first
     );
+    // The broker's own name in the audit log cannot be certified as an agency.
+    let out = broker(&[
+        "pki",
+        "issue-agency",
+        "--dir",
+        pki.to_str().unwrap(),
+        "--agency",
+        "broker",
+        "--out",
+        dir.path().join("impostor").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out).contains("reserved"), "{}", text(&out));
+    assert!(!dir.path().join("impostor.pem").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

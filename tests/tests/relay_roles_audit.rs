@@ -420,3 +420,76 @@ async fn enrolment_can_be_required() {
         .await
         .unwrap();
 }
+
+/// The attack that broke "never whose": the watch centre registers a token a bureau holds and
+/// reads from its match list which bureau it is. Agency calls are for agencies only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_centre_and_the_admin_cannot_make_agency_calls() {
+    let fed = Federation::start_with(&["yn-psb", "watch", "national-bureau"], roles).await;
+    let mut yn = fed.client("yn-psb").await;
+    let t = token();
+    yn.register_operation(registration(vec![entry(&t, SelectorKind::Phone, 1)]))
+        .await
+        .unwrap();
+    for (who, role) in [("watch", "watch centre"), ("national-bureau", "admin")] {
+        let mut c = fed.client(who).await;
+        let denied = |e: tonic::Status, call: &str| {
+            assert_eq!(e.code(), Code::PermissionDenied, "{who} {call}: {e}");
+            assert!(
+                e.message().contains(&format!("has the {role} role")),
+                "{who} {call}: {e}"
+            );
+        };
+        let guess = registration(vec![entry(&t, SelectorKind::Phone, 1)]);
+        denied(c.register_operation(guess).await.unwrap_err(), "register");
+        denied(
+            c.check(v1::CheckRequest {
+                window: Some(window_hours(1)),
+                tokens: vec![entry(&t, SelectorKind::Phone, 0)],
+            })
+            .await
+            .unwrap_err(),
+            "check",
+        );
+        denied(
+            c.list_operations(v1::ListOperationsRequest::default())
+                .await
+                .unwrap_err(),
+            "list operations",
+        );
+        denied(
+            c.subscribe(v1::SubscribeRequest { after: 0 })
+                .await
+                .unwrap_err(),
+            "subscribe",
+        );
+        denied(
+            c.get_match(v1::GetMatchRequest {
+                match_id: uuid::Uuid::new_v4().to_string(),
+            })
+            .await
+            .unwrap_err(),
+            "get match",
+        );
+        let mut tokens =
+            v1::token_service_client::TokenServiceClient::new(fed.channel(who).await.unwrap());
+        denied(
+            tokens
+                .evaluate(v1::EvaluateRequest {
+                    blinded_elements: vec![vec![0u8; 32]],
+                    key_epoch: 0,
+                })
+                .await
+                .unwrap_err(),
+            "evaluate",
+        );
+    }
+    // So the watch centre's view names no agency for the guessed token: nothing matched.
+    let matches = OversightClient::new(fed.channel("watch").await.unwrap())
+        .list_matches(v1::ListMatchesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .matches;
+    assert!(matches.is_empty(), "{matches:?}");
+}

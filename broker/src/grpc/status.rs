@@ -11,10 +11,10 @@ fn code(e: &BrokerError) -> Code {
     match e {
         E::Invalid(_) => Code::InvalidArgument,
         E::NoCertificate | E::Revoked => Code::Unauthenticated,
-        E::Suspended { .. } | E::NotAdmitted(_) | E::WrongRole { .. } | E::NotOwner(_) => {
-            Code::PermissionDenied
+        E::Suspended { .. } | E::NotAdmitted(_) | E::WrongRole { .. } => Code::PermissionDenied,
+        E::NoSuchOperation(_) | E::NotOwner(_) | E::NotParty(_) | E::NotEnrolled(_) => {
+            Code::NotFound
         }
-        E::NoSuchOperation(_) | E::NotParty(_) | E::NotEnrolled(_) => Code::NotFound,
         E::IdTaken(_) | E::ChangedRegistration(_) => Code::AlreadyExists,
         E::OperationEnded { .. }
         | E::OwnMatch { .. }
@@ -51,7 +51,12 @@ mod tests {
     fn meanings_map_to_the_codes_clients_rely_on() {
         let id = uuid::Uuid::nil();
         assert_eq!(code(&BrokerError::NotParty(id)), Code::NotFound);
-        assert_eq!(code(&BrokerError::NotOwner(id)), Code::PermissionDenied);
+        // Another agency's operation answers as one that does not exist: no existence oracle.
+        assert_eq!(code(&BrokerError::NotOwner(id)), Code::NotFound);
+        assert_eq!(
+            BrokerError::NotOwner(id).to_string(),
+            BrokerError::NoSuchOperation(id).to_string()
+        );
         assert_eq!(
             code(&BrokerError::CheckRateExceeded),
             Code::ResourceExhausted

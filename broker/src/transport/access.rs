@@ -15,7 +15,9 @@ use crate::transport::tls::ReloadableTls;
 /// What a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// Any enrolled (or, without `require_enrolment`, any certified) agency.
+    /// Anyone admitted, whatever its role: who am I, and what does this federation publish.
+    AnyRole,
+    /// The agency role: registering, checking, alerts, the relay, token evaluation.
     Agency,
     /// The watch centre's federation-wide view (watch centre or admin role).
     WatchCentre,
@@ -73,7 +75,10 @@ impl Gate {
             None => v1::Role::Agency,
         };
         let allowed = match need {
-            Need::Agency => true,
+            // Agency calls are for agencies only: a watch centre or admin that registered a
+            // guessed token would learn from its match list which agency works on it.
+            Need::AnyRole => true,
+            Need::Agency => role == v1::Role::Agency,
             Need::WatchCentre => matches!(role, v1::Role::WatchCentre | v1::Role::Admin),
             Need::Admin => role == v1::Role::Admin,
         };
@@ -82,7 +87,7 @@ impl Gate {
             return Err(BrokerError::WrongRole {
                 agency,
                 needs: role_name(match need {
-                    Need::Agency => v1::Role::Agency,
+                    Need::AnyRole | Need::Agency => v1::Role::Agency,
                     Need::WatchCentre => v1::Role::WatchCentre,
                     Need::Admin => v1::Role::Admin,
                 }),

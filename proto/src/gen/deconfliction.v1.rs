@@ -712,6 +712,9 @@ pub mod broker_client {
     )]
     use tonic::codegen::*;
     use tonic::codegen::http::Uri;
+    /// Every call of this service but GetFederationInfo is for the agency role only: a watch
+    /// centre or an admin gets PERMISSION_DENIED naming its role (it has Oversight and Admin). An
+    /// operation id of another agency answers NOT_FOUND exactly as an id that does not exist.
     #[derive(Debug, Clone)]
     pub struct BrokerClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -1262,6 +1265,9 @@ pub mod broker_server {
             request: tonic::Request<super::GetMatchRequest>,
         ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status>;
     }
+    /// Every call of this service but GetFederationInfo is for the agency role only: a watch
+    /// centre or an admin gets PERMISSION_DENIED naming its role (it has Oversight and Admin). An
+    /// operation id of another agency answers NOT_FOUND exactly as an id that does not exist.
     #[derive(Debug)]
     pub struct BrokerServer<T> {
         inner: Arc<T>,
@@ -3050,6 +3056,7 @@ pub mod token_service_client {
     )]
     use tonic::codegen::*;
     use tonic::codegen::http::Uri;
+    /// For the agency role only: a watch centre or an admin gets PERMISSION_DENIED.
     #[derive(Debug, Clone)]
     pub struct TokenServiceClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -3208,6 +3215,7 @@ pub mod token_service_server {
             request: tonic::Request<super::GetPublicKeyRequest>,
         ) -> std::result::Result<tonic::Response<super::PublicKeyInfo>, tonic::Status>;
     }
+    /// For the agency role only: a watch centre or an admin gets PERMISSION_DENIED.
     #[derive(Debug)]
     pub struct TokenServiceServer<T> {
         inner: Arc<T>,
