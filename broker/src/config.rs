@@ -106,6 +106,8 @@ pub struct TlsSection {
     pub crl: Option<PathBuf>,
     /// How often the CRL and certificates are checked for changes (0: only on SIGHUP).
     pub reload_poll_seconds: u64,
+    /// Also accept TLS 1.2 clients (default: TLS 1.3 only).
+    pub allow_tls12: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,6 +187,7 @@ impl Default for TlsSection {
             server_key: PathBuf::from("pki/broker.key"),
             crl: Some(PathBuf::from("pki/crl.pem")),
             reload_poll_seconds: 5,
+            allow_tls12: false,
         }
     }
 }

@@ -181,3 +181,46 @@ async fn agencies_touch_only_their_own_operations() {
     assert_eq!(got.state, v1::OperationState::Open as i32);
     assert_eq!(got.token_count, 1);
 }
+
+/// A raw TLS handshake with the broker offering only `version`, with a valid agency identity.
+async fn handshake_with(
+    fed: &Federation,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pki_types::CertificateDer::pem_slice_iter(fed.ca_pem().as_bytes()) {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let (cert, key) = fed.agency_pem("yn-psb");
+    let chain: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(fed.addr()).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_3_only_unless_1_2_is_allowed() {
+    let fed = Federation::start(&["yn-psb"]).await;
+    assert!(handshake_with(&fed, &rustls::version::TLS13).await);
+    assert!(
+        !handshake_with(&fed, &rustls::version::TLS12).await,
+        "a TLS 1.2 client was admitted by default"
+    );
+    let fed = Federation::start_with(&["yn-psb"], |c| c.tls.allow_tls12 = true).await;
+    assert!(handshake_with(&fed, &rustls::version::TLS12).await);
+}

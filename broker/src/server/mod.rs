@@ -78,6 +78,7 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
         server_cert: config.tls.server_cert.clone(),
         server_key: config.tls.server_key.clone(),
         crl: config.tls.crl.clone(),
+        allow_tls12: config.tls.allow_tls12,
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 

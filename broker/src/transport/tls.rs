@@ -32,6 +32,8 @@ pub struct TlsPaths {
     pub server_key: PathBuf,
     /// Optional: without a CRL file nothing is revoked.
     pub crl: Option<PathBuf>,
+    /// Also accept TLS 1.2 (off by default: TLS 1.3 only).
+    pub allow_tls12: bool,
 }
 
 /// The current server configuration plus the revoked serials, swapped atomically on reload.
@@ -140,8 +142,15 @@ fn build(paths: &TlsPaths) -> Result<(ServerConfig, HashSet<Vec<u8>>), TlsError>
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let chain = load_certs(&paths.server_cert)?;
     let key = load_key(&paths.server_key)?;
+    // TLS 1.3 only unless told otherwise: every client of ours speaks it, and 1.2 brings
+    // cipher-suite and renegotiation choices an operator should not have to audit.
+    let versions: &[&rustls::SupportedProtocolVersion] = if paths.allow_tls12 {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
