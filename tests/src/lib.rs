@@ -290,9 +290,18 @@ pub fn pinned_key(config: &BrokerConfig) -> token_spec::token::PinnedKey {
 /// Writes a 32-byte token-service seed where `config` expects it, before the broker starts
 /// (use inside [`Federation::start_with`]).
 pub fn write_token_seed(config: &BrokerConfig, seed: &[u8; 32]) {
-    let path = &config.token_service.seed;
+    write_secret(&config.token_service.seed, seed);
+}
+
+/// Writes a secret file as an operator must (mode 0600): the broker refuses any other.
+pub fn write_secret(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, seed).unwrap();
+    std::fs::write(path, bytes).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 impl Federation {

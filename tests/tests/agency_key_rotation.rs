@@ -13,7 +13,9 @@ use agency_client::control::{self, pb};
 use agency_client::daemon::{self, DaemonConfig};
 use deconfliction_proto::v1;
 use deconfliction_tests::agencyd::{ControlClient, control_client, match_alert_views};
-use deconfliction_tests::{Federation, agencyd_config, eventually, pinned_key, window_hours};
+use deconfliction_tests::{
+    Federation, agencyd_config, eventually, pinned_key, window_hours, write_secret,
+};
 use token_spec::normalize::Selector;
 use token_spec::token::PinnedKey;
 
@@ -135,7 +137,7 @@ async fn agencies_rederive_across_a_rotation_without_missing_or_repeating_a_matc
     fed.stop_broker().await;
     let old_seed = fed.config.token_service.seed.clone();
     let new_seed = fed.dir.path().join("secrets/token-service-epoch2.seed");
-    std::fs::write(&new_seed, [42u8; 32]).unwrap();
+    write_secret(&new_seed, &[42u8; 32]);
     let ts = &mut fed.config.token_service;
     ts.previous_seed = Some(old_seed);
     ts.previous_key_epoch = 1;

@@ -346,3 +346,26 @@ async fn exit_codes_and_selector_errors_match_the_guide() {
     }
     a.shutdown().await;
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_others_can_read_stops_the_broker_with_the_command_that_fixes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut fed = Federation::start(&["yn-psb"]).await;
+    fed.stop_broker().await;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // Created by the broker: owner only, and so is its data folder.
+    assert_eq!(mode(&fed.config.secrets.pepper), 0o600);
+    assert_eq!(mode(&fed.config.server.data_dir), 0o700);
+    let pepper = fed.config.secrets.pepper.clone();
+    std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = deconflict_broker::server::start(&fed.config, deconflict_broker::server::Mode::Broker)
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("chmod 600 {}", pepper.display())),
+        "{e}"
+    );
+}

@@ -34,7 +34,7 @@ async fn previous_epoch_is_served_during_the_overlap_and_refused_after() {
     fed.stop_broker().await;
     let old_seed = fed.config.token_service.seed.clone();
     let new_seed = fed.dir.path().join("secrets/token-service-epoch2.seed");
-    std::fs::write(&new_seed, [42u8; 32]).unwrap();
+    write_secret(&new_seed, &[42u8; 32]);
     fed.config.token_service.previous_seed = Some(old_seed);
     fed.config.token_service.previous_key_epoch = 1;
     fed.config.token_service.previous_valid_until = Some(

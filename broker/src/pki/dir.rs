@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::identity::AgencyId;
 use crate::pki::{self, CertAndKey, PkiError, Revoked, Validity};
-use crate::secrets::file::write_private;
+use crate::secrets::file::{create_private, write_private};
 
 /// How long a CRL is valid; re-sign it (`pki crl`) before then.
 pub const CRL_VALID_DAYS: i64 = 30;
@@ -45,7 +45,7 @@ impl PkiDir {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let ca = pki::create_ca(name, Validity::days_from_now(validity_days))?;
         std::fs::write(dir.join("ca.pem"), &ca.cert_pem).map_err(io(dir))?;
-        write_private(&dir.join("ca.key"), ca.key_pem.as_bytes()).map_err(io(dir))?;
+        create_private(&dir.join("ca.key"), ca.key_pem.as_bytes()).map_err(io(dir))?;
         let pki = Self {
             dir: dir.to_owned(),
             ca,

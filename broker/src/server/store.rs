@@ -36,7 +36,8 @@ pub(super) fn open_core(
     metrics: &Arc<Metrics>,
 ) -> Result<(Arc<Core>, Weak<dyn Store>), StartError> {
     let data = &config.server.data_dir;
-    std::fs::create_dir_all(data).map_err(|e| StartError::DataDir {
+    // The store holds every agency's peppered tokens and the relay's messages: owner only.
+    crate::secrets::file::create_private_dir(data).map_err(|e| StartError::DataDir {
         path: data.clone(),
         reason: e.to_string(),
     })?;
