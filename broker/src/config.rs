@@ -153,8 +153,14 @@ pub struct PolicySection {
     pub max_tokens_per_operation: usize,
     pub max_window_days: i64,
     pub match_same_agency: bool,
+    /// Checked tokens per second, per agency (sustained).
     pub check_rate_per_second: f64,
+    /// Checked tokens an agency may use at once above the sustained rate.
     pub check_burst: f64,
+    /// Registered (or added) tokens per second, per agency (sustained).
+    pub registration_rate_per_second: f64,
+    /// Registered tokens an agency may use at once above the sustained rate.
+    pub registration_burst: f64,
     pub max_message_bytes: usize,
     /// Refuse agencies that hold a valid certificate but are not in the registry.
     pub require_enrolment: bool,
@@ -223,8 +229,10 @@ impl Default for PolicySection {
             max_tokens_per_operation: 10_000,
             max_window_days: 366,
             match_same_agency: true,
-            check_rate_per_second: 200.0,
-            check_burst: 2_000.0,
+            check_rate_per_second: 2_000.0,
+            check_burst: 20_000.0,
+            registration_rate_per_second: 5_000.0,
+            registration_burst: 50_000.0,
             max_message_bytes: 1024 * 1024,
             require_enrolment: false,
         }

@@ -5,18 +5,23 @@
 
 use std::sync::Arc;
 
+use crate::error::BrokerError;
 use crate::error::Result;
+use crate::identity::AgencyId;
 use crate::ledger::{Ledger, Notifications};
 use crate::ops::metrics::{AgencyLabel, Metrics};
 use crate::store::Flusher;
-use crate::transport::ratelimit::RateLimiter;
+use crate::transport::ratelimit::{RateLimiter, Refusal};
 
 #[derive(Debug)]
 pub struct Core {
     pub ledger: Arc<Ledger>,
     pub flusher: Flusher,
     pub metrics: Arc<Metrics>,
+    /// Checked tokens per agency.
     pub check_limiter: RateLimiter,
+    /// Registered or added tokens per agency: a registration is a hit/no-hit oracle too.
+    pub register_limiter: RateLimiter,
 }
 
 impl Core {
@@ -38,6 +43,35 @@ impl Core {
                     agency: q.agency.to_string(),
                 })
                 .set(q.depth as i64);
+        }
+    }
+
+    /// Charges `tokens` to the agency's `limiter` before any per-token work; `what` names
+    /// the calls in the refusal ("checks", "registrations").
+    pub fn charge(
+        &self,
+        limiter: &RateLimiter,
+        what: &'static str,
+        agency: &AgencyId,
+        tokens: usize,
+    ) -> Result<(), BrokerError> {
+        match limiter.take(agency, tokens.max(1) as f64) {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                self.metrics.call_refused(&format!("{what}_rate"));
+                tracing::info!(agency = %agency, tokens, what, "refused: rate limit");
+                Err(match refusal {
+                    Refusal::RetryAfter { seconds } => BrokerError::RateExceeded {
+                        what,
+                        retry_after_secs: seconds,
+                    },
+                    Refusal::LargerThanBurst { burst } => BrokerError::LargerThanRate {
+                        what,
+                        tokens,
+                        burst: burst as u64,
+                    },
+                })
+            }
         }
     }
 

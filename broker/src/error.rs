@@ -98,9 +98,25 @@ pub enum BrokerError {
     QuotaExceeded(String),
 
     // --- Limits.
-    /// The caller's check rate is spent.
-    #[error("too many checks: this agency's check rate limit is reached; slow down and retry")]
-    CheckRateExceeded,
+    /// The caller's rate for checks or registrations (counted in tokens) is spent.
+    #[error(
+        "too many {what}: this agency's {what} rate limit is reached; retry in {retry_after_secs} \
+         s"
+    )]
+    RateExceeded {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
+    /// One request holds more tokens than the rate limit lets through at once.
+    #[error(
+        "{tokens} tokens in one request: more than this agency's {what} rate limit lets through \
+         at once ({burst}); split it"
+    )]
+    LargerThanRate {
+        what: &'static str,
+        tokens: usize,
+        burst: u64,
+    },
 
     // --- The broker itself.
     #[error(transparent)]

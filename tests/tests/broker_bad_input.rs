@@ -277,3 +277,65 @@ async fn check_floods_are_rate_limited() {
     let mut yn = fed.client("yn-psb").await;
     yn.check(req).await.unwrap();
 }
+
+/// Checks and registrations are charged in tokens, before any token is looked at, and the
+/// refusal says when to retry (or to split a request no bucket could ever let through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_count_tokens_not_calls() {
+    let fed = Federation::start_with(&["yn-psb"], |c| {
+        c.policy.check_rate_per_second = 1.0;
+        c.policy.check_burst = 5.0;
+        c.policy.registration_rate_per_second = 1.0;
+        c.policy.registration_burst = 5.0;
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    let tokens = |n: usize| -> Vec<v1::TokenEntry> {
+        (0..n)
+            .map(|i| entry(&token(), SelectorKind::Phone, i as u64))
+            .collect()
+    };
+    let check = |n: usize| v1::CheckRequest {
+        window: Some(window_hours(1)),
+        tokens: tokens(n),
+    };
+    yn.check(check(3)).await.unwrap();
+    let e = yn.check(check(3)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    assert!(
+        e.message().contains("checks rate limit") && e.message().contains("retry in"),
+        "{e}"
+    );
+    let e = yn.check(check(6)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    assert!(e.message().contains("split it"), "{e}");
+    // Registrations have their own bucket.
+    yn.register_operation(registration(tokens(3)))
+        .await
+        .unwrap();
+    let e = yn
+        .register_operation(registration(tokens(3)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    assert!(e.message().contains("registrations rate limit"), "{e}");
+    // Bad tokens are refused only after the charge: garbage costs the caller too.
+    let fed = Federation::start_with(&["yn-psb"], |c| {
+        c.policy.check_rate_per_second = 0.001;
+        c.policy.check_burst = 1.0;
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    let garbage = v1::CheckRequest {
+        window: Some(window_hours(1)),
+        tokens: vec![v1::TokenEntry {
+            token: vec![1, 2, 3],
+            kind: SelectorKind::Phone as i32,
+            local_ref: 0,
+        }],
+    };
+    let e = yn.check(garbage).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    let e = yn.check(check(1)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+}

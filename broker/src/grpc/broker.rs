@@ -99,6 +99,9 @@ impl Broker for BrokerService {
         req: Request<v1::RegisterOperationRequest>,
     ) -> Result<Response<v1::RegisterOperationResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
+        let core = &self.core;
+        let n = req.get_ref().tokens.len();
+        core.charge(&core.register_limiter, "registrations", &agency, n)?;
         let new = validate::registration(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
         let id = new.id;
         let tokens = new.tokens.len();
@@ -125,6 +128,11 @@ impl Broker for BrokerService {
         req: Request<v1::AmendOperationRequest>,
     ) -> Result<Response<v1::AmendOperationResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
+        let core = &self.core;
+        let n = req.get_ref().add_tokens.len();
+        if n > 0 {
+            core.charge(&core.register_limiter, "registrations", &agency, n)?;
+        }
         let (id, amendment) =
             validate::amendment(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
         let (added, removed) = (amendment.add.len(), amendment.remove.len());
@@ -190,13 +198,16 @@ impl Broker for BrokerService {
         req: Request<v1::CheckRequest>,
     ) -> Result<Response<v1::CheckResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
+        // Charged in tokens, before any of them is peppered or looked up.
+        let core = &self.core;
+        core.charge(
+            &core.check_limiter,
+            "checks",
+            &agency,
+            req.get_ref().tokens.len(),
+        )?;
         let (window, tokens) =
             validate::check(req.get_ref(), &self.pepper, self.core.ledger.policy())?;
-        if !self.core.check_limiter.try_take(&agency, 1.0) {
-            self.core.metrics.call_refused("check_rate");
-            tracing::info!(agency = %agency, "check refused: rate limit");
-            return Err(BrokerError::CheckRateExceeded.into());
-        }
         let (outcome, notes) = self
             .core
             .ledger

@@ -23,7 +23,9 @@ fn code(e: &BrokerError) -> Code {
         | E::SelfSuspension
         | E::BackupTargetExists(_)
         | E::KeyEpochNotServed(_) => Code::FailedPrecondition,
-        E::QuotaExceeded(_) | E::CheckRateExceeded => Code::ResourceExhausted,
+        E::QuotaExceeded(_) | E::RateExceeded { .. } | E::LargerThanRate { .. } => {
+            Code::ResourceExhausted
+        }
         E::Store(_) | E::ShuttingDown => Code::Unavailable,
         E::TaskFailed(_) => Code::Internal,
     }
@@ -58,7 +60,10 @@ mod tests {
             BrokerError::NoSuchOperation(id).to_string()
         );
         assert_eq!(
-            code(&BrokerError::CheckRateExceeded),
+            code(&BrokerError::RateExceeded {
+                what: "checks",
+                retry_after_secs: 1
+            }),
             Code::ResourceExhausted
         );
         assert_eq!(code(&BrokerError::Revoked), Code::Unauthenticated);

@@ -68,6 +68,10 @@ pub(super) fn open_core(
             config.policy.check_rate_per_second,
             config.policy.check_burst,
         ),
+        register_limiter: RateLimiter::new(
+            config.policy.registration_rate_per_second,
+            config.policy.registration_burst,
+        ),
     });
     Ok((core, store_weak))
 }

@@ -1,4 +1,5 @@
-//! Per-agency token buckets (checks, token evaluations).
+//! Per-agency token buckets, charged in tokens (a check or registration of many tokens is many
+//! guesses) before any per-token work is done.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,8 +23,11 @@ impl RateLimiter {
         }
     }
 
-    /// Takes `cost` units from the agency's bucket; false when it does not hold that many.
-    pub fn try_take(&self, agency: &AgencyId, cost: f64) -> bool {
+    /// Takes `cost` units from the agency's bucket, or says why not.
+    pub fn take(&self, agency: &AgencyId, cost: f64) -> Result<(), Refusal> {
+        if cost > self.burst {
+            return Err(Refusal::LargerThanBurst { burst: self.burst });
+        }
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (level, last) = buckets.entry(agency.clone()).or_insert((self.burst, now));
@@ -32,11 +36,29 @@ impl RateLimiter {
         *last = now;
         if *level >= cost {
             *level -= cost;
-            true
+            Ok(())
+        } else if self.per_second > 0.0 {
+            Err(Refusal::RetryAfter {
+                seconds: ((cost - *level) / self.per_second).ceil().max(1.0) as u64,
+            })
         } else {
-            false
+            Err(Refusal::LargerThanBurst { burst: *level })
         }
     }
+
+    /// As [`Self::take`], true when taken.
+    pub fn try_take(&self, agency: &AgencyId, cost: f64) -> bool {
+        self.take(agency, cost).is_ok()
+    }
+}
+
+/// Why a bucket refused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refusal {
+    /// Enough will have refilled after this many seconds.
+    RetryAfter { seconds: u64 },
+    /// Never at once: the request is larger than the bucket holds.
+    LargerThanBurst { burst: f64 },
 }
 
 #[cfg(test)]

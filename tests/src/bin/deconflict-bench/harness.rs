@@ -186,6 +186,8 @@ pub(crate) async fn setup() -> Federation {
     let mut fed = Federation::start_with(&["bench-a", "bench-b"], |c| {
         c.policy.check_rate_per_second = 1e9;
         c.policy.check_burst = 1e9;
+        c.policy.registration_rate_per_second = 1e9;
+        c.policy.registration_burst = 1e9;
         c.token_service.quota_per_minute = u64::MAX / 4;
         c.token_service.quota_per_day = u64::MAX / 4;
         c.server.expiry_sweep_seconds = 3600;
