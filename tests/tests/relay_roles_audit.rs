@@ -493,3 +493,41 @@ async fn the_watch_centre_and_the_admin_cannot_make_agency_calls() {
         .matches;
     assert!(matches.is_empty(), "{matches:?}");
 }
+
+/// Every agency the broker admits can be suspended: without required enrolment, an agency
+/// with a valid certificate is entered in the registry on first contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admitted_agency_can_be_suspended() {
+    let fed = Federation::start_with(&["gd-psb", "national-bureau"], roles).await;
+    let mut gd = fed.client("gd-psb").await;
+    gd.list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap();
+    let mut admin = AdminClient::new(fed.channel("national-bureau").await.unwrap());
+    let listed = admin
+        .list_agencies(v1::ListAgenciesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .agencies;
+    assert!(
+        listed
+            .iter()
+            .any(|a| a.agency_id == "gd-psb" && a.role == v1::Role::Agency as i32),
+        "{listed:?}"
+    );
+    admin
+        .suspend_agency(v1::SuspendAgencyRequest {
+            agency_id: "gd-psb".into(),
+            reason: "lost laptop".into(),
+            close_operations: false,
+        })
+        .await
+        .unwrap();
+    let e = gd
+        .list_operations(v1::ListOperationsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("lost laptop"), "{e}");
+}

@@ -88,6 +88,14 @@ impl Ledger {
         Ok(added.len())
     }
 
+    /// Enters an admitted agency the registry does not know yet (enrolment not required) as an
+    /// agency, so that the admin's levers (suspension) reach everyone who can call.
+    pub fn enrol_on_first_contact(&self, agency: &AgencyId, now: i64) -> Result<()> {
+        let role = deconfliction_proto::v1::Role::Agency as i32;
+        self.seed_registry(&[(agency.clone(), role, String::new())], now)?;
+        Ok(())
+    }
+
     pub fn enrol(
         &self,
         admin: &AgencyId,

@@ -72,7 +72,15 @@ impl Gate {
                 self.metrics.call_refused("not_enrolled");
                 return Err(BrokerError::NotAdmitted(agency));
             }
-            None => v1::Role::Agency,
+            None => {
+                // Admitted means in the registry: enrolled on first contact.
+                self.ledger.enrol_on_first_contact(
+                    &agency,
+                    time::OffsetDateTime::now_utc().unix_timestamp(),
+                )?;
+                tracing::info!(agency = %agency, "agency enrolled on first contact");
+                v1::Role::Agency
+            }
         };
         let allowed = match need {
             // Agency calls are for agencies only: a watch centre or admin that registered a
