@@ -71,12 +71,14 @@ async fn only_valid_unrevoked_federation_certificates_get_in() {
             .is_err()
     );
 
-    // Revocation: an open connection is cut off at its next call, and new handshakes fail.
+    // Revocation: an open connection is cut off at its next call, an open alert stream ends
+    // (no alert needed to wake it), and new handshakes fail.
     let channel = fed.channel("gd-psb").await.unwrap();
     let mut open = BrokerClient::new(channel);
     open.get_federation_info(v1::GetFederationInfoRequest {})
         .await
         .unwrap();
+    let mut stream = subscribe(&mut open).await;
     let gd_cert = std::fs::read_to_string(fed.agency_dir("gd-psb").join("cert.pem")).unwrap();
     let gd_key = std::fs::read_to_string(fed.agency_dir("gd-psb").join("key.pem")).unwrap();
     fed.pki.revoke(&gd_cert).unwrap();
@@ -87,6 +89,12 @@ async fn only_valid_unrevoked_federation_certificates_get_in() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
+    let ended = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("the open alert stream was not ended by the revocation");
+    let err = ended.expect_err("the stream ended without saying why");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
+    assert!(err.message().contains("revoked"), "{err}");
     assert!(call_with(&fed, Some((&gd_cert, &gd_key))).await.is_err());
     // Yunnan is unaffected.
     call_with(&fed, Some((&cert, &key))).await.unwrap();

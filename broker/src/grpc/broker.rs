@@ -15,7 +15,6 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::core::Core;
-use crate::error::BrokerError;
 use crate::grpc::relay;
 use crate::grpc::validate;
 use crate::ledger::StateChange;
@@ -91,6 +90,9 @@ type AlertStream = Pin<Box<dyn Stream<Item = Result<v1::Alert, Status>> + Send>>
 const SUBSCRIBE_BATCH: usize = 256;
 /// Alerts buffered per subscriber: a subscriber that does not read holds this many at most.
 const SUBSCRIBE_BUFFER: usize = 64;
+/// How often an idle alert stream checks that its agency is still admitted (a revoked
+/// certificate or a suspension ends it within this, not only at the next alert).
+const STANDING_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[tonic::async_trait]
 impl Broker for BrokerService {
@@ -232,6 +234,12 @@ impl Broker for BrokerService {
         req: Request<v1::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
+        let serial = req
+            .extensions()
+            .get::<crate::identity::PeerInfo>()
+            .map(|p| p.cert_serial.clone())
+            .unwrap_or_default();
+        let gate = self.gate.clone();
         let after = req.get_ref().after;
         let ledger = self.core.ledger.clone();
         let metrics = self.core.metrics.clone();
@@ -243,19 +251,11 @@ impl Broker for BrokerService {
         tokio::spawn(async move {
             let mut cursor = after.max(acked);
             loop {
-                // A suspension ends an open stream at its next wake-up.
-                if let Ok(Some(entry)) = ledger.agency_entry(&agency)
-                    && entry.suspended
-                {
-                    let suspended = BrokerError::Suspended {
-                        agency: agency.clone(),
-                        reason: if entry.suspension_reason.is_empty() {
-                            "no reason given".to_owned()
-                        } else {
-                            entry.suspension_reason.clone()
-                        },
-                    };
-                    let _ = tx.send(Err(suspended.into())).await;
+                // A suspension or a revocation ends an open stream at its next wake-up, and
+                // it wakes at least every STANDING_RECHECK for that.
+                if let Err(refused) = gate.still_admitted(&agency, &serial) {
+                    tracing::info!(agency = %agency, "alert stream ended: {refused}");
+                    let _ = tx.send(Err(refused.into())).await;
                     return;
                 }
                 let upto = *durable.borrow_and_update();
@@ -284,6 +284,7 @@ impl Broker for BrokerService {
                     changed = durable.changed() => if changed.is_err() { return },
                     _ = shutdown.wait_for(|s| *s) => return,
                     _ = tx.closed() => return,
+                    _ = tokio::time::sleep(STANDING_RECHECK) => {}
                 }
             }
         });

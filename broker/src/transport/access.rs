@@ -105,6 +105,25 @@ impl Gate {
         Ok((agency, role))
     }
 
+    /// Whether an agency admitted earlier (on a stream opened then) still may be served: its
+    /// certificate not revoked since, the agency not suspended since.
+    pub fn still_admitted(&self, agency: &AgencyId, cert_serial: &[u8]) -> Result<(), BrokerError> {
+        if self.tls.is_revoked(cert_serial) {
+            return Err(BrokerError::Revoked);
+        }
+        match self.ledger.agency_entry(agency)? {
+            Some(e) if e.suspended => Err(BrokerError::Suspended {
+                agency: agency.clone(),
+                reason: if e.suspension_reason.is_empty() {
+                    "no reason given".to_owned()
+                } else {
+                    e.suspension_reason
+                },
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
     }
