@@ -108,6 +108,8 @@ pub struct TlsSection {
     pub reload_poll_seconds: u64,
     /// Also accept TLS 1.2 clients (default: TLS 1.3 only).
     pub allow_tls12: bool,
+    /// A CRL past its next-update time: `warn` (serve, and say so loudly) or `refuse`.
+    pub stale_crl: crate::transport::tls::StaleCrl,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +196,7 @@ impl Default for TlsSection {
             crl: Some(PathBuf::from("pki/crl.pem")),
             reload_poll_seconds: 5,
             allow_tls12: false,
+            stale_crl: crate::transport::tls::StaleCrl::Warn,
         }
     }
 }

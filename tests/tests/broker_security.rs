@@ -232,3 +232,47 @@ async fn tls_1_3_only_unless_1_2_is_allowed() {
     let fed = Federation::start_with(&["yn-psb"], |c| c.tls.allow_tls12 = true).await;
     assert!(handshake_with(&fed, &rustls::version::TLS12).await);
 }
+
+/// A CRL past its next-update time is said loudly (log and metric); `tls.stale_crl = refuse`
+/// refuses the agencies it covers until it is re-signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_crl_is_reported_and_refused_when_told() {
+    let mut fed = Federation::start_with(&["yn-psb"], |c| c.tls.reload_poll_seconds = 1).await;
+    let (cert, key) = fed.agency_pem("yn-psb");
+    fed.stop_broker().await;
+    let now = time::OffsetDateTime::now_utc();
+    let stale = pki::write_crl_between(
+        fed.pki.ca(),
+        &[],
+        now - time::Duration::days(10),
+        now - time::Duration::days(1),
+    )
+    .unwrap();
+    std::fs::write(fed.pki.crl_path(), stale).unwrap();
+
+    // warn (the default): still serving, and the metric says so.
+    fed.start_broker().await;
+    call_with(&fed, Some((&cert, &key))).await.unwrap();
+    let broker = fed.broker.as_ref().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !broker
+        .metrics
+        .render()
+        .contains("deconfliction_crl_stale 1")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stale-CRL metric"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fed.stop_broker().await;
+
+    // refuse: every agency is refused until the CRL is re-signed, then served again.
+    fed.config.tls.stale_crl = deconflict_broker::transport::tls::StaleCrl::Refuse;
+    fed.start_broker().await;
+    assert!(call_with(&fed, Some((&cert, &key))).await.is_err());
+    fed.pki.write_crl().unwrap();
+    fed.broker.as_ref().unwrap().reload_tls().unwrap();
+    call_with(&fed, Some((&cert, &key))).await.unwrap();
+}

@@ -52,8 +52,11 @@ pub async fn tls_file_watcher(
     tls: Arc<ReloadableTls>,
     paths: TlsSection,
     every: Duration,
+    metrics: Arc<crate::ops::metrics::Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // A stale CRL is said again every minute (and shown by the metric all along).
+    let mut said_stale: Option<std::time::Instant> = None;
     let files: Vec<std::path::PathBuf> = [
         Some(paths.ca_cert.clone()),
         Some(paths.server_cert.clone()),
@@ -76,6 +79,15 @@ pub async fn tls_file_watcher(
                 Ok(revoked) => tracing::info!(revoked, "TLS material reloaded"),
                 Err(e) => tracing::error!(error = %e, "TLS reload failed; previous material kept"),
             }
+        }
+        let unix = time::OffsetDateTime::now_utc().unix_timestamp();
+        let stale = tls.crl_stale_since(unix).is_some();
+        metrics.crl_stale.set(i64::from(stale));
+        if !stale {
+            said_stale = None;
+        } else if said_stale.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            tls.report_stale_crl(unix);
+            said_stale = Some(std::time::Instant::now());
         }
     }
 }

@@ -53,6 +53,7 @@ pub struct Metrics {
     pub refused_calls: Family<ReasonLabel, Counter>,
     pub alert_queue_depth: Family<AgencyLabel, Gauge>,
     pub store_bytes: Gauge,
+    pub crl_stale: Gauge,
     pub operations_expired: Counter,
     pub flush_seconds: Histogram,
     pub flush_group_size: Histogram,
@@ -82,6 +83,7 @@ impl Metrics {
             refused_calls: Family::default(),
             alert_queue_depth: Family::default(),
             store_bytes: Gauge::default(),
+            crl_stale: Gauge::default(),
             operations_expired: Counter::default(),
             flush_seconds: Histogram::new([
                 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5,
@@ -143,6 +145,11 @@ impl Metrics {
             m.alert_queue_depth.clone(),
         );
         registry.register("store_bytes", "Store size on disk", m.store_bytes.clone());
+        registry.register(
+            "crl_stale",
+            "1 while the CRL is past its next-update time (re-sign it: pki crl)",
+            m.crl_stale.clone(),
+        );
         registry.register(
             "operations_expired",
             "Operations expired at window end",

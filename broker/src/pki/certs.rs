@@ -185,6 +185,23 @@ pub fn write_crl(
     valid_days: i64,
 ) -> Result<String, PkiError> {
     let now = OffsetDateTime::now_utc();
+    write_crl_between(
+        ca,
+        revoked,
+        now - Duration::minutes(5),
+        now + Duration::days(valid_days.max(1)),
+    )
+}
+
+/// Signs a CRL listing `revoked` with explicit this-update and next-update times (tests of a
+/// CRL gone stale use it).
+pub fn write_crl_between(
+    ca: &CertAndKey,
+    revoked: &[Revoked],
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<String, PkiError> {
+    let now = OffsetDateTime::now_utc();
     let mut revoked_certs = Vec::with_capacity(revoked.len());
     for r in revoked {
         let serial = hex::decode(&r.serial_hex)
@@ -199,8 +216,8 @@ pub fn write_crl(
     }
     let crl_number = now.unix_timestamp_nanos().to_be_bytes();
     let params = CertificateRevocationListParams {
-        this_update: now - Duration::minutes(5),
-        next_update: now + Duration::days(valid_days.max(1)),
+        this_update,
+        next_update,
         crl_number: SerialNumber::from_slice(&crl_number[4..]),
         issuing_distribution_point: None,
         revoked_certs,

@@ -8,5 +8,5 @@ pub mod dir;
 
 pub use certs::{
     CertAndKey, PkiError, Revoked, Validity, create_ca, issue_agency, issue_server, serial_of,
-    write_crl,
+    write_crl, write_crl_between,
 };

@@ -79,6 +79,7 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
         server_key: config.tls.server_key.clone(),
         crl: config.tls.crl.clone(),
         allow_tls12: config.tls.allow_tls12,
+        stale_crl: config.tls.stale_crl,
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 

@@ -44,6 +44,7 @@ pub(super) fn spawn(
             tls.clone(),
             config.tls.clone(),
             Duration::from_secs(config.tls.reload_poll_seconds),
+            core.metrics.clone(),
             shutdown.clone(),
         )));
     }

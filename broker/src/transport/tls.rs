@@ -34,6 +34,21 @@ pub struct TlsPaths {
     pub crl: Option<PathBuf>,
     /// Also accept TLS 1.2 (off by default: TLS 1.3 only).
     pub allow_tls12: bool,
+    /// What a CRL past its next-update time does.
+    pub stale_crl: StaleCrl,
+}
+
+/// What to do with a CRL past its next-update time: a CA that stopped re-signing it may
+/// also have stopped revoking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StaleCrl {
+    /// Keep serving, and say so loudly (log and metric) until it is re-signed.
+    #[default]
+    Warn,
+    /// Refuse every client certificate the stale CRL covers (every agency's) until it is
+    /// re-signed: safer, and the federation is dark meanwhile.
+    Refuse,
 }
 
 /// The current server configuration plus the revoked serials, swapped atomically on reload.
@@ -42,22 +57,58 @@ pub struct ReloadableTls {
     paths: TlsPaths,
     current: RwLock<Arc<ServerConfig>>,
     revoked: RwLock<Arc<HashSet<Vec<u8>>>>,
+    /// The earliest next-update time of the loaded CRLs (Unix seconds), if any says one.
+    crl_next_update: RwLock<Option<i64>>,
 }
 
 impl ReloadableTls {
     pub fn load(paths: TlsPaths) -> Result<Arc<Self>, TlsError> {
-        let (config, revoked) = build(&paths)?;
-        Ok(Arc::new(Self {
+        let (config, revoked, next_update) = build(&paths)?;
+        let tls = Arc::new(Self {
             paths,
             current: RwLock::new(Arc::new(config)),
             revoked: RwLock::new(Arc::new(revoked)),
-        }))
+            crl_next_update: RwLock::new(next_update),
+        });
+        tls.report_stale_crl(time::OffsetDateTime::now_utc().unix_timestamp());
+        Ok(tls)
+    }
+
+    /// When the CRL is past its next-update time: since when (Unix seconds).
+    pub fn crl_stale_since(&self, now: i64) -> Option<i64> {
+        let next = match self.crl_next_update.read() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        next.filter(|next| *next <= now)
+    }
+
+    /// Logs a stale CRL loudly; returns whether it is stale. Called at load and by the TLS
+    /// file watcher on every tick.
+    pub fn report_stale_crl(&self, now: i64) -> bool {
+        let Some(since) = self.crl_stale_since(now) else {
+            return false;
+        };
+        let consequence = match self.paths.stale_crl {
+            StaleCrl::Warn => "still serving (tls.stale_crl = warn)",
+            StaleCrl::Refuse => "every agency certificate is refused (tls.stale_crl = refuse)",
+        };
+        tracing::error!(
+            crl = %self.paths.crl.as_deref().unwrap_or(Path::new("")).display(),
+            stale_for_seconds = now - since,
+            "the CRL is past its next-update time: {consequence}; re-sign it with \
+             `deconflict-broker pki crl` and it is picked up at once"
+        );
+        true
     }
 
     /// Re-reads certificates and CRL. On error the previous configuration stays in force.
     pub fn reload(&self) -> Result<usize, TlsError> {
-        let (config, revoked) = build(&self.paths)?;
+        let (config, revoked, next_update) = build(&self.paths)?;
         let count = revoked.len();
+        if let Ok(mut guard) = self.crl_next_update.write() {
+            *guard = next_update;
+        }
         if let Ok(mut guard) = self.current.write() {
             *guard = Arc::new(config);
         }
@@ -116,7 +167,9 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| parse_err(path, e))
 }
 
-fn build(paths: &TlsPaths) -> Result<(ServerConfig, HashSet<Vec<u8>>), TlsError> {
+type Built = (ServerConfig, HashSet<Vec<u8>>, Option<i64>);
+
+fn build(paths: &TlsPaths) -> Result<Built, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for ca in load_certs(&paths.ca_cert)? {
@@ -126,18 +179,29 @@ fn build(paths: &TlsPaths) -> Result<(ServerConfig, HashSet<Vec<u8>>), TlsError>
     }
     let mut crls = Vec::new();
     let mut revoked = HashSet::new();
+    let mut next_update: Option<i64> = None;
     if let Some(crl_path) = &paths.crl {
         let pem = read(crl_path)?;
         for crl in CertificateRevocationListDer::pem_slice_iter(&pem) {
             let crl = crl.map_err(|e| parse_err(crl_path, e))?;
-            revoked.extend(revoked_serials(&crl).map_err(|e| parse_err(crl_path, e))?);
+            let (serials, next) = crl_contents(&crl).map_err(|e| parse_err(crl_path, e))?;
+            revoked.extend(serials);
+            if let Some(next) = next {
+                next_update = Some(next_update.map_or(next, |n| n.min(next)));
+            }
             crls.push(crl);
         }
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .with_crls(crls)
-        // The CA itself is not on any CRL we hold; only agency certificates are revoked.
-        .only_check_end_entity_revocation()
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .with_crls(crls)
+            // The CA itself is not on any CRL we hold; only agency certificates are revoked.
+            .only_check_end_entity_revocation();
+    if paths.stale_crl == StaleCrl::Refuse {
+        // Checked at each handshake, so a CRL that goes stale while serving refuses too.
+        builder = builder.enforce_revocation_expiration();
+    }
+    let verifier = builder
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let chain = load_certs(&paths.server_cert)?;
@@ -156,15 +220,19 @@ fn build(paths: &TlsPaths) -> Result<(ServerConfig, HashSet<Vec<u8>>), TlsError>
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok((config, revoked))
+    Ok((config, revoked, next_update))
 }
 
-fn revoked_serials(crl: &CertificateRevocationListDer<'_>) -> Result<Vec<Vec<u8>>, String> {
+/// A CRL's revoked serials and its next-update time (Unix seconds), if it gives one.
+fn crl_contents(
+    crl: &CertificateRevocationListDer<'_>,
+) -> Result<(Vec<Vec<u8>>, Option<i64>), String> {
     use x509_parser::prelude::FromDer;
     let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl)
         .map_err(|e| format!("not a CRL: {e}"))?;
-    Ok(parsed
+    let serials = parsed
         .iter_revoked_certificates()
         .map(|r| r.raw_serial().to_vec())
-        .collect())
+        .collect();
+    Ok((serials, parsed.next_update().map(|t| t.timestamp())))
 }
