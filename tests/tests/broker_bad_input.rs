@@ -150,14 +150,14 @@ async fn bad_input_is_refused_precisely_and_changes_nothing() {
         "not a UUID",
     );
     // Oversized message.
-    let r = with(&|r| r.case_reference = "x".repeat(100 * 1024));
+    let r = with(&|r| r.operation_id = "x".repeat(100 * 1024));
     expect(
         gd.register_operation(r).await,
         Code::ResourceExhausted,
         "too large",
     );
-    // Case reference over the limit (but within the message size).
-    let r = with(&|r| r.case_reference = "x".repeat(300));
+    // The broker takes no case reference at all: it stays in agencyd.
+    let r = with(&|r| r.case_reference = "YN-2026-0042".into());
     expect(
         gd.register_operation(r).await,
         Code::InvalidArgument,

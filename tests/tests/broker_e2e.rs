@@ -186,7 +186,7 @@ async fn registration_is_idempotent_and_survives_restart_with_queue_positions() 
         assert!(!again.created);
         // The same id with other content is refused.
         let mut changed = ops[0].clone();
-        changed.case_reference = "different".into();
+        changed.window = Some(window_hours(48));
         let err = yn.register_operation(changed).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
         let mut s = subscribe(&mut yn).await;

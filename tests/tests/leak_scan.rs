@@ -22,12 +22,17 @@ async fn broker_stores_logs_and_sends_no_token_of_anyone() {
     let case_ref = "CASE-YN-2026-0042 Operation Mekong";
     for i in 0..20u64 {
         let shared = token();
-        let mut a = registration(vec![entry(&shared, SelectorKind::Phone, i), {
+        let a = registration(vec![entry(&shared, SelectorKind::Phone, i), {
             let t = token();
             tokens.push(t.clone());
             entry(&t, SelectorKind::Iban, 100 + i)
         }]);
-        a.case_reference = case_ref.into();
+        // A case reference is refused (it stays in agencyd), without being echoed.
+        let mut with_case = a.clone();
+        with_case.case_reference = case_ref.into();
+        let e = yn.register_operation(with_case).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(!e.message().contains(case_ref), "{e}");
         yn.register_operation(a.clone()).await.unwrap();
         gd.register_operation(registration(vec![entry(
             &shared,

@@ -101,12 +101,13 @@ pub fn registration(
         ));
     }
     let tokens = token_entries(&req.tokens, "tokens", pepper, policy)?;
-    let chars = req.case_reference.chars().count();
-    if chars > policy.max_case_reference_chars {
-        return Err(invalid(format!(
-            "case_reference is {chars} characters; at most {} are allowed",
-            policy.max_case_reference_chars
-        )));
+    // Case references stay with the agency (in agencyd); the broker takes none, so that it
+    // can never leak one.
+    if !req.case_reference.is_empty() {
+        return Err(invalid(
+            "case_reference: the broker takes no case reference (it stays in agencyd); send it \
+             empty",
+        ));
     }
     let earlier_digests = earlier_digests(req, &window, &tokens, pepper);
     Ok(NewOperation {

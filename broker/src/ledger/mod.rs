@@ -46,7 +46,6 @@ pub struct Policy {
     /// Whether two operations of the same agency can match (two units of one bureau can
     /// collide too, so the default is yes).
     pub match_same_agency: bool,
-    pub max_case_reference_chars: usize,
 }
 
 impl Default for Policy {
@@ -55,7 +54,6 @@ impl Default for Policy {
             max_tokens_per_operation: 10_000,
             max_window_seconds: 366 * 24 * 3600,
             match_same_agency: true,
-            max_case_reference_chars: 256,
         }
     }
 }

@@ -58,7 +58,6 @@ pub(super) fn open_core(
         max_tokens_per_operation: config.policy.max_tokens_per_operation,
         max_window_seconds: config.policy.max_window_days.saturating_mul(86_400),
         match_same_agency: config.policy.match_same_agency,
-        ..Policy::default()
     };
     let core = Arc::new(Core {
         ledger: Arc::new(Ledger::open(store, policy)?),

@@ -31,7 +31,8 @@ pub struct RegisterOperationRequest {
     pub window: ::core::option::Option<Window>,
     #[prost(message, repeated, tag = "3")]
     pub tokens: ::prost::alloc::vec::Vec<TokenEntry>,
-    /// Free text that stays with the owner; never shown to anybody else.
+    /// No longer taken: must be empty, INVALID_ARGUMENT otherwise. Case references stay with the
+    /// agency (agencyd keeps them), so the broker can never leak one.
     #[prost(string, tag = "4")]
     pub case_reference: ::prost::alloc::string::String,
 }
@@ -93,6 +94,8 @@ pub struct Operation {
     pub state: i32,
     #[prost(uint32, tag = "4")]
     pub token_count: u32,
+    /// Empty: the broker takes no case reference (operations registered by older clients may
+    /// still carry one, shown to their owner only).
     #[prost(string, tag = "5")]
     pub case_reference: ::prost::alloc::string::String,
     #[prost(int64, tag = "6")]

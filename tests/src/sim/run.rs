@@ -211,7 +211,8 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
                         end_unix: t0 + op.window.1,
                     }),
                     tokens: entries,
-                    case_reference: op.case_reference.clone(),
+                    // Case references stay with the agency: the broker takes none.
+                    case_reference: String::new(),
                 };
                 (op.agency, req)
             })
@@ -230,7 +231,7 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
                     break;
                 };
                 if let Err(s) = clients[*agency].register_operation(req.clone()).await {
-                    let e = format!("{} {}: {s}", req.case_reference, req.operation_id);
+                    let e = format!("operation {}: {s}", req.operation_id);
                     errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
                 }
             }
