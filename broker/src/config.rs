@@ -95,6 +95,9 @@ pub struct ServerSection {
     pub expiry_sweep_seconds: u64,
     /// Plain-TCP gRPC health endpoint for orchestrators that cannot speak mTLS (kubelet).
     pub health_listen: Option<SocketAddr>,
+    /// The only folder `admin backup` writes into (each backup a new folder below it);
+    /// without it, backups over the network are refused.
+    pub backup_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +186,7 @@ impl Default for ServerSection {
             data_dir: PathBuf::from("data"),
             expiry_sweep_seconds: 30,
             health_listen: None,
+            backup_root: None,
         }
     }
 }
@@ -298,6 +302,9 @@ impl BrokerConfig {
             }
         };
         fix(&mut self.server.data_dir);
+        if let Some(root) = &mut self.server.backup_root {
+            fix(root);
+        }
         fix(&mut self.tls.ca_cert);
         fix(&mut self.tls.server_cert);
         fix(&mut self.tls.server_key);

@@ -278,6 +278,7 @@ fn configuration_reference_names_every_key() {
         [
             "`[server] metrics_listen`",
             "`[server] health_listen`",
+            "`[server] backup_root`",
             "`[token_service] external_public_key`",
             "`[token_service] previous_seed`",
             "`[token_service] previous_valid_until`",

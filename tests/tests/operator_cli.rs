@@ -270,6 +270,9 @@ async fn backup_while_serving_and_restore_into_a_new_folder() {
             role: "admin".into(),
             display_name: String::new(),
         }];
+        let root = c.server.data_dir.parent().unwrap().join("backups");
+        std::fs::create_dir_all(&root).unwrap();
+        c.server.backup_root = Some(root);
     })
     .await;
     let mut yn = fed.client("yn-psb").await;
@@ -281,7 +284,7 @@ async fn backup_while_serving_and_restore_into_a_new_folder() {
         .await
         .unwrap();
 
-    let backup = fed.dir.path().join("backup-1");
+    let backup = fed.dir.path().join("backups/backup-1");
     let admin = fed.agency_dir("national-bureau");
     let ca = fed.dir.path().join("pki/ca.pem");
     let conn = |args: &[&str]| {
@@ -307,6 +310,31 @@ async fn backup_while_serving_and_restore_into_a_new_folder() {
     assert!(ok && text.contains("backup of"), "{text}");
     let (ok, text) = conn(&["admin", "backup", "--to", backup.to_str().unwrap()]);
     assert!(!ok && text.contains("already exists"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "a backup holds what the store holds");
+    }
+    // Only below the backup root: not elsewhere, not through `..`, not through a link.
+    let outside = fed.dir.path().join("elsewhere");
+    let (ok, text) = conn(&["admin", "backup", "--to", outside.to_str().unwrap()]);
+    assert!(!ok && text.contains("below the backup root"), "{text}");
+    let (ok, text) = conn(&["admin", "backup", "--to", "../escaped"]);
+    assert!(!ok && text.contains(".."), "{text}");
+    #[cfg(unix)]
+    {
+        let link = fed.dir.path().join("backups/link");
+        std::os::unix::fs::symlink(fed.dir.path(), &link).unwrap();
+        let (ok, text) = conn(&["admin", "backup", "--to", "link/copy"]);
+        assert!(!ok && text.contains("symbolic link"), "{text}");
+        assert!(!fed.dir.path().join("copy").exists());
+    }
+    assert!(!outside.exists());
+    // A relative name lands below the root.
+    let (ok, text) = conn(&["admin", "backup", "--to", "backup-2"]);
+    assert!(ok, "{text}");
+    assert!(fed.dir.path().join("backups/backup-2").exists());
     // Written after the backup: not in it.
     let later = registration(vec![entry(&token(), SelectorKind::Vin, 3)]);
     yn.register_operation(later.clone()).await.unwrap();

@@ -17,11 +17,27 @@ use crate::transport::access::{Gate, Need};
 pub struct AdminService {
     core: Arc<Core>,
     gate: Arc<Gate>,
+    /// The only folder backups are written into (`server.backup_root`).
+    backup_root: Option<std::path::PathBuf>,
 }
 
 impl AdminService {
-    pub fn new(core: Arc<Core>, gate: Arc<Gate>) -> Self {
-        Self { core, gate }
+    pub fn new(core: Arc<Core>, gate: Arc<Gate>, backup_root: Option<std::path::PathBuf>) -> Self {
+        Self {
+            core,
+            gate,
+            backup_root,
+        }
+    }
+}
+
+fn restrict_to_owner(dir: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(path = %dir.display(), error = %e, "backup folder left with its mode");
+        }
     }
 }
 
@@ -96,12 +112,14 @@ impl Admin for AdminService {
         req: Request<v1::BackupRequest>,
     ) -> Result<Response<v1::BackupResponse>, Status> {
         let (admin, _) = self.gate.admit(&req, Need::Admin)?;
-        let dir = validate::backup_dir(&req.get_ref().directory)?;
+        let dir = validate::backup_dir(&req.get_ref().directory, self.backup_root.as_deref())?;
         let ledger = self.core.ledger.clone();
         let target = dir.clone();
         let records = tokio::task::spawn_blocking(move || ledger.backup(&target))
             .await
             .map_err(|_| BrokerError::TaskFailed("backup task"))??;
+        // A backup holds what the store holds: its owner only.
+        restrict_to_owner(&dir);
         let bytes = crate::store::bytes_under(&dir);
         self.core.ledger.audit_only(
             vec![

@@ -2,7 +2,7 @@
 //! act on. Raw tokens are peppered here and go no further.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use deconfliction_proto::{TOKEN_LEN, v1};
 use uuid::Uuid;
@@ -315,13 +315,59 @@ pub fn suspension_reason(reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// Where a backup goes: an absolute path on the broker's own host.
-pub fn backup_dir(text: &str) -> Result<PathBuf> {
-    let dir = PathBuf::from(text);
-    if !dir.is_absolute() {
+/// Where a backup goes: a new folder directly or further below the configured backup root
+/// (a name relative to it, or an absolute path inside it), reached through no symbolic link
+/// and no `..`, so that an admin certificate cannot write anywhere else on the host.
+pub fn backup_dir(text: &str, root: Option<&Path>) -> Result<PathBuf> {
+    let root = root.ok_or_else(|| {
+        invalid("backups over the network are off: set server.backup_root in broker.toml")
+    })?;
+    let root = root.canonicalize().map_err(|e| {
+        invalid(format!(
+            "server.backup_root {} cannot be used: {e}",
+            root.display()
+        ))
+    })?;
+    let asked = Path::new(text);
+    if text.is_empty()
+        || asked
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return Err(invalid(
-            "directory must be an absolute path on the broker's host",
+            "directory must name a new folder below the backup root, without ..",
         ));
+    }
+    let dir = if asked.is_absolute() {
+        asked.to_path_buf()
+    } else {
+        root.join(asked)
+    };
+    let below = dir.strip_prefix(&root).map_err(|_| {
+        invalid(format!(
+            "directory must be below the backup root {}",
+            root.display()
+        ))
+    })?;
+    if below.as_os_str().is_empty() {
+        return Err(invalid(
+            "directory must be a new folder below the backup root",
+        ));
+    }
+    // Every folder between the root and the new one must be a real folder, not a link.
+    let mut at = root.clone();
+    for part in below.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(invalid(format!(
+                    "{} is a symbolic link: backups are written only into real folders below \
+                     the backup root",
+                    at.display()
+                )));
+            }
+            _ => {}
+        }
     }
     Ok(dir)
 }

@@ -71,6 +71,7 @@ pub(super) async fn routes(
             .add_service(AdminServer::new(AdminService::new(
                 parts.core.clone(),
                 parts.gate.clone(),
+                parts.config.server.backup_root.clone(),
             )))
             .add_service(
                 BrokerServer::new(broker)

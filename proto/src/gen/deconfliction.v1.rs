@@ -479,7 +479,9 @@ pub struct ListAgenciesResponse {
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct BackupRequest {
-    /// An absolute path on the broker's host; it must not exist yet.
+    /// A new folder below the broker's configured backup root (server.backup_root): a name
+    /// relative to it, or an absolute path inside it, through no symbolic link and no "..". It
+    /// must not exist yet. Without a backup root, backups are refused.
     #[prost(string, tag = "1")]
     pub directory: ::prost::alloc::string::String,
 }

@@ -113,7 +113,8 @@ pub enum AdminCommand {
         after_help = "Example:\n  deconflict-broker admin --ca ca.pem --cert admin.pem --key admin.key backup --to /var/backups/deconflict/2026-12-05"
     )]
     Backup {
-        /// Absolute path on the broker's host; must not exist yet.
+        /// A new folder below the broker's server.backup_root: a name relative to it, or an
+        /// absolute path inside it (no symbolic links, no ..); it must not exist yet.
         #[arg(long)]
         to: String,
     },
