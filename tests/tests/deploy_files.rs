@@ -301,6 +301,7 @@ fn configuration_reference_names_every_key() {
             "`[daemon] inbox_dir`",
             "`[sinks] jsonl`",
             "`[sinks] webhook`",
+            "`[sinks] webhook_ca`",
         ]
         .map(String::from),
     );

@@ -133,8 +133,15 @@ impl Default for DaemonSection {
 pub struct SinksSection {
     /// Append-only JSON-lines file, one alert per line (with the agency's own selectors).
     pub jsonl: Option<PathBuf>,
-    /// `http://host:port/path`: each alert is POSTed as JSON (no TLS in this version).
+    /// `https://host:port/path` (or `http://` to this host): each alert is POSTed as JSON.
+    /// The payload holds the agency's own selectors and contact cards in clear.
     pub webhook: Option<String>,
+    /// The CA (PEM) that the https receiver's certificate must chain to: pinned, the only
+    /// one trusted for the webhook. Required for `https://`.
+    pub webhook_ca: Option<PathBuf>,
+    /// Allow `http://` to a host other than this one (loopback). Off: plaintext selectors
+    /// would cross the network unencrypted.
+    pub webhook_allow_plain_http: bool,
     /// Deadline of one webhook attempt, milliseconds.
     pub webhook_timeout_ms: u64,
     /// Log each alert (ids and counts only, never selectors).
@@ -146,6 +153,8 @@ impl Default for SinksSection {
         Self {
             jsonl: None,
             webhook: None,
+            webhook_ca: None,
+            webhook_allow_plain_http: false,
             webhook_timeout_ms: 5000,
             log: true,
         }
@@ -286,6 +295,7 @@ impl DaemonConfig {
             &mut self.daemon.socket,
             &mut self.daemon.inbox_dir,
             &mut self.sinks.jsonl,
+            &mut self.sinks.webhook_ca,
         ]
         .into_iter()
         .flatten()

@@ -1,7 +1,8 @@
-//! The webhook sink: each alert POSTed as JSON to an `http://` URL, through hyper-util's
-//! client over HTTP/1 (one connection per request, `Connection: close`). No TLS in this version:
-//! point it at a receiver on the same host or a trusted segment. Delivery is at least once;
-//! receivers deduplicate on the `seq` field.
+//! The webhook sink: each alert POSTed as JSON through hyper-util's client over HTTP/1 (one
+//! connection per request, `Connection: close`). The payload holds the agency's own selectors
+//! and contact cards in clear, so it goes over HTTPS with the receiver's CA pinned, or as
+//! plain HTTP only to this host (unless the configuration explicitly allows otherwise).
+//! Delivery is at least once; receivers deduplicate on the `seq` field.
 
 use std::time::Duration;
 
@@ -14,30 +15,27 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::daemon::records::AlertRecord;
 
-/// A parsed `http://host[:port]/path` URL.
+/// A parsed `http[s]://host[:port]/path` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
+    /// Whether the connection is TLS.
+    pub https: bool,
     /// Host name or address.
     pub host: String,
-    /// Port (80 by default).
+    /// Port (80 or 443 by default).
     pub port: u16,
     /// Path and query, starting with `/`.
     pub path: String,
 }
 
 impl HttpUrl {
-    /// Parses an `http://` URL; `https://` is refused with an explanation.
+    /// Parses an `http://` or `https://` URL.
     pub fn parse(url: &str) -> Result<Self, String> {
-        if url.starts_with("https://") {
-            return Err(
-                "https is not supported for the webhook in this version; use http:// \
-                        to a receiver on this host or a trusted network"
-                    .into(),
-            );
-        }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
+        let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err(format!("{url:?} is not an http:// or https:// URL")),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -48,25 +46,69 @@ impl HttpUrl {
                 p.parse::<u16>()
                     .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
             ),
-            _ => (authority, 80),
+            _ => (authority, if https { 443 } else { 80 }),
         };
         if host.is_empty() || host.contains(['@', ' ']) {
             return Err(format!("{url:?}: bad host"));
         }
         Ok(Self {
+            https,
             host: host.to_owned(),
             port,
             path: path.to_owned(),
         })
     }
+
+    /// Whether the host is this machine (loopback), where plain HTTP never crosses a network.
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
-/// How connections are made: plain TCP. An `https://` webhook would wrap this connector in a
-/// rustls one (ring provider) here; requests and answers are handled the same either way.
-type Connector = HttpConnector;
+/// How connections are made: TCP, with TLS (rustls, ring provider) for `https://`; requests
+/// and answers are handled the same either way.
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-fn connector() -> Connector {
-    HttpConnector::new()
+/// The connector for a sink: TLS trusting only `pinned_ca` (the receiver's CA).
+fn connector(pinned_ca: Option<&rustls::RootCertStore>) -> Result<Connector, String> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let roots = pinned_ca
+        .cloned()
+        .unwrap_or_else(rustls::RootCertStore::empty);
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
+}
+
+/// The CA certificates (PEM) the webhook's receiver must chain to.
+pub fn pinned_roots(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: not a usable CA: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: holds no PEM certificate", path.display()));
+    }
+    Ok(roots)
 }
 
 /// POSTs alerts to one URL.
@@ -77,20 +119,25 @@ pub struct WebhookSink {
 }
 
 impl WebhookSink {
-    /// A sink posting to `url`, each attempt bounded by `timeout`.
-    pub fn new(url: HttpUrl, timeout: Duration) -> Self {
+    /// A sink posting to `url`, each attempt bounded by `timeout`; an `https://` receiver's
+    /// certificate must chain to `pinned_ca`.
+    pub fn new(
+        url: HttpUrl,
+        timeout: Duration,
+        pinned_ca: Option<&rustls::RootCertStore>,
+    ) -> Result<Self, String> {
         let client = Client::builder(TokioExecutor::new())
             // Header names as the hand-written client sent them (`Content-Length`), for
             // receivers stricter than they should be.
             .http1_title_case_headers(true)
             // One connection per request, as before: nothing stays open between alerts.
             .pool_max_idle_per_host(0)
-            .build(connector());
-        Self {
+            .build(connector(pinned_ca)?);
+        Ok(Self {
             url,
             timeout,
             client,
-        }
+        })
     }
 
     /// One attempt; Ok only for a 2xx answer.
@@ -125,16 +172,17 @@ impl WebhookSink {
 /// The POST of `body` to `url`, with the headers the hand-written client sent.
 fn post_request(url: &HttpUrl, body: Vec<u8>) -> Result<Request<Full<Bytes>>, String> {
     let authority = authority(url);
+    let scheme = if url.https { "https" } else { "http" };
     Request::builder()
         .method(Method::POST)
-        .uri(format!("http://{authority}{}", url.path))
+        .uri(format!("{scheme}://{authority}{}", url.path))
         .header(header::HOST, &authority)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CONTENT_LENGTH, body.len())
         .header(header::CONNECTION, "close")
         .header(header::USER_AGENT, "agencyd")
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("http://{authority}{}: {e}", url.path))
+        .map_err(|e| format!("{scheme}://{authority}{}: {e}", url.path))
 }
 
 /// `host:port`, with an IPv6 address in brackets.
@@ -176,11 +224,11 @@ mod tests {
         );
         let u = HttpUrl::parse("http://receiver").unwrap();
         assert_eq!((u.port, u.path.as_str()), (80, "/"));
-        assert!(
-            HttpUrl::parse("https://x")
-                .unwrap_err()
-                .contains("not supported")
-        );
+        assert!(!u.is_loopback());
+        let u = HttpUrl::parse("https://receiver.example/alerts").unwrap();
+        assert_eq!((u.https, u.port), (true, 443));
+        assert!(HttpUrl::parse("http://localhost:9/").unwrap().is_loopback());
+        assert!(HttpUrl::parse("http://[::1]:9/").unwrap().is_loopback());
         assert!(HttpUrl::parse("ftp://x").is_err());
         assert!(HttpUrl::parse("http://x:port").is_err());
     }
@@ -209,7 +257,7 @@ mod tests {
 
     fn sink(port: u16) -> WebhookSink {
         let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/a")).unwrap();
-        WebhookSink::new(url, Duration::from_secs(5))
+        WebhookSink::new(url, Duration::from_secs(5), None).unwrap()
     }
 
     #[tokio::test]
@@ -259,7 +307,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-        let sink = WebhookSink::new(url, Duration::from_millis(200));
+        let sink = WebhookSink::new(url, Duration::from_millis(200), None).unwrap();
         let err = sink.post_json(b"{}".to_vec()).await.unwrap_err();
         assert_eq!(err, "no answer within 200ms");
         drop(listener);

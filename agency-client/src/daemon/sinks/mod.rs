@@ -57,11 +57,35 @@ pub fn configured(core: &Core) -> Result<Vec<Sink>, String> {
         sinks.push(Sink::File(FileSink::open(path)?));
     }
     if let Some(url) = &core.config.sinks.webhook {
-        let url = HttpUrl::parse(url).map_err(|e| format!("[sinks] webhook: {e}"))?;
-        let timeout = std::time::Duration::from_millis(core.config.sinks.webhook_timeout_ms.max(1));
-        sinks.push(Sink::Webhook(Box::new(WebhookSink::new(url, timeout))));
+        sinks.push(Sink::Webhook(Box::new(webhook(&core.config.sinks, url)?)));
     }
     Ok(sinks)
+}
+
+/// The webhook sink the configuration asks for. Its payload holds plaintext selectors and
+/// contact cards: HTTPS with the receiver's CA pinned, or plain HTTP to this host only unless
+/// the configuration explicitly allows the network.
+fn webhook(config: &crate::daemon::config::SinksSection, url: &str) -> Result<WebhookSink, String> {
+    let url = HttpUrl::parse(url).map_err(|e| format!("[sinks] webhook: {e}"))?;
+    let pinned = if url.https {
+        let ca = config.webhook_ca.as_deref().ok_or(
+            "[sinks] webhook is https://: set [sinks] webhook_ca to the PEM CA the receiver's \
+             certificate chains to (it is the only CA trusted for the webhook)",
+        )?;
+        Some(http::pinned_roots(ca).map_err(|e| format!("[sinks] webhook_ca: {e}"))?)
+    } else {
+        if !url.is_loopback() && !config.webhook_allow_plain_http {
+            return Err(format!(
+                "[sinks] webhook: http://{} would send selectors and contact cards in clear \
+                 over the network: use https:// with webhook_ca, a receiver on this host, or \
+                 set webhook_allow_plain_http = true for a segment you trust",
+                url.host
+            ));
+        }
+        None
+    };
+    let timeout = std::time::Duration::from_millis(config.webhook_timeout_ms.max(1));
+    WebhookSink::new(url, timeout, pinned.as_ref()).map_err(|e| format!("[sinks] webhook: {e}"))
 }
 
 /// Delivers stored alerts to `sink` until `shutdown` turns true.
