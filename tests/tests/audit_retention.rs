@@ -157,6 +157,8 @@ async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
     })
     .await
     .unwrap();
+    // Everything delivered to Yunnan from here on, the purge's marker included.
+    let mut watching = subscribe(&mut yn).await;
     yn.close_operation(v1::CloseOperationRequest {
         operation_id: a.operation_id.clone(),
     })
@@ -188,6 +190,18 @@ async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // Yunnan was told its unread alerts were purged, and how many (the marker itself goes
+    // silently at the next pass).
+    let seen = drain(&mut watching, Duration::from_millis(200)).await;
+    let marker = seen
+        .iter()
+        .find_map(|a| match &a.event {
+            Some(v1::alert::Event::AlertsPurged(p)) => Some(*p),
+            _ => None,
+        })
+        .expect("no marker for the purged alerts");
+    assert!(marker.count >= 1, "{marker:?}");
+    assert!(marker.first_seq <= marker.last_seq, "{marker:?}");
     // The open operation of the other agency stays.
     let open = gd
         .list_operations(v1::ListOperationsRequest::default())

@@ -135,6 +135,7 @@ fn kind_name(event: Option<&Event>) -> &'static str {
         Some(Event::Message(_)) => "message",
         Some(Event::Contact(_)) => "contact",
         Some(Event::MatchState(_)) => "match_state",
+        Some(Event::AlertsPurged(_)) => "alerts_purged",
         None => "unknown",
     }
 }
@@ -194,6 +195,17 @@ fn resolve(core: &Core, alert: &v1::Alert) -> Result<AlertRecord, StoreError> {
             rec.outcome = Some(outcome_name(s.outcome).into());
             rec.note = Some(s.note.clone());
             rec.by_you = s.by_you;
+        }
+        Some(Event::AlertsPurged(p)) => {
+            rec.note = Some(format!(
+                "{} alert(s) (#{} to #{}) were never acknowledged and the broker's retention \
+                 removed them after {} days; list your operations' matches \
+                 (deconflict ops ID) to see what they spoke of",
+                p.count,
+                p.first_seq,
+                p.last_seq,
+                p.older_than_seconds / 86_400
+            ));
         }
         None => {}
     }

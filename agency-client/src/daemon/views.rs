@@ -59,6 +59,7 @@ fn alert_kind(kind: &str) -> pb::AlertKind {
         "message" => pb::AlertKind::Message,
         "contact" => pb::AlertKind::Contact,
         "match_state" => pb::AlertKind::MatchState,
+        "alerts_purged" => pb::AlertKind::AlertsPurged,
         _ => pb::AlertKind::Unspecified,
     }
 }

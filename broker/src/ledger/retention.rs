@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::records::{MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
 use super::txn::Txn;
-use super::{Ledger, Notifications, keys};
+use super::{Ledger, Notifications, keys, queue};
 use crate::error::Result;
 use crate::identity::AgencyId;
 use crate::ledger::audit::AuditEvent;
@@ -81,6 +81,9 @@ impl Ledger {
                 let start = keys::alert(&agency, q.acked.saturating_add(1));
                 let end = keys::alert(&agency, u64::MAX);
                 let mut trimmed_to = q.acked;
+                let first = q.acked.saturating_add(1);
+                // Earlier markers go silently: a marker about a marker would never end.
+                let mut unread = 0;
                 for (ak, av) in self.store.range(&start, &end, usize::MAX)? {
                     let Ok(alert) = v1::Alert::decode(av.as_slice()) else {
                         break;
@@ -91,10 +94,23 @@ impl Ledger {
                     txn.delete(ak);
                     trimmed_to = alert.seq;
                     purged.alerts += 1;
+                    if !matches!(alert.event, Some(v1::alert::Event::AlertsPurged(_))) {
+                        unread += 1;
+                    }
                 }
                 if trimmed_to > q.acked {
                     q.acked = trimmed_to;
                     txn.put_rec(k.clone(), &q)?;
+                }
+                if unread > 0 {
+                    // The agency is told, in the place it reads: a marker in its queue.
+                    let marker = v1::alert::Event::AlertsPurged(v1::AlertsPurgedAlert {
+                        count: unread,
+                        first_seq: first,
+                        last_seq: trimmed_to,
+                        older_than_seconds: age,
+                    });
+                    queue::enqueue(&mut txn, &agency, now, marker)?;
                 }
             }
         }

@@ -525,6 +525,8 @@ pub enum AlertKind {
     Contact = 4,
     /// A match was resolved or reopened.
     MatchState = 5,
+    /// The broker's retention removed alerts that were never acknowledged (`note` says how many).
+    AlertsPurged = 6,
 }
 impl AlertKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -539,6 +541,7 @@ impl AlertKind {
             Self::Message => "ALERT_KIND_MESSAGE",
             Self::Contact => "ALERT_KIND_CONTACT",
             Self::MatchState => "ALERT_KIND_MATCH_STATE",
+            Self::AlertsPurged => "ALERT_KIND_ALERTS_PURGED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -550,6 +553,7 @@ impl AlertKind {
             "ALERT_KIND_MESSAGE" => Some(Self::Message),
             "ALERT_KIND_CONTACT" => Some(Self::Contact),
             "ALERT_KIND_MATCH_STATE" => Some(Self::MatchState),
+            "ALERT_KIND_ALERTS_PURGED" => Some(Self::AlertsPurged),
             _ => None,
         }
     }

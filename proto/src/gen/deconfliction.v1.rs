@@ -156,7 +156,7 @@ pub struct Alert {
     pub seq: u64,
     #[prost(int64, tag = "2")]
     pub at_unix: i64,
-    #[prost(oneof = "alert::Event", tags = "3, 4, 5, 6, 7")]
+    #[prost(oneof = "alert::Event", tags = "3, 4, 5, 6, 7, 8")]
     pub event: ::core::option::Option<alert::Event>,
 }
 /// Nested message and enum types in `Alert`.
@@ -173,7 +173,24 @@ pub mod alert {
         Contact(super::ContactAlert),
         #[prost(message, tag = "7")]
         MatchState(super::MatchStateAlert),
+        #[prost(message, tag = "8")]
+        AlertsPurged(super::AlertsPurgedAlert),
     }
+}
+/// Retention removed alerts of this agency that were never acknowledged: how many, which
+/// sequence numbers, and after how long. Their content is gone; the matches they spoke of are
+/// still listed (GetOperation, GetMatch).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AlertsPurgedAlert {
+    #[prost(uint64, tag = "1")]
+    pub count: u64,
+    #[prost(uint64, tag = "2")]
+    pub first_seq: u64,
+    #[prost(uint64, tag = "3")]
+    pub last_seq: u64,
+    /// The retention period they outlived, in seconds.
+    #[prost(int64, tag = "4")]
+    pub older_than_seconds: i64,
 }
 /// A message from the other party of a match.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -54,6 +54,7 @@ pub(crate) fn summary(a: &pb::AlertView) -> String {
             if a.by_you { " (by you)" } else { "" },
             j::outcome_words(a.outcome)
         ),
+        Ok(pb::AlertKind::AlertsPurged) => out::alarm(&a.note),
         _ => "unknown alert".into(),
     };
     let case = if a.case_reference.is_empty() {

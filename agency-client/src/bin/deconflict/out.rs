@@ -123,6 +123,7 @@ pub(crate) fn alert_kind_name(kind: i32) -> &'static str {
         Ok(pb::AlertKind::Message) => "message",
         Ok(pb::AlertKind::Contact) => "contact",
         Ok(pb::AlertKind::MatchState) => "match_state",
+        Ok(pb::AlertKind::AlertsPurged) => "alerts_purged",
         _ => "unknown",
     }
 }
