@@ -531,3 +531,78 @@ async fn every_admitted_agency_can_be_suspended() {
     assert_eq!(e.code(), Code::PermissionDenied);
     assert!(e.message().contains("lost laptop"), "{e}");
 }
+
+/// A match resolved while its operations kept growing says, once reopened, what they share
+/// now: the tokens they came to share join it, with one growth alert to each side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_match_catches_up_on_what_the_operations_came_to_share() {
+    let fed = Federation::start(&["yn-psb", "gd-psb"]).await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+    let (t1, t2) = (token(), token());
+    let a = registration(vec![entry(&t1, SelectorKind::Phone, 1)]);
+    let b = registration(vec![entry(&t1, SelectorKind::Phone, 7)]);
+    yn.register_operation(a.clone()).await.unwrap();
+    gd.register_operation(b.clone()).await.unwrap();
+    let m = first_match_id(&mut yn).await;
+    yn.resolve_match(v1::ResolveMatchRequest {
+        match_id: m.clone(),
+        outcome: v1::MatchOutcome::NoConflict as i32,
+        note: String::new(),
+    })
+    .await
+    .unwrap();
+    // While resolved, both come to hold t2 as well: the match does not grow (no alert).
+    yn.amend_operation(v1::AmendOperationRequest {
+        operation_id: a.operation_id.clone(),
+        add_tokens: vec![entry(&t2, SelectorKind::Email, 2)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    gd.amend_operation(v1::AmendOperationRequest {
+        operation_id: b.operation_id.clone(),
+        add_tokens: vec![entry(&t2, SelectorKind::Email, 8)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut yn_s = subscribe(&mut yn).await;
+    let mut gd_s = subscribe(&mut gd).await;
+    let before_yn = drain(&mut yn_s, QUIET).await;
+    let before_gd = drain(&mut gd_s, QUIET).await;
+    let grew = |alerts: &[v1::Alert]| {
+        alerts
+            .iter()
+            .filter(|a| matches!(&a.event, Some(v1::alert::Event::Match(x)) if !x.created))
+            .count()
+    };
+    assert_eq!(
+        grew(&before_yn) + grew(&before_gd),
+        0,
+        "a resolved match grew"
+    );
+
+    let view = gd
+        .reopen_match(v1::ReopenMatchRequest {
+            match_id: m.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let refs: Vec<u64> = view.tokens.iter().map(|t| t.local_ref).collect();
+    assert!(refs.contains(&7) && refs.contains(&8), "{refs:?}");
+    for (stream, own_ref) in [(&mut yn_s, 2u64), (&mut gd_s, 8u64)] {
+        let got = drain(stream, QUIET).await;
+        let growth: Vec<&v1::MatchAlert> = got
+            .iter()
+            .filter_map(|a| match &a.event {
+                Some(v1::alert::Event::Match(x)) if !x.created => Some(x),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(growth.len(), 1, "{got:?}");
+        assert_eq!(growth[0].new_tokens, 1);
+        assert!(growth[0].tokens.iter().any(|t| t.local_ref == own_ref));
+    }
+}

@@ -12,7 +12,7 @@ use deconfliction_proto::v1;
 use uuid::Uuid;
 
 use super::postings;
-use super::records::{MatchRecord, MatchSide, MatchState, OpRecord, StoredToken};
+use super::records::{MatchRecord, MatchSide, MatchState, OpRecord, OpState, StoredToken};
 use super::txn::Txn;
 use super::{Ledger, keys, queue};
 use crate::error::Result;
@@ -68,6 +68,47 @@ impl Ledger {
             }
         }
         Ok(touched)
+    }
+
+    /// On reopen: the tokens the match's two operations came to share while it was resolved
+    /// (and so did not grow) join it now, with one growth alert to each side as usual, so that
+    /// the match again says what overlaps. Returns whether it grew.
+    pub(super) fn catch_up(&self, txn: &mut Txn<'_>, match_id: &Uuid, now: i64) -> Result<bool> {
+        let Some(m) = txn.get_rec::<MatchRecord>(&keys::match_record(match_id))? else {
+            return Ok(false);
+        };
+        let (a_id, b_id) = (Uuid::from_bytes(m.a.op), Uuid::from_bytes(m.b.op));
+        let a = txn.get_rec::<OpRecord>(&keys::op(&a_id))?;
+        let b = txn.get_rec::<OpRecord>(&keys::op(&b_id))?;
+        let (Some(a), Some(b)) = (a, b) else {
+            return Ok(false);
+        };
+        let both_open = a.state == OpState::Open && b.state == OpState::Open;
+        if m.state != MatchState::Open || !both_open || !a.window.overlaps(&b.window) {
+            return Ok(false);
+        }
+        let known: HashSet<StoredToken> = m.shared.iter().copied().collect();
+        let theirs: HashSet<StoredToken> = b.tokens.iter().map(|t| t.stored).collect();
+        let mut new: Vec<StoredToken> = Vec::new();
+        for t in &a.tokens {
+            if theirs.contains(&t.stored) && !known.contains(&t.stored) && !new.contains(&t.stored)
+            {
+                new.push(t.stored);
+            }
+        }
+        if new.is_empty() {
+            return Ok(false);
+        }
+        let fresh: HashSet<StoredToken> = new.iter().copied().collect();
+        let tells = joins_selector(&a, &known, &fresh) || joins_selector(&b, &known, &fresh);
+        let change = Change {
+            match_id: *match_id,
+            record: m,
+            created: false,
+            new_tokens: new,
+            tells,
+        };
+        write_change(txn, change, (&a_id, &a), (&b_id, &b), now)
     }
 
     /// The other open operations that hold any of `candidates` with a window overlapping

@@ -285,6 +285,12 @@ impl Ledger {
                     .id(id)
                     .count("outcome", u64::try_from(outcome).unwrap_or(0)),
             );
+            if state == MatchState::Open && self.catch_up(&mut txn, id, now)? {
+                // The match grew: read back what it holds now.
+                if let Some(grown) = txn.get_rec::<MatchRecord>(&keys::match_record(id))? {
+                    m = grown;
+                }
+            }
         }
         let view = self.view(&txn, id, &m, s)?;
         let notes = txn.commit(&self.hub, &self.audit, now)?;
