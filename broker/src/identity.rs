@@ -90,11 +90,22 @@ pub fn agency_from_cert_der(der: &[u8]) -> Result<AgencyId, IdentityError> {
     found.ok_or(IdentityError::NoAgencyUri)
 }
 
-/// The serial number of a DER certificate (for per-call revocation checks).
-pub fn serial_from_cert_der(der: &[u8]) -> Result<Vec<u8>, IdentityError> {
+/// Which certificate: its issuer's name (DER) and its serial number. A serial is unique only
+/// per issuer, so revocation is checked on both (several CAs may be trusted at once).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CertRef {
+    pub issuer: Vec<u8>,
+    pub serial: Vec<u8>,
+}
+
+/// The issuer and serial of a DER certificate (for per-call revocation checks).
+pub fn cert_ref_from_der(der: &[u8]) -> Result<CertRef, IdentityError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| IdentityError::BadCertificate(e.to_string()))?;
-    Ok(cert.tbs_certificate.raw_serial().to_vec())
+    Ok(CertRef {
+        issuer: cert.issuer().as_raw().to_vec(),
+        serial: cert.tbs_certificate.raw_serial().to_vec(),
+    })
 }
 
 /// What the TLS layer learnt about a connection's peer; tonic puts it in each request's
@@ -102,7 +113,7 @@ pub fn serial_from_cert_der(der: &[u8]) -> Result<Vec<u8>, IdentityError> {
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     pub agency: AgencyId,
-    pub cert_serial: Vec<u8>,
+    pub cert: CertRef,
     pub remote: Option<std::net::SocketAddr>,
 }
 

@@ -237,8 +237,11 @@ impl Broker for BrokerService {
         let serial = req
             .extensions()
             .get::<crate::identity::PeerInfo>()
-            .map(|p| p.cert_serial.clone())
-            .unwrap_or_default();
+            .map(|p| p.cert.clone())
+            .unwrap_or(crate::identity::CertRef {
+                issuer: Vec::new(),
+                serial: Vec::new(),
+            });
         let gate = self.gate.clone();
         let after = req.get_ref().after;
         let ledger = self.core.ledger.clone();

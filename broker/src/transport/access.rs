@@ -7,7 +7,7 @@ use deconfliction_proto::v1;
 use tonic::Request;
 
 use crate::error::BrokerError;
-use crate::identity::{AgencyId, PeerInfo};
+use crate::identity::{AgencyId, CertRef, PeerInfo};
 use crate::ledger::Ledger;
 use crate::ops::metrics::Metrics;
 use crate::transport::tls::ReloadableTls;
@@ -107,8 +107,8 @@ impl Gate {
 
     /// Whether an agency admitted earlier (on a stream opened then) still may be served: its
     /// certificate not revoked since, the agency not suspended since.
-    pub fn still_admitted(&self, agency: &AgencyId, cert_serial: &[u8]) -> Result<(), BrokerError> {
-        if self.tls.is_revoked(cert_serial) {
+    pub fn still_admitted(&self, agency: &AgencyId, cert: &CertRef) -> Result<(), BrokerError> {
+        if self.tls.is_revoked(cert) {
             return Err(BrokerError::Revoked);
         }
         match self.ledger.agency_entry(agency)? {
@@ -147,7 +147,7 @@ pub fn authenticate<'r, T>(
         .extensions()
         .get::<PeerInfo>()
         .ok_or(BrokerError::NoCertificate)?;
-    if tls.is_revoked(&peer.cert_serial) {
+    if tls.is_revoked(&peer.cert) {
         return Err(BrokerError::Revoked);
     }
     Ok(peer)

@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
-use crate::identity::{PeerInfo, agency_from_cert_der, serial_from_cert_der};
+use crate::identity::{PeerInfo, agency_from_cert_der, cert_ref_from_der};
 use crate::ops::metrics::Metrics;
 use crate::transport::tls::ReloadableTls;
 
@@ -115,7 +115,7 @@ pub async fn accept_loop(
                 Ok(Err(e)) => refuse(&metrics, remote, classify(&e), &e.to_string()),
                 Ok(Ok(stream)) => match peer_info(&stream, remote) {
                     Err(reason) => refuse(&metrics, remote, "no_agency_id", &reason),
-                    Ok(peer) if tls.is_revoked(&peer.cert_serial) => {
+                    Ok(peer) if tls.is_revoked(&peer.cert) => {
                         refuse(&metrics, remote, "revoked", "certificate is revoked")
                     }
                     Ok(peer) => {
@@ -164,10 +164,10 @@ fn peer_info(
         .and_then(|certs| certs.first())
         .ok_or_else(|| "no client certificate".to_string())?;
     let agency = agency_from_cert_der(leaf).map_err(|e| e.to_string())?;
-    let cert_serial = serial_from_cert_der(leaf).map_err(|e| e.to_string())?;
+    let cert = cert_ref_from_der(leaf).map_err(|e| e.to_string())?;
     Ok(PeerInfo {
         agency,
-        cert_serial,
+        cert,
         remote: Some(remote),
     })
 }

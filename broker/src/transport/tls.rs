@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rustls::RootCertStore;
+
+use crate::identity::CertRef;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
@@ -56,7 +58,7 @@ pub enum StaleCrl {
 pub struct ReloadableTls {
     paths: TlsPaths,
     current: RwLock<Arc<ServerConfig>>,
-    revoked: RwLock<Arc<HashSet<Vec<u8>>>>,
+    revoked: RwLock<Arc<HashSet<CertRef>>>,
     /// The earliest next-update time of the loaded CRLs (Unix seconds), if any says one.
     crl_next_update: RwLock<Option<i64>>,
 }
@@ -125,10 +127,11 @@ impl ReloadableTls {
         }
     }
 
-    pub fn is_revoked(&self, serial: &[u8]) -> bool {
+    /// Whether the CRL of the certificate's issuer lists it.
+    pub fn is_revoked(&self, cert: &CertRef) -> bool {
         match self.revoked.read() {
-            Ok(guard) => guard.contains(serial),
-            Err(poisoned) => poisoned.into_inner().contains(serial),
+            Ok(guard) => guard.contains(cert),
+            Err(poisoned) => poisoned.into_inner().contains(cert),
         }
     }
 }
@@ -167,7 +170,7 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| parse_err(path, e))
 }
 
-type Built = (ServerConfig, HashSet<Vec<u8>>, Option<i64>);
+type Built = (ServerConfig, HashSet<CertRef>, Option<i64>);
 
 fn build(paths: &TlsPaths) -> Result<Built, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -223,16 +226,78 @@ fn build(paths: &TlsPaths) -> Result<Built, TlsError> {
     Ok((config, revoked, next_update))
 }
 
-/// A CRL's revoked serials and its next-update time (Unix seconds), if it gives one.
+/// A CRL's revoked certificates (its issuer and each serial) and its next-update time (Unix
+/// seconds), if it gives one.
 fn crl_contents(
     crl: &CertificateRevocationListDer<'_>,
-) -> Result<(Vec<Vec<u8>>, Option<i64>), String> {
+) -> Result<(Vec<CertRef>, Option<i64>), String> {
     use x509_parser::prelude::FromDer;
     let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl)
         .map_err(|e| format!("not a CRL: {e}"))?;
+    let issuer = parsed.issuer().as_raw().to_vec();
     let serials = parsed
         .iter_revoked_certificates()
-        .map(|r| r.raw_serial().to_vec())
+        .map(|r| CertRef {
+            issuer: issuer.clone(),
+            serial: r.raw_serial().to_vec(),
+        })
         .collect();
     Ok((serials, parsed.next_update().map(|t| t.timestamp())))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::identity::{AgencyId, cert_ref_from_der};
+    use crate::pki::{self, Revoked, Validity};
+
+    #[test]
+    fn revocation_is_by_issuer_and_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = pki::create_ca("CA", Validity::days_from_now(2)).unwrap();
+        let server = pki::issue_server(
+            &ca,
+            "broker",
+            &["localhost".into()],
+            &[],
+            Validity::days_from_now(2),
+        )
+        .unwrap();
+        let agency = AgencyId::parse("gd-psb").unwrap();
+        let leaf = pki::issue_agency(&ca, &agency, Validity::days_from_now(2)).unwrap();
+        let serial_hex = hex::encode(pki::serial_of(&leaf.cert_pem).unwrap());
+        let crl = pki::write_crl(
+            &ca,
+            &[Revoked {
+                serial_hex,
+                revoked_unix: 0,
+            }],
+            7,
+        )
+        .unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let tls = ReloadableTls::load(TlsPaths {
+            ca_cert: file("ca.pem", &ca.cert_pem),
+            server_cert: file("broker.pem", &server.cert_pem),
+            server_key: file("broker.key", &server.key_pem),
+            crl: Some(file("crl.pem", &crl)),
+            allow_tls12: false,
+            stale_crl: StaleCrl::Warn,
+        })
+        .unwrap();
+        let der = CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).unwrap();
+        let revoked = cert_ref_from_der(&der).unwrap();
+        assert!(tls.is_revoked(&revoked));
+        // The same serial from another issuer is another certificate.
+        let other = CertRef {
+            issuer: b"another CA".to_vec(),
+            serial: revoked.serial.clone(),
+        };
+        assert!(!tls.is_revoked(&other));
+    }
 }
