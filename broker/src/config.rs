@@ -98,6 +98,13 @@ pub struct ServerSection {
     /// The only folder `admin backup` writes into (each backup a new folder below it);
     /// without it, backups over the network are refused.
     pub backup_root: Option<PathBuf>,
+    /// TLS handshakes in progress at once; connections beyond are closed at once (a flood of
+    /// half-open connections cannot starve the agencies already connected).
+    pub max_pending_handshakes: usize,
+    /// Deadline of one call (streams: of opening them), seconds.
+    pub request_timeout_seconds: u64,
+    /// Concurrent calls (HTTP/2 streams) on one connection.
+    pub max_streams_per_connection: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +173,8 @@ pub struct PolicySection {
     pub registration_rate_per_second: f64,
     /// Registered tokens an agency may use at once above the sustained rate.
     pub registration_burst: f64,
+    /// Alert streams (Subscribe) one agency may hold open at once.
+    pub max_alert_streams_per_agency: usize,
     pub max_message_bytes: usize,
     /// Refuse agencies that hold a valid certificate but are not in the registry.
     pub require_enrolment: bool,
@@ -187,6 +196,9 @@ impl Default for ServerSection {
             expiry_sweep_seconds: 30,
             health_listen: None,
             backup_root: None,
+            max_pending_handshakes: 256,
+            request_timeout_seconds: 60,
+            max_streams_per_connection: 128,
         }
     }
 }
@@ -240,6 +252,7 @@ impl Default for PolicySection {
             check_burst: 20_000.0,
             registration_rate_per_second: 5_000.0,
             registration_burst: 50_000.0,
+            max_alert_streams_per_agency: 4,
             max_message_bytes: 1024 * 1024,
             require_enrolment: false,
         }

@@ -118,6 +118,13 @@ pub enum BrokerError {
         burst: u64,
     },
 
+    /// The agency already holds as many alert streams as allowed.
+    #[error(
+        "this agency already has {max} alert streams open: close one (or wait for a dropped \
+         one to time out) before opening another"
+    )]
+    TooManyStreams { max: usize },
+
     // --- The broker itself.
     #[error(transparent)]
     Store(#[from] StoreError),

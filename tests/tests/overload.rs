@@ -62,3 +62,61 @@ async fn a_subscriber_that_never_reads_loses_nothing_and_blocks_nobody() {
     let seqs: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
     assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
 }
+
+/// Bounded resources: streams per agency and TLS handshakes in progress are capped, each
+/// refusal is clear, and the broker keeps serving everyone else meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_refuse_clearly_and_others_keep_being_served() {
+    let fed = Federation::start_with(&["yn-psb", "gd-psb"], |c| {
+        c.policy.max_alert_streams_per_agency = 2;
+        c.server.max_pending_handshakes = 3;
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    let mut gd = fed.client("gd-psb").await;
+
+    // Alert streams per agency.
+    let first = subscribe(&mut yn).await;
+    let _second = subscribe(&mut yn).await;
+    let e = yn
+        .subscribe(v1::SubscribeRequest { after: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e}");
+    assert!(e.message().contains("2 alert streams open"), "{e}");
+    let _gd_stream = subscribe(&mut gd).await;
+    drop(first);
+    eventually(Duration::from_secs(10), "a freed stream slot", || {
+        let mut yn = yn.clone();
+        async move {
+            yn.subscribe(v1::SubscribeRequest { after: 0 })
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+
+    // TLS handshakes in progress: connections that never start one hold the slots; the next
+    // connection is closed at once, and agencies already connected are served as before.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(tokio::net::TcpStream::connect(fed.addr()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(fed.addr()).await.unwrap();
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut extra, &mut buf),
+    )
+    .await
+    .expect("the connection over the cap was left open");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    gd.get_federation_info(v1::GetFederationInfoRequest {})
+        .await
+        .unwrap();
+    let refused = fed.broker.as_ref().unwrap().metrics.render();
+    assert!(refused.contains("handshake_cap"), "{refused}");
+    drop(stalled);
+}

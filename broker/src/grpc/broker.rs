@@ -40,6 +40,7 @@ pub struct BrokerService {
     gate: Arc<Gate>,
     federation: FederationParams,
     shutdown: watch::Receiver<bool>,
+    streams: Arc<super::streams::StreamSlots>,
 }
 
 impl BrokerService {
@@ -49,6 +50,7 @@ impl BrokerService {
         gate: Arc<Gate>,
         federation: FederationParams,
         shutdown: watch::Receiver<bool>,
+        max_streams_per_agency: usize,
     ) -> Self {
         Self {
             core,
@@ -56,6 +58,7 @@ impl BrokerService {
             gate,
             federation,
             shutdown,
+            streams: super::streams::StreamSlots::new(max_streams_per_agency),
         }
     }
 }
@@ -243,6 +246,8 @@ impl Broker for BrokerService {
                 serial: Vec::new(),
             });
         let gate = self.gate.clone();
+        // Held by the stream's task: the slot is freed when the stream ends.
+        let slot = self.streams.open(&agency)?;
         let after = req.get_ref().after;
         let ledger = self.core.ledger.clone();
         let metrics = self.core.metrics.clone();
@@ -252,6 +257,7 @@ impl Broker for BrokerService {
         let (tx, rx) = mpsc::channel(SUBSCRIBE_BUFFER);
         tracing::info!(agency = %agency, after, "alert subscription opened");
         tokio::spawn(async move {
+            let _slot = slot;
             let mut cursor = after.max(acked);
             loop {
                 // A suspension or a revocation ends an open stream at its next wake-up, and

@@ -9,6 +9,7 @@ pub mod oversight;
 pub mod oversize;
 pub mod relay;
 pub mod status;
+pub mod streams;
 pub mod token_service;
 pub mod validate;
 pub mod wire;

@@ -23,9 +23,10 @@ fn code(e: &BrokerError) -> Code {
         | E::SelfSuspension
         | E::BackupTargetExists(_)
         | E::KeyEpochNotServed(_) => Code::FailedPrecondition,
-        E::QuotaExceeded(_) | E::RateExceeded { .. } | E::LargerThanRate { .. } => {
-            Code::ResourceExhausted
-        }
+        E::QuotaExceeded(_)
+        | E::RateExceeded { .. }
+        | E::LargerThanRate { .. }
+        | E::TooManyStreams { .. } => Code::ResourceExhausted,
         E::Store(_) | E::ShuttingDown => Code::Unavailable,
         E::TaskFailed(_) => Code::Internal,
     }

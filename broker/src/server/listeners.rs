@@ -40,6 +40,7 @@ pub(super) async fn listen<H: Health>(
         listener,
         tls.clone(),
         metrics.clone(),
+        config.server.max_pending_handshakes,
         conn_tx,
         shutdown.clone(),
     )));

@@ -122,6 +122,10 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
     let mut stop = shutdown_rx.clone();
     let server = tokio::spawn(
         Server::builder()
+            .timeout(std::time::Duration::from_secs(
+                config.server.request_timeout_seconds.max(1),
+            ))
+            .max_concurrent_streams(config.server.max_streams_per_connection.max(1))
             .layer(crate::grpc::oversize::ResourceExhaustedOnOversizeLayer)
             .add_routes(routes)
             .add_service(health_service)

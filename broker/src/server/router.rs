@@ -63,6 +63,7 @@ pub(super) async fn routes(
             parts.gate.clone(),
             federation,
             parts.shutdown.clone(),
+            parts.config.policy.max_alert_streams_per_agency,
         );
         routes
             .add_service(OversightServer::new(OversightService::new(

@@ -82,9 +82,11 @@ pub async fn accept_loop(
     listener: TcpListener,
     tls: Arc<ReloadableTls>,
     metrics: Arc<Metrics>,
+    max_pending_handshakes: usize,
     out: mpsc::Sender<Result<TlsConn, io::Error>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(max_pending_handshakes.max(1)));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -99,13 +101,26 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        // Bounded: a flood of connections that never finish their handshake is closed at
+        // once rather than queued, and the agencies already connected are not affected.
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            refuse(
+                &metrics,
+                remote,
+                "handshake_cap",
+                "too many TLS handshakes in progress",
+            );
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = TlsAcceptor::from(tls.server_config());
         let out = out.clone();
         let metrics = metrics.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+            drop(permit);
+            match handshake {
                 Err(_) => refuse(
                     &metrics,
                     remote,
