@@ -2,6 +2,7 @@
 //! and the sequence numbers its JSON-lines sink received.
 
 use std::path::Path;
+use std::process::Output;
 
 use agency_client::control::{self, pb};
 use agency_client::daemon::DaemonConfig;
@@ -50,4 +51,47 @@ pub fn sink_seqs(path: &Path) -> Vec<u64> {
                 .unwrap_or_else(|| panic!("{}: not an alert line: {line}", path.display()))
         })
         .collect()
+}
+
+/// Registers `selectors` through agencyd for `hours` and waits for the broker's confirmation;
+/// the operation id.
+pub async fn register_synced(
+    c: &mut ControlClient,
+    case: &str,
+    selectors: Vec<pb::Selector>,
+    hours: i64,
+) -> String {
+    let op = c
+        .register(pb::RegisterRequest {
+            operation_id: String::new(),
+            case_reference: case.into(),
+            window: Some(crate::window_hours(hours)),
+            selectors,
+            wait_ms: 20_000,
+            source: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .operation
+        .unwrap();
+    assert_eq!(op.sync, pb::SyncState::Synced as i32, "{op:?}");
+    op.operation_id
+}
+
+/// Runs the `deconflict` binary against the agencyd on `socket` (no colours), as a person
+/// would.
+pub async fn deconflict(socket: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--socket".to_string(), socket.display().to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::deconflict_binary())
+            .args(&all)
+            .env_remove("DECONFLICT_SOCKET")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }

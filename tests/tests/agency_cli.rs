@@ -8,22 +8,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use agency_client::daemon;
-use deconfliction_tests::{Federation, agencyd_config, deconflict_binary, eventually};
+use deconfliction_tests::{Federation, agencyd_config, eventually};
 
 async fn run(socket: &Path, args: &[&str]) -> Output {
-    let bin = deconflict_binary();
-    let mut all = vec!["--socket".to_string(), socket.display().to_string()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(bin)
-            .args(&all)
-            .env_remove("DECONFLICT_SOCKET")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    deconfliction_tests::agencyd::deconflict(socket, args).await
 }
 
 fn json(out: &Output) -> serde_json::Value {

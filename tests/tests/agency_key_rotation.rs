@@ -12,7 +12,9 @@ use std::time::Duration;
 use agency_client::control::{self, pb};
 use agency_client::daemon::{self, DaemonConfig};
 use deconfliction_proto::v1;
-use deconfliction_tests::agencyd::{ControlClient, control_client, match_alert_views};
+use deconfliction_tests::agencyd::{
+    ControlClient, control_client, match_alert_views, register_synced,
+};
 use deconfliction_tests::{
     Federation, agencyd_config, eventually, pinned_key, window_hours, write_secret,
 };
@@ -62,22 +64,7 @@ fn email(text: &str) -> pb::Selector {
 
 /// Registers through agencyd and waits for the broker's confirmation; the operation id.
 async fn register(c: &mut Client, selectors: Vec<pb::Selector>) -> String {
-    let op = c
-        .register(pb::RegisterRequest {
-            operation_id: String::new(),
-            case_reference: "CASE".into(),
-            window: Some(window_hours(48)),
-            selectors,
-            wait_ms: 20_000,
-            source: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .operation
-        .unwrap();
-    assert_eq!(op.sync, pb::SyncState::Synced as i32, "{op:?}");
-    op.operation_id
+    register_synced(c, "CASE", selectors, 48).await
 }
 
 async fn match_alerts(c: &mut Client) -> usize {

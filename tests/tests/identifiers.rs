@@ -6,15 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use agency_client::control::{self, pb};
 use agency_client::daemon;
-use deconfliction_tests::agencyd::{ControlClient, control_client, match_alert_views};
-use deconfliction_tests::{
-    Federation, agencyd_config, deconflict_binary, eventually, window_hours,
+use deconfliction_tests::agencyd::{
+    ControlClient, control_client, deconflict, match_alert_views, register_synced,
 };
+use deconfliction_tests::{Federation, agencyd_config, eventually};
 use token_spec::normalize::Selector;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -35,22 +34,7 @@ fn cnid(text: &str) -> pb::Selector {
 }
 
 async fn register(c: &mut ControlClient, case: &str, selectors: Vec<pb::Selector>) -> String {
-    let op = c
-        .register(pb::RegisterRequest {
-            operation_id: String::new(),
-            case_reference: case.into(),
-            window: Some(window_hours(72)),
-            selectors,
-            wait_ms: 20_000,
-            source: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .operation
-        .unwrap();
-    assert_eq!(op.sync, pb::SyncState::Synced as i32, "{op:?}");
-    op.operation_id
+    register_synced(c, case, selectors, 72).await
 }
 
 async fn one_match_alert(c: &mut ControlClient) -> pb::AlertView {
@@ -140,21 +124,6 @@ async fn a_han_name_and_resident_id_meet_the_latin_spelling_and_the_legacy_numbe
 
     a.shutdown().await;
     b.shutdown().await;
-}
-
-async fn deconflict(socket: &Path, args: &[&str]) -> Output {
-    let mut all = vec!["--socket".to_string(), socket.display().to_string()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(deconflict_binary())
-            .args(&all)
-            .env_remove("DECONFLICT_SOCKET")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
 }
 
 /// Every rejection of the revision, as `deconflict normalize` (offline) reports it: exit 2 and
