@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A complete federation on loopback, for trying things out and for the end-to-end test:
-# a broker with its token service, a stand-alone token service (the variant a second body
-# would operate), and three agencyd instances with their own folders and certificates.
+# a broker, the token service running apart from it with its own seed (as a deployment must
+# run it: the broker never holds the key), and three agencyd instances with their own
+# folders and certificates.
 #
 #   deploy/local/federation.sh start [DIR]    # default DIR: ./local-federation
 #   deploy/local/federation.sh status [DIR]
@@ -54,6 +55,21 @@ start() {
             cp "$dir/pki/ca.pem" "$dir/$a/ca.pem"
         done
     fi
+    cat >"$dir/token-service.toml" <<TOML
+[server]
+listen = "127.0.0.1:$((base + 1))"
+data_dir = "token-service-data"
+[tls]
+ca_cert = "pki/ca.pem"
+server_cert = "pki/token-service.pem"
+server_key = "pki/token-service.key"
+crl = "pki/crl.pem"
+[token_service]
+seed = "secrets/token-service.seed"
+TOML
+    # The broker publishes the token service's public key; it never sees the seed.
+    local ts_key
+    ts_key="$("$b" token-service --config "$dir/token-service.toml" --show-public-key)"
     cat >"$dir/broker.toml" <<TOML
 [server]
 listen = "127.0.0.1:$base"
@@ -67,19 +83,7 @@ crl = "pki/crl.pem"
 [secrets]
 pepper = "secrets/pepper"
 [token_service]
-seed = "secrets/token-service.seed"
-TOML
-    cat >"$dir/token-service.toml" <<TOML
-[server]
-listen = "127.0.0.1:$((base + 1))"
-data_dir = "token-service-data"
-[tls]
-ca_cert = "pki/ca.pem"
-server_cert = "pki/token-service.pem"
-server_key = "pki/token-service.key"
-crl = "pki/crl.pem"
-[token_service]
-seed = "secrets/token-service-standalone.seed"
+$ts_key
 TOML
     start_bg broker "$b" serve --config "$dir/broker.toml"
     start_bg token-service "$b" token-service --config "$dir/token-service.toml"
@@ -105,6 +109,8 @@ TOML
         # Development only: pin what the broker publishes (in production the administrator
         # hands the key out, and agencyd compares).
         "$bin/agencyd" --config "$dir/$a/agencyd.toml" --show-published-key >>"$dir/$a/agencyd.toml" 2>/dev/null
+        # Tokens come from the token service itself (the section just printed is the last).
+        printf 'address = "127.0.0.1:%s"\ntls_domain = "localhost"\n' "$((base + 1))" >>"$dir/$a/agencyd.toml"
         start_bg "agencyd-$a" "$bin/agencyd" --config "$dir/$a/agencyd.toml"
     done
     for a in "${agencies[@]}"; do
@@ -112,7 +118,7 @@ TOML
     done
     echo "Federation running in $dir:"
     echo "  broker          127.0.0.1:$base (metrics http://127.0.0.1:$((base + 2))/metrics)"
-    echo "  token service   127.0.0.1:$((base + 1)) (stand-alone variant, its own key)"
+    echo "  token service   127.0.0.1:$((base + 1)) (apart from the broker, its own seed)"
     for a in "${agencies[@]}"; do
         echo "  $a: DECONFLICT_SOCKET=$dir/$a/data/agencyd.sock $bin/deconflict status"
     done

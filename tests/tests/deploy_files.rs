@@ -321,3 +321,38 @@ fn configuration_reference_names_every_key() {
         );
     }
 }
+
+/// The default Kubernetes deployment runs the token service apart: the broker publishes an
+/// external key and mounts no seed; the token service's own manifest serves it.
+#[test]
+fn kubernetes_runs_the_token_service_apart_from_the_broker() {
+    let broker = docs("broker.yaml");
+    let toml = of_kind(&broker, "ConfigMap")["data"]["broker.toml"]
+        .as_str()
+        .unwrap();
+    let config = BrokerConfig::from_toml(toml, Path::new("/"), std::iter::empty()).unwrap();
+    assert!(!config.token_service.enabled);
+    assert!(config.token_service.external_public_key.is_some());
+    let ts = docs("token-service.yaml");
+    let toml = of_kind(&ts, "ConfigMap")["data"]["token-service.toml"]
+        .as_str()
+        .unwrap();
+    let config = BrokerConfig::from_toml(toml, Path::new("/"), std::iter::empty()).unwrap();
+    let pod = &of_kind(&ts, "StatefulSet")["spec"]["template"]["spec"];
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(args.first(), Some(&"token-service"), "{args:?}");
+    let grpc = &pod["containers"][0]["readinessProbe"]["grpc"];
+    assert_eq!(
+        grpc["port"].as_i64(),
+        config.server.health_listen.map(|a| i64::from(a.port()))
+    );
+    assert_eq!(
+        grpc["service"].as_str(),
+        Some(deconfliction_proto::v1::token_service_server::SERVICE_NAME)
+    );
+}

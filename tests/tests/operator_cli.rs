@@ -90,6 +90,11 @@ async fn dev_mode_creates_a_federation_serves_it_and_stops_cleanly_on_sigterm() 
     );
     assert!(said.contains("serving"), "{said}");
     assert!(!said.contains('\x1b'), "colours in a log file: {said:?}");
+    // It says the token service runs inside it, for development only.
+    assert!(
+        said.contains("development only: the token service runs inside"),
+        "{said}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

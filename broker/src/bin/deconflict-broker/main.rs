@@ -56,6 +56,10 @@ enum Command {
         /// The configuration file (the broker's format; docs/configuration.md).
         #[arg(long, short, default_value = "token-service.toml")]
         config: PathBuf,
+        /// Print the public key and epoch for the broker's configuration (creating the seed
+        /// on first use) and exit, instead of serving.
+        #[arg(long)]
+        show_public_key: bool,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -398,10 +402,27 @@ fn audit(command: AuditCommand) -> Result<()> {
     Ok(())
 }
 
+/// The stand-alone token service's public key, as the broker's configuration takes it (the
+/// broker publishes it to agencies; it never holds the seed).
+fn print_token_service_key(config: &BrokerConfig) -> Result<()> {
+    let ts = &config.token_service;
+    let key = deconflict_broker::tokens::TokenKey::load_or_create(&ts.seed, ts.key_epoch)?;
+    println!(
+        "# [token_service] of broker.toml, for a token service that runs apart\n\
+         enabled = false\nexternal_public_key = \"{}\"\nkey_epoch = {}",
+        hex::encode(key.public_key()),
+        key.epoch()
+    );
+    Ok(())
+}
+
 /// Where the development federation's agency material is, and what to run next.
 fn print_dev_next_steps(dir: &Path, config: &BrokerConfig) {
     eprintln!(
-        "agency certificates: {}/<agency>/ (cert.pem, key.pem and the CA ca.pem) for {}\n\
+        "development only: the token service runs inside this broker, with its seed beside \
+         the pepper; in production run it apart (deconflict-broker token-service, see \
+         docs/operations.md)\n\
+         agency certificates: {}/<agency>/ (cert.pem, key.pem and the CA ca.pem) for {}\n\
          next: an agencyd per agency, as docs/agency.md shows (\"Against the development \
          federation\"), then `deconflict status`; broker at {}",
         dir.join("agencies").display(),
@@ -488,8 +509,15 @@ async fn run(command: Command) -> Result<()> {
             let config = load_config(&config)?;
             serve(&config, Mode::Broker).await
         }
-        Command::TokenService { config, .. } => {
+        Command::TokenService {
+            config,
+            show_public_key,
+            ..
+        } => {
             let config = load_config(&config)?;
+            if show_public_key {
+                return print_token_service_key(&config);
+            }
             serve(&config, Mode::TokenServiceOnly).await
         }
         Command::Dev { dir, listen, .. } => {
