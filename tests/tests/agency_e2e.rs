@@ -264,6 +264,7 @@ async fn outbox_keeps_registrations_while_the_broker_is_down_and_delivers_once()
     let ops = broker
         .list_operations(v1::ListOperationsRequest {
             include_ended: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -422,6 +423,7 @@ async fn malformed_inbox_file_fails_with_a_reason_and_sends_nothing() {
     let at_broker = broker
         .list_operations(v1::ListOperationsRequest {
             include_ended: true,
+            ..Default::default()
         })
         .await
         .unwrap()

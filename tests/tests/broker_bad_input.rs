@@ -13,6 +13,7 @@ async fn observable(c: &mut BrokerClient<Channel>) -> (Vec<v1::Operation>, u64) 
     let ops = c
         .list_operations(v1::ListOperationsRequest {
             include_ended: true,
+            ..Default::default()
         })
         .await
         .unwrap()

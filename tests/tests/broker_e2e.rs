@@ -153,6 +153,7 @@ async fn three_agencies_register_check_and_alert() {
     let listed = yn
         .list_operations(v1::ListOperationsRequest {
             include_ended: false,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -175,6 +175,7 @@ async fn agencies_touch_only_their_own_operations() {
     let listed = gd
         .list_operations(v1::ListOperationsRequest {
             include_ended: true,
+            ..Default::default()
         })
         .await
         .unwrap()

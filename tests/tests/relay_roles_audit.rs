@@ -312,7 +312,7 @@ async fn watch_centre_sees_metadata_and_admin_suspends() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e}");
     let e = AdminClient::new(fed.channel("watch").await.unwrap())
-        .list_agencies(v1::ListAgenciesRequest {})
+        .list_agencies(v1::ListAgenciesRequest::default())
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
@@ -505,7 +505,7 @@ async fn every_admitted_agency_can_be_suspended() {
         .unwrap();
     let mut admin = AdminClient::new(fed.channel("national-bureau").await.unwrap());
     let listed = admin
-        .list_agencies(v1::ListAgenciesRequest {})
+        .list_agencies(v1::ListAgenciesRequest::default())
         .await
         .unwrap()
         .into_inner()

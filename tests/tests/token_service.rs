@@ -323,6 +323,7 @@ async fn a_wrong_pinned_key_is_refused_and_nothing_is_registered() {
     let ops = broker
         .list_operations(v1::ListOperationsRequest {
             include_ended: true,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -145,13 +145,14 @@ impl Admin for AdminService {
         req: Request<v1::ListAgenciesRequest>,
     ) -> Result<Response<v1::ListAgenciesResponse>, Status> {
         self.gate.admit(&req, Need::Admin)?;
-        let agencies = self
-            .core
-            .ledger
-            .list_agencies()?
-            .iter()
-            .map(|(id, e)| record(id, e))
-            .collect();
-        Ok(Response::new(v1::ListAgenciesResponse { agencies }))
+        let r = req.get_ref();
+        let size = validate::page_size(r.page_size)?;
+        let all = self.core.ledger.list_agencies()?;
+        let (page, next) =
+            crate::grpc::paging::page(all, |(id, _)| id.clone(), &r.page_token, size);
+        Ok(Response::new(v1::ListAgenciesResponse {
+            agencies: page.iter().map(|(id, e)| record(id, e)).collect(),
+            next_page_token: next,
+        }))
     }
 }

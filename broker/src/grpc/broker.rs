@@ -189,12 +189,16 @@ impl Broker for BrokerService {
         req: Request<v1::ListOperationsRequest>,
     ) -> Result<Response<v1::ListOperationsResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
-        let ops = self
+        let r = req.get_ref();
+        let size = validate::page_size(r.page_size)?;
+        let after = validate::operation_page_token(&r.page_token)?;
+        let (ops, next) = self
             .core
             .ledger
-            .list(&agency, req.get_ref().include_ended)?;
+            .list(&agency, r.include_ended, after, size)?;
         Ok(Response::new(v1::ListOperationsResponse {
             operations: ops.iter().map(|(id, r)| op_to_proto(id, r)).collect(),
+            next_page_token: next.map(|id| id.to_string()).unwrap_or_default(),
         }))
     }
 

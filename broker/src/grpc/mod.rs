@@ -7,6 +7,7 @@ pub mod admin;
 pub mod broker;
 pub mod oversight;
 pub mod oversize;
+pub mod paging;
 pub mod relay;
 pub mod status;
 pub mod streams;

@@ -8,6 +8,7 @@ use deconfliction_proto::v1::oversight_server::Oversight;
 use tonic::{Request, Response, Status};
 
 use crate::core::Core;
+use crate::grpc::paging;
 use crate::ledger::MatchFilter;
 use crate::transport::access::{Gate, Need};
 
@@ -40,15 +41,19 @@ impl Oversight for OversightService {
     ) -> Result<Response<v1::ListMatchesResponse>, Status> {
         let (agency, _) = self.gate.admit(&req, Need::WatchCentre)?;
         let r = req.into_inner();
+        let size = crate::grpc::validate::page_size(r.page_size)?;
         let filter = MatchFilter {
             include_resolved: r.include_resolved,
             unresolved_for_secs: i64::from(r.unresolved_for_hours) * 3600,
             agency: (!r.agency_id.is_empty()).then_some(r.agency_id),
         };
         let matches = self.gate.ledger().list_matches(&filter, Core::now())?;
+        let key = |m: &crate::ledger::MatchSummary| paging::match_key(m.created, &m.match_id);
+        let (matches, next) = paging::page(matches, key, &r.page_token, size);
         tracing::info!(agency = %agency, matches = matches.len(), "match metadata listed");
         Ok(Response::new(v1::ListMatchesResponse {
             matches: matches.into_iter().map(Into::into).collect(),
+            next_page_token: next,
         }))
     }
 }

@@ -291,6 +291,32 @@ pub fn agency_id(text: &str) -> Result<AgencyId> {
     AgencyId::parse(text).map_err(|e| invalid(e.to_string()))
 }
 
+/// Default and largest page of a list call: pages keep every answer far below the message
+/// limit whatever an agency holds.
+pub const DEFAULT_PAGE: usize = 1_000;
+pub const MAX_PAGE: usize = 5_000;
+
+/// A list call's page size (0: the default), refused above the maximum.
+pub fn page_size(size: u32) -> Result<usize> {
+    match size as usize {
+        0 => Ok(DEFAULT_PAGE),
+        n if n <= MAX_PAGE => Ok(n),
+        n => Err(invalid(format!(
+            "page_size {n} is larger than {MAX_PAGE}: page through the list instead"
+        ))),
+    }
+}
+
+/// A page token that is an operation id (ListOperations).
+pub fn operation_page_token(token: &str) -> Result<Option<Uuid>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(token)
+        .map(Some)
+        .map_err(|_| invalid("page_token is not one this call gave: start again without it"))
+}
+
 /// An enrolment: one of the three roles, and a display name short enough for a screen.
 pub fn enrolment(role: i32, display_name: &str) -> Result<()> {
     if !matches!(

@@ -303,24 +303,57 @@ impl Ledger {
         self.own_open_op(&txn, agency, id)
     }
 
-    pub fn list(&self, agency: &AgencyId, include_ended: bool) -> Result<Vec<(Uuid, OpRecord)>> {
+    /// One page of the agency's operations in id order, after `after` (exclusive), at most
+    /// `limit`; and the id to continue after when there may be more.
+    pub fn list(
+        &self,
+        agency: &AgencyId,
+        include_ended: bool,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<(Vec<(Uuid, OpRecord)>, Option<Uuid>)> {
         let txn = Txn::new(self.store.as_ref());
         let prefix = keys::agency_ops_prefix(agency);
+        let end = prefix_end(&prefix);
+        let mut start = match after {
+            // Just past `after`: ids are 16 bytes, so appending a byte is the next key.
+            Some(id) => {
+                let mut k = keys::agency_op(agency, &id);
+                k.push(0);
+                k
+            }
+            None => prefix.clone(),
+        };
+        let limit = limit.max(1);
         let mut out = Vec::new();
-        for (key, _) in self.store.scan_prefix(&prefix)? {
-            let Some(id) = key
-                .get(prefix.len()..)
-                .and_then(|b| Uuid::from_slice(b).ok())
-            else {
-                continue;
-            };
-            if let Some(record) = txn.get_rec::<OpRecord>(&keys::op(&id))?
-                && (include_ended || record.state == OpState::Open)
-            {
-                out.push((id, record));
+        loop {
+            let chunk = self.store.range(&start, &end, limit)?;
+            let exhausted = chunk.len() < limit;
+            for (key, _) in &chunk {
+                let Some(id) = key
+                    .get(prefix.len()..)
+                    .and_then(|b| Uuid::from_slice(b).ok())
+                else {
+                    continue;
+                };
+                if let Some(record) = txn.get_rec::<OpRecord>(&keys::op(&id))?
+                    && (include_ended || record.state == OpState::Open)
+                {
+                    out.push((id, record));
+                    if out.len() == limit {
+                        // There may be more after this one.
+                        return Ok((out, Some(id)));
+                    }
+                }
+            }
+            match chunk.last() {
+                Some((key, _)) if !exhausted => {
+                    start = key.clone();
+                    start.push(0);
+                }
+                _ => return Ok((out, None)),
             }
         }
-        Ok(out)
     }
 
     /// Expires open operations whose window has ended, at most `limit` per call.
@@ -374,4 +407,17 @@ pub(crate) fn state_word(state: OpState) -> &'static str {
         OpState::Closed => "closed",
         OpState::Expired => "expired",
     }
+}
+
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Only 0xff bytes: no key is after them all but the end of the keyspace.
+    vec![0xff; prefix.len() + 17]
 }

@@ -106,16 +106,25 @@ pub struct Operation {
     #[prost(string, repeated, tag = "8")]
     pub match_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListOperationsRequest {
     /// Include closed and expired operations.
     #[prost(bool, tag = "1")]
     pub include_ended: bool,
+    /// At most this many per page (0: 1,000; at most 5,000).
+    #[prost(uint32, tag = "2")]
+    pub page_size: u32,
+    /// From a previous response's next_page_token (empty: the first page).
+    #[prost(string, tag = "3")]
+    pub page_token: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListOperationsResponse {
     #[prost(message, repeated, tag = "1")]
     pub operations: ::prost::alloc::vec::Vec<Operation>,
+    /// Empty on the last page; else pass it as page_token for the next.
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct CheckRequest {
@@ -420,6 +429,12 @@ pub struct ListMatchesRequest {
     /// Only matches involving this agency (empty: all).
     #[prost(string, tag = "3")]
     pub agency_id: ::prost::alloc::string::String,
+    /// At most this many per page (0: 1,000; at most 5,000).
+    #[prost(uint32, tag = "4")]
+    pub page_size: u32,
+    /// From a previous response's next_page_token (empty: the first page).
+    #[prost(string, tag = "5")]
+    pub page_token: ::prost::alloc::string::String,
 }
 /// What the watch centre sees of a match: ids, times, kinds, state and which agencies, since
 /// coordinating them is its job. Never tokens, operations' contents, messages or cards.
@@ -446,6 +461,9 @@ pub struct MatchMetadata {
 pub struct ListMatchesResponse {
     #[prost(message, repeated, tag = "1")]
     pub matches: ::prost::alloc::vec::Vec<MatchMetadata>,
+    /// Empty on the last page; else pass it as page_token for the next.
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AgencyRecord {
@@ -487,12 +505,22 @@ pub struct ReinstateAgencyRequest {
     #[prost(string, tag = "1")]
     pub agency_id: ::prost::alloc::string::String,
 }
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct ListAgenciesRequest {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListAgenciesRequest {
+    /// At most this many per page (0: 1,000; at most 5,000).
+    #[prost(uint32, tag = "1")]
+    pub page_size: u32,
+    /// From a previous response's next_page_token (empty: the first page).
+    #[prost(string, tag = "2")]
+    pub page_token: ::prost::alloc::string::String,
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListAgenciesResponse {
     #[prost(message, repeated, tag = "1")]
     pub agencies: ::prost::alloc::vec::Vec<AgencyRecord>,
+    /// Empty on the last page; else pass it as page_token for the next.
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct BackupRequest {

@@ -213,15 +213,26 @@ pub async fn watch(conn: Connection, command: WatchCommand) -> Result<()> {
             agency,
             include_resolved,
         } => {
-            let list = client
-                .list_matches(v1::ListMatchesRequest {
-                    include_resolved,
-                    unresolved_for_hours: unresolved_hours,
-                    agency_id: agency.unwrap_or_default(),
-                })
-                .await
-                .map_err(status)?
-                .into_inner();
+            // Every page, in order.
+            let mut list = v1::ListMatchesResponse::default();
+            loop {
+                let page = client
+                    .list_matches(v1::ListMatchesRequest {
+                        include_resolved,
+                        unresolved_for_hours: unresolved_hours,
+                        agency_id: agency.clone().unwrap_or_default(),
+                        page_size: 0,
+                        page_token: list.next_page_token.clone(),
+                    })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                list.matches.extend(page.matches);
+                list.next_page_token = page.next_page_token;
+                if list.next_page_token.is_empty() {
+                    break;
+                }
+            }
             print_matches(&list, conn.json);
         }
         WatchCommand::Stats => {
@@ -416,16 +427,26 @@ pub async fn admin(conn: Connection, command: AdminCommand) -> Result<()> {
             }
         }
         AdminCommand::List => {
-            let list = client
-                .list_agencies(v1::ListAgenciesRequest {})
-                .await
-                .map_err(status)?
-                .into_inner();
             if !conn.json {
                 print_record_header();
             }
-            for r in &list.agencies {
-                print_record(r, conn.json);
+            let mut token = String::new();
+            loop {
+                let page = client
+                    .list_agencies(v1::ListAgenciesRequest {
+                        page_size: 0,
+                        page_token: token,
+                    })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                for r in &page.agencies {
+                    print_record(r, conn.json);
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
             }
         }
     }
