@@ -77,6 +77,9 @@ fn date_text(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// One page of an agency's operations: each with its id.
+pub type OperationPage = Vec<(Uuid, OpRecord)>;
+
 impl Ledger {
     fn check_window(&self, window: &Window, now: i64) -> Result<()> {
         if window.end <= window.start {
@@ -311,7 +314,7 @@ impl Ledger {
         include_ended: bool,
         after: Option<Uuid>,
         limit: usize,
-    ) -> Result<(Vec<(Uuid, OpRecord)>, Option<Uuid>)> {
+    ) -> Result<(OperationPage, Option<Uuid>)> {
         let txn = Txn::new(self.store.as_ref());
         let prefix = keys::agency_ops_prefix(agency);
         let end = prefix_end(&prefix);
