@@ -130,6 +130,9 @@ pub struct SecretsSection {
     /// needed for as long as the store it re-keyed is in use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pepper_rekeys: Vec<PathBuf>,
+    /// The key of the audit checkpoints' MAC (32 bytes, 0600), kept outside the store:
+    /// whoever can rewrite the store cannot also mint the broker's checkpoints.
+    pub audit_key: PathBuf,
 }
 
 impl SecretsSection {
@@ -222,6 +225,7 @@ impl Default for SecretsSection {
         Self {
             pepper: PathBuf::from("secrets/pepper"),
             pepper_rekeys: Vec::new(),
+            audit_key: PathBuf::from("secrets/audit-checkpoint.key"),
         }
     }
 }
@@ -325,6 +329,7 @@ impl BrokerConfig {
             fix(crl);
         }
         fix(&mut self.secrets.pepper);
+        fix(&mut self.secrets.audit_key);
         for p in &mut self.secrets.pepper_rekeys {
             fix(p);
         }

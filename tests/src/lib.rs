@@ -66,6 +66,7 @@ impl Federation {
         config.tls.crl = Some(pki.crl_path());
         config.tls.reload_poll_seconds = 0;
         config.secrets.pepper = dir.path().join("secrets/pepper");
+        config.secrets.audit_key = dir.path().join("secrets/audit-checkpoint.key");
         config.token_service.seed = dir.path().join("secrets/token-service.seed");
         adjust(&mut config);
         let mut fed = Self {

@@ -210,3 +210,106 @@ async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
         .into_inner();
     assert_eq!(open.operations.len(), 1);
 }
+
+/// A checkpoint kept outside the broker (from the watch centre's view, with its MAC under a
+/// key outside the store) catches what the chain alone cannot: records removed from the end,
+/// and a chain rewritten from some point with fresh hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_and_rechaining_are_caught_by_a_checkpoint_kept_outside() {
+    use deconflict_broker::ledger::audit::{self, AuditEvent, AuditLog, Checkpoint};
+    use deconflict_broker::store::{SledStore, Store, WriteBatch};
+    let mut fed = Federation::start_with(&["yn-psb", "gd-psb", "watch"], |c| {
+        c.agencies = vec![deconflict_broker::config::AgencySection {
+            id: "watch".into(),
+            role: "watch-centre".into(),
+            display_name: String::new(),
+        }];
+    })
+    .await;
+    let mut yn = fed.client("yn-psb").await;
+    for _ in 0..5 {
+        yn.register_operation(registration(vec![entry(&token(), SelectorKind::Vin, 1)]))
+            .await
+            .unwrap();
+    }
+    let stats = v1::oversight_client::OversightClient::new(fed.channel("watch").await.unwrap())
+        .get_statistics(v1::GetStatisticsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let checkpoint = Checkpoint::parse(&stats.audit_checkpoint).unwrap();
+    assert!(checkpoint.seq >= 5, "{checkpoint:?}");
+    // The MAC is the broker's: made with the key it keeps outside the store.
+    let key: [u8; 32] = std::fs::read(&fed.config.secrets.audit_key)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        stats.audit_checkpoint_mac,
+        hex::encode(checkpoint.mac(&key))
+    );
+    fed.stop_broker().await;
+
+    let config = fed.write_config();
+    let c = config.to_str().unwrap().to_owned();
+    let verify = |expect: Option<&str>| {
+        let mut args = vec!["audit", "verify", "--config", &c];
+        if let Some(e) = expect {
+            args.extend(["--expect-head", e]);
+        }
+        let out = std::process::Command::new(broker_binary())
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let kept = stats.audit_checkpoint.clone();
+    assert_eq!(verify(Some(&kept)).0, Some(0), "{}", verify(Some(&kept)).1);
+
+    // Truncate: every record from the checkpoint on is removed. The chain alone still verifies.
+    {
+        let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
+        let Ok(audit::Verdict::Intact { records }) = audit::verify(&store) else {
+            panic!("not intact before the attack");
+        };
+        let mut b = WriteBatch::default();
+        for seq in checkpoint.seq..=records {
+            b.delete(audit::key(seq));
+        }
+        store.apply(b).unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let (code, text) = verify(None);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = verify(Some(&kept));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!("BROKEN at record {}", checkpoint.seq))
+            && text.contains("removed from the end"),
+        "{text}"
+    );
+
+    // Re-chain: new records with valid hashes past the checkpoint's place.
+    {
+        let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
+        let log = AuditLog::open(&store).unwrap();
+        let events = (0..3)
+            .map(|_| AuditEvent::new("yn-psb", "register"))
+            .collect();
+        log.apply_with(&store, WriteBatch::default(), events, 0)
+            .unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let (code, text) = verify(None);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = verify(Some(&kept));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!("BROKEN at record {}", checkpoint.seq))
+            && text.contains("rewritten"),
+        "{text}"
+    );
+}

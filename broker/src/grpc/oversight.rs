@@ -15,11 +15,13 @@ use crate::transport::access::{Gate, Need};
 #[derive(Debug)]
 pub struct OversightService {
     gate: Arc<Gate>,
+    /// The audit checkpoints' MAC key (kept outside the store).
+    audit_key: [u8; 32],
 }
 
 impl OversightService {
-    pub fn new(gate: Arc<Gate>) -> Self {
-        Self { gate }
+    pub fn new(gate: Arc<Gate>, audit_key: [u8; 32]) -> Self {
+        Self { gate, audit_key }
     }
 }
 
@@ -30,9 +32,12 @@ impl Oversight for OversightService {
         req: Request<v1::GetStatisticsRequest>,
     ) -> Result<Response<v1::Statistics>, Status> {
         let (agency, _) = self.gate.admit(&req, Need::WatchCentre)?;
-        let stats = self.gate.ledger().statistics()?;
+        let mut stats: v1::Statistics = self.gate.ledger().statistics()?.into();
+        let checkpoint = self.gate.ledger().audit_head();
+        stats.audit_checkpoint = checkpoint.text();
+        stats.audit_checkpoint_mac = hex::encode(checkpoint.mac(&self.audit_key));
         tracing::info!(agency = %agency, "federation statistics read");
-        Ok(Response::new(stats.into()))
+        Ok(Response::new(stats))
     }
 
     async fn list_matches(

@@ -70,6 +70,9 @@ impl From<Statistics> for v1::Statistics {
             open_matches: s.open_matches,
             resolved_matches: s.resolved_matches,
             agencies: s.agencies.into_iter().map(Into::into).collect(),
+            // Filled by the service, which holds the checkpoint key.
+            audit_checkpoint: String::new(),
+            audit_checkpoint_mac: String::new(),
         }
     }
 }

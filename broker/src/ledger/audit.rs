@@ -135,6 +135,15 @@ impl AuditLog {
         })
     }
 
+    /// The chain's head: the last record's sequence number and hash (0 and zeros when empty).
+    pub fn head(&self) -> Checkpoint {
+        let head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        Checkpoint {
+            seq: head.0,
+            hash: head.1,
+        }
+    }
+
     /// Seals `events` into `batch` and applies it, atomically with whatever else it holds.
     pub fn apply_with(
         &self,
@@ -185,8 +194,69 @@ pub enum Verdict {
     },
 }
 
+/// A point of the chain kept outside the store (by the watch centre, in a log): the record
+/// `seq` and its hash. A chain truncated before it, or re-chained from an earlier point, no
+/// longer holds it, although it may verify on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+impl Checkpoint {
+    /// `SEQ:HEX`, as `checkpoint_text` writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (seq, hash) = text.trim().split_once(':')?;
+        Some(Self {
+            seq: seq.parse().ok()?,
+            hash: unhex(hash)?,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        format!("{}:{}", self.seq, hex::encode(self.hash))
+    }
+
+    /// HMAC-SHA256 of the checkpoint under a key kept outside the store, so that whoever can
+    /// rewrite the store cannot also mint checkpoints that look like the broker's.
+    pub fn mac(&self, key: &[u8; 32]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+            return [0u8; 32];
+        };
+        mac.update(b"deconfliction audit checkpoint v1");
+        mac.update(&self.seq.to_be_bytes());
+        mac.update(&self.hash);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 /// Walks the whole chain from the first record.
 pub fn verify(store: &dyn Store) -> Result<Verdict, StoreError> {
+    verify_against(store, None)
+}
+
+/// Walks the whole chain and, given a checkpoint kept outside, also checks that the chain
+/// still reaches it and holds the same record there: a truncated or re-chained log fails.
+pub fn verify_against(
+    store: &dyn Store,
+    expect: Option<&Checkpoint>,
+) -> Result<Verdict, StoreError> {
+    let verdict = walk(store, expect)?;
+    match (verdict, expect) {
+        (Verdict::Intact { records }, Some(cp)) if records < cp.seq => Ok(Verdict::Broken {
+            seq: records + 1,
+            reason: format!(
+                "the chain ends at record {records}, but a checkpoint records {}: records were \
+                 removed from the end",
+                cp.seq
+            ),
+        }),
+        (verdict, _) => Ok(verdict),
+    }
+}
+
+fn walk(store: &dyn Store, expect: Option<&Checkpoint>) -> Result<Verdict, StoreError> {
     let mut prev = [0u8; 32];
     let mut expected = 1u64;
     let mut start = key(1);
@@ -225,6 +295,17 @@ pub fn verify(store: &dyn Store) -> Result<Verdict, StoreError> {
                 return Ok(Verdict::Broken {
                     seq: r.seq,
                     reason: "content was altered (hash differs)".into(),
+                });
+            }
+            if let Some(cp) = expect
+                && cp.seq == r.seq
+                && cp.hash != hash
+            {
+                return Ok(Verdict::Broken {
+                    seq: r.seq,
+                    reason: "differs from the checkpoint kept outside: the chain was rewritten \
+                             from here or earlier"
+                        .into(),
                 });
             }
             prev = hash;

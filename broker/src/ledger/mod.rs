@@ -114,6 +114,11 @@ impl Ledger {
 
     /// Appends audit events on their own (reads that leave a trace, token evaluations).
     /// Durable with the next group flush.
+    /// The audit chain's head, to be kept outside the store as a checkpoint.
+    pub fn audit_head(&self) -> crate::ledger::audit::Checkpoint {
+        self.audit.head()
+    }
+
     pub fn audit_only(&self, events: Vec<crate::ledger::audit::AuditEvent>, at: i64) -> Result<()> {
         self.audit.apply_with(
             self.store.as_ref(),

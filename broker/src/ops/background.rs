@@ -150,3 +150,30 @@ pub async fn retention_sweeper(
         }
     }
 }
+
+/// Logs the audit chain's head as a keyed checkpoint whenever it moved (at most every
+/// `every`), so that a copy of it lives outside the store, in the log collector: a chain
+/// later truncated or rewritten no longer holds it (`audit verify --expect-head`).
+pub async fn audit_checkpoints(
+    core: Arc<Core>,
+    key: [u8; 32],
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last = None;
+    loop {
+        let head = core.ledger.audit_head();
+        if last != Some(head) {
+            tracing::info!(
+                checkpoint = %head.text(),
+                mac = %hex::encode(head.mac(&key)),
+                "audit checkpoint"
+            );
+            last = Some(head);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -85,6 +85,13 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
 
     let keys = keys::TokenKeys::load(config, mode)?;
     let pepper = store::load_pepper(config, mode)?;
+    let audit_key = match mode {
+        Mode::Broker => Some(crate::secrets::file::load_or_create_secret(
+            &config.secrets.audit_key,
+            "audit checkpoint key",
+        )?),
+        Mode::TokenServiceOnly => None,
+    };
     let (core, store) = store::open_core(config, pepper.as_ref(), &metrics)?;
     let gate = Arc::new(Gate::new(
         tls.clone(),
@@ -103,12 +110,13 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
             pepper,
             keys: &keys,
             shutdown: &shutdown_rx,
+            audit_key,
         },
         &mut health,
     )
     .await?;
 
-    let mut tasks = tasks::spawn(config, mode, &core, &tls, &shutdown_rx);
+    let mut tasks = tasks::spawn(config, mode, &core, &tls, audit_key, &shutdown_rx);
     let listening = listeners::listen(
         config,
         &tls,

@@ -33,6 +33,8 @@ pub(super) struct RouteParts<'a> {
     pub pepper: Option<Pepper>,
     pub keys: &'a TokenKeys,
     pub shutdown: &'a watch::Receiver<bool>,
+    /// The audit checkpoints' MAC key (a broker has one; a token service has no ledger).
+    pub audit_key: Option<[u8; 32]>,
 }
 
 /// The services, marked serving in `health` as they are added.
@@ -68,6 +70,7 @@ pub(super) async fn routes(
         routes
             .add_service(OversightServer::new(OversightService::new(
                 parts.gate.clone(),
+                parts.audit_key.unwrap_or_default(),
             )))
             .add_service(AdminServer::new(AdminService::new(
                 parts.core.clone(),

@@ -19,12 +19,21 @@ pub(super) fn spawn(
     mode: Mode,
     core: &Arc<Core>,
     tls: &Arc<ReloadableTls>,
+    audit_key: Option<[u8; 32]>,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![
         tokio::spawn(background::periodic_flush(core.clone(), shutdown.clone())),
         tokio::spawn(background::store_size_gauge(core.clone(), shutdown.clone())),
     ];
+    if let Some(key) = audit_key {
+        tasks.push(tokio::spawn(background::audit_checkpoints(
+            core.clone(),
+            key,
+            Duration::from_secs(60),
+            shutdown.clone(),
+        )));
+    }
     // Operations and matches exist only in a broker; a token service keeps just its audit log.
     if mode == Mode::Broker {
         tasks.push(tokio::spawn(background::retention_sweeper(

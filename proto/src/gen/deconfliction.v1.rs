@@ -407,6 +407,13 @@ pub struct Statistics {
     pub resolved_matches: u64,
     #[prost(message, repeated, tag = "4")]
     pub agencies: ::prost::alloc::vec::Vec<AgencyStatistics>,
+    /// The audit chain's head as a checkpoint to keep outside the broker ("SEQ:HEX", as
+    /// `deconflict-broker audit verify --expect-head` takes it), and its HMAC under a key the
+    /// broker keeps outside its store. A chain later truncated or rewritten no longer holds it.
+    #[prost(string, tag = "5")]
+    pub audit_checkpoint: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub audit_checkpoint_mac: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AgencyStatistics {

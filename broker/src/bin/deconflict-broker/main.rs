@@ -129,6 +129,11 @@ enum AuditCommand {
         /// The stopped broker's configuration (or one pointing at a backup).
         #[arg(long, short, default_value = "broker.toml")]
         config: PathBuf,
+        /// A checkpoint kept outside the broker ("SEQ:HEX", from `watch stats` or the log's
+        /// "audit checkpoint" lines): the chain must still reach it and hold the same record
+        /// there, so that a truncated or rewritten log fails.
+        #[arg(long, value_name = "SEQ:HEX")]
+        expect_head: Option<String>,
     },
     /// Write records as JSON lines (to stdout unless --out).
     #[command(
@@ -368,9 +373,23 @@ fn restore(config: &Path, from: &Path) -> Result<()> {
 
 fn audit(command: AuditCommand) -> Result<()> {
     match command {
-        AuditCommand::Verify { config } => {
+        AuditCommand::Verify {
+            config,
+            expect_head,
+        } => {
+            let expect = match expect_head.as_deref() {
+                Some(text) => Some(
+                    deconflict_broker::ledger::audit::Checkpoint::parse(text).ok_or_else(|| {
+                        ConfigProblem(anyhow::anyhow!(
+                            "--expect-head {text:?}: write SEQ:HEX (64 hex digits), as the \
+                             checkpoint is printed"
+                        ))
+                    })?,
+                ),
+                None => None,
+            };
             let store = open_store(&config)?;
-            match deconflict_broker::ledger::audit::verify(&store)? {
+            match deconflict_broker::ledger::audit::verify_against(&store, expect.as_ref())? {
                 Verdict::Intact { records } => {
                     println!("audit chain intact: {records} records");
                 }

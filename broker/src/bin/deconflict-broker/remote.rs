@@ -301,13 +301,19 @@ fn print_statistics(s: &v1::Statistics, json: bool) {
         println!(
             "{}",
             serde_json::json!({"open_operations": s.open_operations, "open_matches": s.open_matches,
-                "resolved_matches": s.resolved_matches, "agencies": per})
+                "resolved_matches": s.resolved_matches, "agencies": per,
+                "audit_checkpoint": s.audit_checkpoint, "audit_checkpoint_mac": s.audit_checkpoint_mac})
         );
         return;
     }
     println!(
         "open operations {}, open matches {}, resolved matches {}",
         s.open_operations, s.open_matches, s.resolved_matches
+    );
+    println!(
+        "audit checkpoint {} (mac {}): keep it; `audit verify --expect-head` checks the log \
+         still holds it",
+        s.audit_checkpoint, s.audit_checkpoint_mac
     );
     println!(
         "{:<24}  {:>10}  {:>12}  {:>13}",
