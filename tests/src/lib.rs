@@ -294,6 +294,19 @@ pub fn write_token_seed(config: &BrokerConfig, seed: &[u8; 32]) {
     write_secret(&config.token_service.seed, seed);
 }
 
+/// Seeds the registry with `(agency, role)` pairs (`watch-centre`, `admin`, ...): use inside
+/// [`Federation::start_with`].
+pub fn enrol_roles(config: &mut BrokerConfig, roles: &[(&str, &str)]) {
+    config.agencies = roles
+        .iter()
+        .map(|(id, role)| deconflict_broker::config::AgencySection {
+            id: (*id).into(),
+            role: (*role).into(),
+            display_name: String::new(),
+        })
+        .collect();
+}
+
 /// Writes a secret file as an operator must (mode 0600): the broker refuses any other.
 pub fn write_secret(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

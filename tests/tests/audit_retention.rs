@@ -219,11 +219,7 @@ async fn truncation_and_rechaining_are_caught_by_a_checkpoint_kept_outside() {
     use deconflict_broker::ledger::audit::{self, AuditEvent, AuditLog, Checkpoint};
     use deconflict_broker::store::{SledStore, Store, WriteBatch};
     let mut fed = Federation::start_with(&["yn-psb", "gd-psb", "watch"], |c| {
-        c.agencies = vec![deconflict_broker::config::AgencySection {
-            id: "watch".into(),
-            role: "watch-centre".into(),
-            display_name: String::new(),
-        }];
+        enrol_roles(c, &[("watch", "watch-centre")]);
     })
     .await;
     let mut yn = fed.client("yn-psb").await;

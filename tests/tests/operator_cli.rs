@@ -6,7 +6,6 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use deconflict_broker::config::AgencySection;
 use deconfliction_proto::v1;
 use deconfliction_tests::*;
 
@@ -100,18 +99,10 @@ async fn dev_mode_creates_a_federation_serves_it_and_stops_cleanly_on_sigterm() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_and_admin_commands_against_a_running_broker() {
     let fed = Federation::start_with(&["yn-psb", "gd-psb", "watch", "national-bureau"], |c| {
-        c.agencies = vec![
-            AgencySection {
-                id: "watch".into(),
-                role: "watch-centre".into(),
-                display_name: String::new(),
-            },
-            AgencySection {
-                id: "national-bureau".into(),
-                role: "admin".into(),
-                display_name: String::new(),
-            },
-        ];
+        enrol_roles(
+            c,
+            &[("watch", "watch-centre"), ("national-bureau", "admin")],
+        );
     })
     .await;
     let t = token();
@@ -270,11 +261,7 @@ async fn http_get(addr: std::net::SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_while_serving_and_restore_into_a_new_folder() {
     let mut fed = Federation::start_with(&["yn-psb", "gd-psb", "national-bureau"], |c| {
-        c.agencies = vec![AgencySection {
-            id: "national-bureau".into(),
-            role: "admin".into(),
-            display_name: String::new(),
-        }];
+        enrol_roles(c, &[("national-bureau", "admin")]);
         let root = c.server.data_dir.parent().unwrap().join("backups");
         std::fs::create_dir_all(&root).unwrap();
         c.server.backup_root = Some(root);

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 
-use deconflict_broker::config::AgencySection;
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::admin_client::AdminClient;
 use deconfliction_proto::v1::oversight_client::OversightClient;
@@ -90,18 +89,10 @@ async fn fifty_thousand_operations_list_in_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watch_centre_and_the_admin_page_too() {
     let fed = Federation::start_with(&["yn-psb", "gd-psb", "watch", "national-bureau"], |c| {
-        c.agencies = vec![
-            AgencySection {
-                id: "watch".into(),
-                role: "watch-centre".into(),
-                display_name: String::new(),
-            },
-            AgencySection {
-                id: "national-bureau".into(),
-                role: "admin".into(),
-                display_name: String::new(),
-            },
-        ];
+        enrol_roles(
+            c,
+            &[("watch", "watch-centre"), ("national-bureau", "admin")],
+        );
     })
     .await;
     let mut yn = fed.client("yn-psb").await;

@@ -9,7 +9,7 @@ pub fn page<T>(
     token: &str,
     size: usize,
 ) -> (Vec<T>, String) {
-    items.sort_by_key(|item| key(item));
+    items.sort_by_cached_key(|item| key(item));
     let mut rest: Vec<T> = items
         .into_iter()
         .filter(|item| token.is_empty() || key(item).as_str() > token)

@@ -89,13 +89,13 @@ impl Ledger {
         }
         let known: HashSet<StoredToken> = m.shared.iter().copied().collect();
         let theirs: HashSet<StoredToken> = b.tokens.iter().map(|t| t.stored).collect();
-        let mut new: Vec<StoredToken> = Vec::new();
-        for t in &a.tokens {
-            if theirs.contains(&t.stored) && !known.contains(&t.stored) && !new.contains(&t.stored)
-            {
-                new.push(t.stored);
-            }
-        }
+        let mut taken: HashSet<StoredToken> = HashSet::new();
+        let new: Vec<StoredToken> = a
+            .tokens
+            .iter()
+            .map(|t| t.stored)
+            .filter(|s| theirs.contains(s) && !known.contains(s) && taken.insert(*s))
+            .collect();
         if new.is_empty() {
             return Ok(false);
         }

@@ -184,9 +184,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts registered tokens by their selector kind (the wire number).
+    /// Counts registered tokens by their selector kind (the wire number): tallied per kind
+    /// first, so a registration of thousands of tokens touches each label once.
     pub fn tokens_registered(&self, kinds: impl IntoIterator<Item = i32>) {
+        let mut per_kind = std::collections::BTreeMap::<i32, u64>::new();
         for kind in kinds {
+            *per_kind.entry(kind).or_default() += 1;
+        }
+        for (kind, n) in per_kind {
             let name = deconfliction_proto::v1::SelectorKind::try_from(kind)
                 .map(|k| {
                     k.as_str_name()
@@ -196,7 +201,7 @@ impl Metrics {
                 .unwrap_or_else(|_| "unknown".into());
             self.registered_tokens
                 .get_or_create(&KindLabel { kind: name })
-                .inc();
+                .inc_by(n);
         }
     }
 
