@@ -184,7 +184,6 @@ impl Ledger {
         let mut txn = Txn::new(self.store.as_ref());
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         side_mut(&mut m, s).card = Some(card);
-        m.updated = now;
         let other = s.other();
         let exchange = side(&m, other).card.is_some();
         if exchange {
@@ -201,6 +200,9 @@ impl Ledger {
                 self.notify(&mut txn, &m, to, now, event)?;
             }
             m.cards_exchanged = true;
+            // `updated` moves only with what both sides are told of: a card waiting alone
+            // must not show in the other side's view.
+            m.updated = now;
         }
         txn.put_rec(keys::match_record(id), &m)?;
         txn.audit(
@@ -227,7 +229,7 @@ impl Ledger {
         }
         if side(&m, s).card.is_some() {
             side_mut(&mut m, s).card = None;
-            m.updated = now;
+            // Not `updated`: the other side was never told the card was there.
             txn.put_rec(keys::match_record(id), &m)?;
             txn.audit(AuditEvent::new(agency.as_str(), "withdraw_disclosure").id(id));
         }
