@@ -160,6 +160,18 @@ pub struct TokenServiceSection {
     pub previous_seed: Option<PathBuf>,
     pub previous_key_epoch: u32,
     pub previous_valid_until: Option<String>,
+    /// A stand-alone token service mirrors the broker's registry from this address
+    /// (`https://host:port`), so that the admin's suspensions and role changes reach it.
+    pub registry_broker: Option<String>,
+    /// The token service's client certificate and key at the broker (enrolled there with the
+    /// token-service role).
+    pub registry_cert: Option<PathBuf>,
+    pub registry_key: Option<PathBuf>,
+    /// How often the mirror is refreshed.
+    pub registry_refresh_seconds: u64,
+    /// Evaluations are refused once the mirror could not be refreshed for this long: a
+    /// suspension must not go unnoticed for longer.
+    pub registry_stale_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -242,6 +254,11 @@ impl Default for TokenServiceSection {
             previous_seed: None,
             previous_key_epoch: 0,
             previous_valid_until: None,
+            registry_broker: None,
+            registry_cert: None,
+            registry_key: None,
+            registry_refresh_seconds: 5,
+            registry_stale_seconds: 60,
         }
     }
 }
@@ -334,7 +351,14 @@ impl BrokerConfig {
             fix(p);
         }
         fix(&mut self.token_service.seed);
-        if let Some(p) = &mut self.token_service.previous_seed {
+        for p in [
+            &mut self.token_service.previous_seed,
+            &mut self.token_service.registry_cert,
+            &mut self.token_service.registry_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
             fix(p);
         }
     }

@@ -126,6 +126,17 @@ pub enum BrokerError {
     TooManyStreams { max: usize },
 
     // --- The broker itself.
+    /// The subscriber's place in its alert queue is not in this queue: the broker was
+    /// restored from a backup (a new incarnation) or its store replaced.
+    #[error(
+        "your alert queue was restarted (the broker was restored from a backup?): {detail}; \
+         subscribe again with after = 0 and incarnation = {incarnation} to receive everything \
+         it holds (agencyd does this by itself)"
+    )]
+    QueueRestarted { detail: String, incarnation: u64 },
+    /// A stand-alone token service that cannot tell whether the caller is suspended.
+    #[error("the token service {0}; it evaluates nothing until it has, retry later")]
+    RegistryStale(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A task the call handed work to did not finish (a bug or a panic in it).

@@ -48,6 +48,9 @@ start() {
         "$b" pki init-ca --dir "$dir/pki" --name "Local federation CA" --days 30 >/dev/null
         "$b" pki issue-server --dir "$dir/pki" --name broker --dns localhost --ip 127.0.0.1 --days 30 --out "$dir/pki/broker" >/dev/null
         "$b" pki issue-server --dir "$dir/pki" --name token-service --dns localhost --ip 127.0.0.1 --days 30 --out "$dir/pki/token-service" >/dev/null
+        # The token service reads the broker's registry with this (role token-service below),
+        # so that a suspension at the broker stops its evaluations too.
+        "$b" pki issue-agency --dir "$dir/pki" --agency token-service-mirror --days 30 --out "$dir/pki/token-service-client" >/dev/null
         for a in "${agencies[@]}"; do
             mkdir -p "$dir/$a"
             "$b" pki issue-agency --dir "$dir/pki" --agency "$a" --days 30 --out "$dir/$a/cert" >/dev/null
@@ -66,6 +69,9 @@ server_key = "pki/token-service.key"
 crl = "pki/crl.pem"
 [token_service]
 seed = "secrets/token-service.seed"
+registry_broker = "https://127.0.0.1:$base"
+registry_cert = "pki/token-service-client.pem"
+registry_key = "pki/token-service-client.key"
 TOML
     # The broker publishes the token service's public key; it never sees the seed.
     local ts_key
@@ -84,6 +90,10 @@ crl = "pki/crl.pem"
 pepper = "secrets/pepper"
 [token_service]
 $ts_key
+[[agencies]]
+id = "token-service-mirror"
+role = "token-service"
+display_name = "Token service (registry mirror)"
 TOML
     start_bg broker "$b" serve --config "$dir/broker.toml"
     start_bg token-service "$b" token-service --config "$dir/token-service.toml"

@@ -8,7 +8,7 @@ use tonic::transport::Channel;
 /// The agency's alert stream from its first unacknowledged alert.
 pub async fn subscribe(client: &mut BrokerClient<Channel>) -> tonic::Streaming<v1::Alert> {
     client
-        .subscribe(v1::SubscribeRequest { after: 0 })
+        .subscribe(v1::SubscribeRequest::default())
         .await
         .unwrap()
         .into_inner()

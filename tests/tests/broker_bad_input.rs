@@ -225,7 +225,11 @@ async fn bad_input_is_refused_precisely_and_changes_nothing() {
     );
     // Acknowledging alerts that do not exist.
     expect(
-        gd.ack(v1::AckRequest { upto: 1000 }).await,
+        gd.ack(v1::AckRequest {
+            upto: 1000,
+            ..Default::default()
+        })
+        .await,
         Code::InvalidArgument,
         "last alert",
     );

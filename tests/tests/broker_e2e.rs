@@ -196,7 +196,12 @@ async fn registration_is_idempotent_and_survives_restart_with_queue_positions() 
             first.iter().map(|a| a.seq).collect::<Vec<_>>(),
             vec![1, 2, 3]
         );
-        yn.ack(v1::AckRequest { upto: 1 }).await.unwrap();
+        yn.ack(v1::AckRequest {
+            upto: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     }
 
     fed.restart().await;
@@ -247,7 +252,10 @@ async fn subscribe_resumes_exactly_after_reconnect() {
     // A new connection, resuming after the last alert seen.
     let mut yn2 = fed.client("yn-psb").await;
     let mut s2 = yn2
-        .subscribe(v1::SubscribeRequest { after: got[1].seq })
+        .subscribe(v1::SubscribeRequest {
+            after: got[1].seq,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -257,7 +265,10 @@ async fn subscribe_resumes_exactly_after_reconnect() {
         vec![3, 4, 5]
     );
     let ack = yn2
-        .ack(v1::AckRequest { upto: 5 })
+        .ack(v1::AckRequest {
+            upto: 5,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

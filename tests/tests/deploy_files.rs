@@ -282,6 +282,9 @@ fn configuration_reference_names_every_key() {
             "`[token_service] external_public_key`",
             "`[token_service] previous_seed`",
             "`[token_service] previous_valid_until`",
+            "`[token_service] registry_broker`",
+            "`[token_service] registry_cert`",
+            "`[token_service] registry_key`",
         ]
         .map(String::from),
     );

@@ -79,7 +79,7 @@ async fn limits_refuse_clearly_and_others_keep_being_served() {
     let first = subscribe(&mut yn).await;
     let _second = subscribe(&mut yn).await;
     let e = yn
-        .subscribe(v1::SubscribeRequest { after: 0 })
+        .subscribe(v1::SubscribeRequest::default())
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e}");
@@ -89,7 +89,7 @@ async fn limits_refuse_clearly_and_others_keep_being_served() {
     eventually(Duration::from_secs(10), "a freed stream slot", || {
         let mut yn = yn.clone();
         async move {
-            yn.subscribe(v1::SubscribeRequest { after: 0 })
+            yn.subscribe(v1::SubscribeRequest::default())
                 .await
                 .ok()
                 .map(|_| ())

@@ -241,6 +241,7 @@ fn the_comparison_catches_missing_matches_and_leaks() {
         alert: v1::Alert {
             seq: 1,
             at_unix: 0,
+            incarnation: 1,
             event: Some(v1::alert::Event::Match(v1::MatchAlert {
                 match_id: match_id.into(),
                 operation_id: operation_id.into(),

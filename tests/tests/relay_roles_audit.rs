@@ -458,7 +458,7 @@ async fn the_watch_centre_and_the_admin_cannot_make_agency_calls() {
             "list operations",
         );
         denied(
-            c.subscribe(v1::SubscribeRequest { after: 0 })
+            c.subscribe(v1::SubscribeRequest::default())
                 .await
                 .unwrap_err(),
             "subscribe",

@@ -1,7 +1,13 @@
-//! The alert subscription: `Subscribe(after = last stored seq)`, then for each alert: resolve
-//! it to our own operation and selectors, store it and flush, tell the sinks and `watch`, and
-//! only then `Ack` it at the broker. A crash at any point loses nothing (the broker keeps what
-//! was not acknowledged) and duplicates nothing (alerts at or below the stored seq are skipped).
+//! The alert subscription: `Subscribe(after = the broker seq last stored, its incarnation)`,
+//! then for each alert: resolve it to our own operation and selectors, store it under the next
+//! local seq and flush, tell the sinks and `watch`, and only then `Ack` it at the broker. A
+//! crash at any point loses nothing (the broker keeps what was not acknowledged) and
+//! duplicates nothing (alerts at or below the stored broker seq are skipped).
+//!
+//! A broker restored from a backup refuses the old place (FAILED_PRECONDITION, a new queue
+//! incarnation): we start over from its queue's beginning. Alerts the backup still held and
+//! we had already taken may then arrive again, under new local numbers: a restore may repeat,
+//! never lose.
 
 use std::sync::Arc;
 
@@ -11,7 +17,9 @@ use tokio::sync::watch;
 
 use super::core::Core;
 use super::records::{AlertRecord, AlertSelector, CardRecord};
-use super::store::{Batch, LAST_ALERT_SEQ, StoreError, alert_key, op_key};
+use super::store::{
+    BROKER_ALERT_SEQ, BROKER_INCARNATION, Batch, LAST_ALERT_SEQ, StoreError, alert_key, op_key,
+};
 use super::timing::{Backoff, now_unix};
 use super::views::{alert_view, outcome_name, state_name};
 use crate::control::pb;
@@ -43,12 +51,17 @@ async fn subscribe_once(
     shutdown: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<bool, StoreError> {
-    let after = core.store.get_u64(LAST_ALERT_SEQ)?;
+    let (after, incarnation) = core.store.broker_cursor()?;
     let mut broker = core.link.broker.clone();
-    let call = broker.subscribe(v1::SubscribeRequest { after });
+    let call = broker.subscribe(v1::SubscribeRequest { after, incarnation });
     let mut stream = tokio::select! {
         r = call => match r {
             Ok(r) => r.into_inner(),
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                start_over(core, after, incarnation, status.message()).await?;
+                backoff.reset();
+                return Ok(false);
+            }
             Err(status) => {
                 tracing::debug!(code = ?status.code(), message = status.message(), "alerts: cannot subscribe");
                 return Ok(false);
@@ -56,7 +69,7 @@ async fn subscribe_once(
         },
         _ = shutdown.changed() => return Ok(true),
     };
-    tracing::info!(after, "alerts: subscribed");
+    tracing::info!(after, incarnation, "alerts: subscribed");
     core.set_health(|h| h.subscribed = true);
     backoff.reset();
     loop {
@@ -78,18 +91,46 @@ async fn subscribe_once(
     }
 }
 
+/// The broker no longer has our place in its queue (it was restored from a backup): forget
+/// the place, so that the next subscription reads the queue from its beginning.
+async fn start_over(
+    core: &Arc<Core>,
+    after: u64,
+    incarnation: u64,
+    why: &str,
+) -> Result<(), StoreError> {
+    tracing::warn!(
+        after,
+        incarnation,
+        "alerts: the broker's alert queue started over ({why}); reading it again from its \
+         beginning: alerts may repeat, none is lost"
+    );
+    {
+        let _writer = core.store.write_lock();
+        let mut batch = Batch::default();
+        batch.put_u64(BROKER_ALERT_SEQ.to_vec(), 0);
+        batch.put_u64(BROKER_INCARNATION.to_vec(), 0);
+        core.store.apply(batch)?;
+    }
+    core.store.flush().await
+}
+
 /// Stores one alert (if new), tells sinks and watchers, acknowledges it at the broker.
 pub async fn handle(core: &Arc<Core>, alert: v1::Alert) -> Result<(), StoreError> {
-    let seq = alert.seq;
     let record = {
         let _writer = core.store.write_lock();
-        if seq <= core.store.get_u64(LAST_ALERT_SEQ)? {
+        let (broker_seq, incarnation) = core.store.broker_cursor()?;
+        let same_queue = incarnation == 0 || incarnation == alert.incarnation;
+        if same_queue && alert.seq <= broker_seq {
             None
         } else {
-            let record = resolve(core, &alert)?;
+            let seq = core.store.get_u64(LAST_ALERT_SEQ)? + 1;
+            let record = resolve(core, &alert, seq)?;
             let mut batch = Batch::default();
             batch.put(alert_key(seq), &record)?;
             batch.put_u64(LAST_ALERT_SEQ.to_vec(), seq);
+            batch.put_u64(BROKER_ALERT_SEQ.to_vec(), alert.seq);
+            batch.put_u64(BROKER_INCARNATION.to_vec(), alert.incarnation);
             if let Some(mut op) = core.store.op(&record.operation_id)?
                 && !record.match_id.is_empty()
                 && !op.match_ids.contains(&record.match_id)
@@ -102,6 +143,7 @@ pub async fn handle(core: &Arc<Core>, alert: v1::Alert) -> Result<(), StoreError
         }
     };
     if let Some(record) = record {
+        let seq = record.seq;
         core.store.flush().await?;
         if core.config.sinks.log {
             tracing::info!(
@@ -118,12 +160,13 @@ pub async fn handle(core: &Arc<Core>, alert: v1::Alert) -> Result<(), StoreError
         core.publish(pb::watch_event::Event::Alert(alert_view(&record)));
     }
     let mut broker = core.link.broker.clone();
-    if let Err(status) = broker
-        .ack(core.link.request(v1::AckRequest { upto: seq }))
-        .await
-    {
+    let ack = v1::AckRequest {
+        upto: alert.seq,
+        incarnation: alert.incarnation,
+    };
+    if let Err(status) = broker.ack(core.link.request(ack)).await {
         // Harmless: the next subscription starts after the stored seq anyway.
-        tracing::debug!(seq, code = ?status.code(), "alerts: ack failed");
+        tracing::debug!(seq = alert.seq, code = ?status.code(), "alerts: ack failed");
     }
     Ok(())
 }
@@ -140,10 +183,10 @@ fn kind_name(event: Option<&Event>) -> &'static str {
     }
 }
 
-/// The alert in the agency's own terms.
-fn resolve(core: &Core, alert: &v1::Alert) -> Result<AlertRecord, StoreError> {
+/// The alert in the agency's own terms, under local number `seq`.
+fn resolve(core: &Core, alert: &v1::Alert, seq: u64) -> Result<AlertRecord, StoreError> {
     let mut rec = AlertRecord {
-        seq: alert.seq,
+        seq,
         at_unix: alert.at_unix,
         received_unix: now_unix(),
         kind: kind_name(alert.event.as_ref()).into(),

@@ -5,9 +5,16 @@
 //! | `o/<operation id>`     | [`OpRecord`]                            |
 //! | `s/<u64 BE>`           | [`SelRecord`] (local selector id)       |
 //! | `q/<u64 BE>`           | [`OutboxItem`] (outbox order)           |
-//! | `a/<u64 BE>`           | [`AlertRecord`] (the broker's seq)      |
-//! | `m/last_alert_seq`     | u64 BE: the highest alert seq stored    |
+//! | `a/<u64 BE>`           | [`AlertRecord`] (local alert seq)       |
+//! | `m/last_alert_seq`     | u64 BE: the highest local alert seq     |
+//! | `m/broker_alert_seq`   | u64 BE: the broker's seq of the last alert stored |
+//! | `m/broker_incarnation` | u64 BE: the broker queue's incarnation of that alert |
 //! | `m/cursor/<sink>`      | u64 BE: the last alert seq a sink took  |
+//!
+//! Local alert numbers are agencyd's own: the broker's may start over after it is restored
+//! from a backup (a new queue incarnation), and the sinks, `watch` and the CLI must never see
+//! a number twice. Stores written before the two broker keys existed used the broker's
+//! numbers as local ones, so a missing `m/broker_alert_seq` reads as `m/last_alert_seq`.
 //!
 //! Every change is one atomic sled batch, made under the store's writer lock so that
 //! read-modify-write sequences do not interleave. [`Store::flush`] makes it durable; callers
@@ -90,6 +97,12 @@ pub fn alert_key(seq: u64) -> Vec<u8> {
 /// Key of the highest stored alert seq.
 pub const LAST_ALERT_SEQ: &[u8] = b"m/last_alert_seq";
 
+/// Key of the broker's seq of the last alert stored.
+pub const BROKER_ALERT_SEQ: &[u8] = b"m/broker_alert_seq";
+
+/// Key of the broker queue's incarnation of the last alert stored (0: none yet).
+pub const BROKER_INCARNATION: &[u8] = b"m/broker_incarnation";
+
 /// Key of a sink's cursor.
 pub fn cursor_key(sink: &str) -> Vec<u8> {
     [b"m/cursor/".as_slice(), sink.as_bytes()].concat()
@@ -148,6 +161,17 @@ impl Store {
                 .map_err(|_| StoreError(format!("{}: not a u64", String::from_utf8_lossy(key))))?,
             None => 0,
         })
+    }
+
+    /// Where the broker's alert queue was left: (its seq, its incarnation) of the last alert
+    /// stored.
+    pub fn broker_cursor(&self) -> Result<(u64, u64), StoreError> {
+        let seq = if self.db.contains_key(BROKER_ALERT_SEQ)? {
+            self.get_u64(BROKER_ALERT_SEQ)?
+        } else {
+            self.get_u64(LAST_ALERT_SEQ)?
+        };
+        Ok((seq, self.get_u64(BROKER_INCARNATION)?))
     }
 
     /// Every JSON value under `prefix`, in key order, from `start` (a full key) on.

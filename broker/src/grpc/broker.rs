@@ -256,13 +256,13 @@ impl Broker for BrokerService {
         let ledger = self.core.ledger.clone();
         let metrics = self.core.metrics.clone();
         let mut durable = ledger.watch_alerts(&agency)?;
-        let acked = ledger.queue_state(&agency)?.acked;
+        let start = ledger.resume_point(&agency, after, req.get_ref().incarnation)?;
         let mut shutdown = self.shutdown.clone();
         let (tx, rx) = mpsc::channel(SUBSCRIBE_BUFFER);
         tracing::info!(agency = %agency, after, "alert subscription opened");
         tokio::spawn(async move {
             let _slot = slot;
-            let mut cursor = after.max(acked);
+            let mut cursor = start;
             loop {
                 // A suspension or a revocation ends an open stream at its next wake-up, and
                 // it wakes at least every STANDING_RECHECK for that.
@@ -306,8 +306,11 @@ impl Broker for BrokerService {
 
     async fn ack(&self, req: Request<v1::AckRequest>) -> Result<Response<v1::AckResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
-        let upto = req.get_ref().upto;
-        let (remaining, notes) = self.core.ledger.ack(&agency, upto, Core::now())?;
+        let v1::AckRequest { upto, incarnation } = *req.get_ref();
+        let (remaining, notes) = self
+            .core
+            .ledger
+            .ack(&agency, upto, incarnation, Core::now())?;
         self.core.durable(notes).await?;
         self.core
             .metrics

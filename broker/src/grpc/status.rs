@@ -22,12 +22,13 @@ fn code(e: &BrokerError) -> Code {
         | E::ResolvedOtherwise(_)
         | E::SelfSuspension
         | E::BackupTargetExists(_)
-        | E::KeyEpochNotServed(_) => Code::FailedPrecondition,
+        | E::KeyEpochNotServed(_)
+        | E::QueueRestarted { .. } => Code::FailedPrecondition,
         E::QuotaExceeded(_)
         | E::RateExceeded { .. }
         | E::LargerThanRate { .. }
         | E::TooManyStreams { .. } => Code::ResourceExhausted,
-        E::Store(_) | E::ShuttingDown => Code::Unavailable,
+        E::Store(_) | E::ShuttingDown | E::RegistryStale(_) => Code::Unavailable,
         E::TaskFailed(_) => Code::Internal,
     }
 }

@@ -16,6 +16,7 @@ use crate::core::Core;
 use crate::error::{BrokerError, invalid};
 use crate::ledger::audit::AuditEvent;
 use crate::ops::metrics::{EvaluationLabel, Metrics};
+use crate::ops::registry_mirror::MirrorHealth;
 use crate::tokens::{KeyRing, PreviousKey, Quota, QuotaBook, TokenKey, parse_elements};
 use crate::transport::access::{Gate, Need};
 
@@ -33,6 +34,9 @@ pub struct TokenServiceImpl {
     metrics: Arc<Metrics>,
     /// Admission, and (through its ledger) the audit trail of evaluations.
     gate: Arc<Gate>,
+    /// A stand-alone token service's mirror of the broker's registry, which the gate reads:
+    /// evaluations stop while it is stale.
+    registry: Option<Arc<MirrorHealth>>,
 }
 
 impl TokenServiceImpl {
@@ -45,7 +49,14 @@ impl TokenServiceImpl {
             quotas: QuotaBook::new(quota),
             metrics,
             gate,
+            registry: None,
         }
+    }
+
+    /// Refuses evaluations while `registry` is stale.
+    pub fn with_registry_mirror(mut self, registry: Option<Arc<MirrorHealth>>) -> Self {
+        self.registry = registry;
+        self
     }
 
     /// Also serves `previous` until its end (a key rotation's overlap).
@@ -61,9 +72,15 @@ impl TokenService for TokenServiceImpl {
         &self,
         req: Request<v1::EvaluateRequest>,
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
+        let now = Core::now();
+        if let Some(registry) = &self.registry
+            && let Err(stale) = registry.check(now)
+        {
+            self.metrics.call_refused("registry_stale");
+            return Err(stale.into());
+        }
         let (agency, _) = self.gate.admit(&req, Need::Agency)?;
         let req = req.into_inner();
-        let now = Core::now();
         let key = self.keys.key_for(req.key_epoch, now)?;
         let n = req.blinded_elements.len();
         if n == 0 {

@@ -317,13 +317,15 @@ pub fn operation_page_token(token: &str) -> Result<Option<Uuid>> {
         .map_err(|_| invalid("page_token is not one this call gave: start again without it"))
 }
 
-/// An enrolment: one of the three roles, and a display name short enough for a screen.
+/// An enrolment: one of the four roles, and a display name short enough for a screen.
 pub fn enrolment(role: i32, display_name: &str) -> Result<()> {
     if !matches!(
         v1::Role::try_from(role),
-        Ok(v1::Role::Agency | v1::Role::WatchCentre | v1::Role::Admin)
+        Ok(v1::Role::Agency | v1::Role::WatchCentre | v1::Role::Admin | v1::Role::TokenService)
     ) {
-        return Err(invalid("role must be agency, watch centre or admin"));
+        return Err(invalid(
+            "role must be agency, watch centre, admin or token service",
+        ));
     }
     if display_name.chars().count() > 200 {
         return Err(invalid("display_name is longer than 200 characters"));

@@ -14,6 +14,7 @@
 //! | `rg/` | agency id | [`AgencyEntry`](super::records::AgencyEntry): role, suspension |
 //! | `au/` | sequence (8) | audit record (see [`crate::ledger::audit`]) |
 //! | `meta/format` | | store format version (u32 BE) |
+//! | `meta/incarnation` | | the alert queues' incarnation (u64 BE): new at creation and at every restore |
 //! | `meta/pepper` | | fingerprints of the pepper layers the store is keyed with (see [`crate::secrets::pepper`]) |
 //! | `meta/rekey-incomplete` | | present only while a pepper re-key writes this store |
 
@@ -30,6 +31,7 @@ pub const PAIR: &[u8] = b"pr/";
 pub const ALERT: &[u8] = b"aq/";
 pub const QUEUE: &[u8] = b"as/";
 pub const REGISTRY: &[u8] = b"rg/";
+pub const INCARNATION: &[u8] = b"meta/incarnation";
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use check::CheckOutcome;
 pub use operations::{Amendment, NewOperation, Registered, registration_digest};
-pub use queue::AlertHub;
+pub use queue::{AlertHub, renew_incarnation};
 pub use registry::MatchFilter;
 pub use relay::{StateChange, card_to_proto};
 pub use retention::{Purged, Retention};
@@ -87,6 +87,8 @@ pub struct Ledger {
     /// ledger (which updates the cache under the writer lock), so it is never stale.
     registry_cache:
         std::sync::RwLock<std::collections::HashMap<AgencyId, Option<records::AgencyEntry>>>,
+    /// The alert queues' incarnation (see [`queue`]); changes only by a restore, offline.
+    incarnation: u64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -101,6 +103,7 @@ impl Ledger {
     /// Opens the ledger on `store`, resuming its audit chain.
     pub fn open(store: Arc<dyn Store>, policy: Policy) -> Result<Self, StoreError> {
         let audit = Arc::new(AuditLog::open(store.as_ref())?);
+        let incarnation = queue::open_incarnation(store.as_ref())?;
         Ok(Self {
             store,
             policy,
@@ -109,16 +112,17 @@ impl Ledger {
             audit,
             check_tallies: Mutex::default(),
             registry_cache: std::sync::RwLock::default(),
+            incarnation,
         })
     }
 
-    /// Appends audit events on their own (reads that leave a trace, token evaluations).
-    /// Durable with the next group flush.
     /// The audit chain's head, to be kept outside the store as a checkpoint.
     pub fn audit_head(&self) -> crate::ledger::audit::Checkpoint {
         self.audit.head()
     }
 
+    /// Appends audit events on their own (reads that leave a trace, token evaluations).
+    /// Durable with the next group flush.
     pub fn audit_only(&self, events: Vec<crate::ledger::audit::AuditEvent>, at: i64) -> Result<()> {
         self.audit.apply_with(
             self.store.as_ref(),

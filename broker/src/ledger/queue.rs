@@ -2,7 +2,12 @@
 //!
 //! An alert is stored under the recipient's next sequence number in the same batch as the
 //! change that caused it. Subscribers are woken only once that batch is durable, so an alert
-//! once seen is never lost and a sequence number is never reused.
+//! once seen is never lost and a sequence number is never reused within one incarnation.
+//!
+//! A restore from a backup takes the queues back in time: sequence numbers a subscriber has
+//! already seen are given out again. So the queues carry an incarnation, new at every
+//! restore; every alert is delivered with it, and a subscriber that resumes with another
+//! incarnation, or after the queue's end, is told to start over instead of silently skipping.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,7 +22,7 @@ use super::{Ledger, Notifications, Queued, keys};
 use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
 use crate::ledger::audit::AuditEvent;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError, WriteBatch};
 
 /// Per agency, the highest durable alert sequence, as a watch channel.
 #[derive(Debug, Default)]
@@ -90,6 +95,8 @@ pub(crate) fn enqueue(
         seq,
         at_unix: at,
         event: Some(event),
+        // Given on delivery (`read_alerts`), so that a restore can renew it.
+        incarnation: 0,
     };
     txn.put(keys::alert(agency, seq), alert.encode_to_vec());
     txn.put_rec(state_key, &state)?;
@@ -110,7 +117,85 @@ pub(crate) fn enqueue(
     Ok(seq)
 }
 
+fn read_incarnation(store: &dyn Store) -> Result<Option<u64>, StoreError> {
+    let Some(bytes) = store.get(keys::INCARNATION)? else {
+        return Ok(None);
+    };
+    <[u8; 8]>::try_from(bytes.as_slice())
+        .map(|b| Some(u64::from_be_bytes(b)))
+        .map_err(|_| StoreError::Corrupt {
+            key: "meta/incarnation".into(),
+            reason: format!("{} bytes, not a u64", bytes.len()),
+        })
+}
+
+fn fresh_incarnation() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0.max(1)
+}
+
+/// The store's queue incarnation, created (and made durable) on the first open.
+pub(crate) fn open_incarnation(store: &dyn Store) -> Result<u64, StoreError> {
+    if let Some(found) = read_incarnation(store)? {
+        return Ok(found);
+    }
+    let incarnation = fresh_incarnation();
+    let mut batch = WriteBatch::default();
+    batch.put(
+        keys::INCARNATION.to_vec(),
+        incarnation.to_be_bytes().to_vec(),
+    );
+    store.apply(batch)?;
+    store.flush_blocking()?;
+    Ok(incarnation)
+}
+
+/// Gives a restored store's queues a new incarnation, recorded in its audit log, so that no
+/// subscriber mistakes the sequence numbers the restore gives out again for ones it has seen.
+pub fn renew_incarnation(store: &dyn Store, now: i64) -> Result<u64, StoreError> {
+    let incarnation = fresh_incarnation();
+    let mut batch = WriteBatch::default();
+    batch.put(
+        keys::INCARNATION.to_vec(),
+        incarnation.to_be_bytes().to_vec(),
+    );
+    let event = AuditEvent::new("broker", "restore").count("incarnation", incarnation);
+    super::audit::AuditLog::open(store)?.apply_with(store, batch, vec![event], now)?;
+    store.flush_blocking()?;
+    Ok(incarnation)
+}
+
 impl Ledger {
+    /// The incarnation every alert is delivered with (see the module comment).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Where a subscription that asks for alerts after `after`, last seen in `incarnation`
+    /// (0: none seen yet), starts; refused if that place is not in this queue.
+    pub fn resume_point(&self, agency: &AgencyId, after: u64, incarnation: u64) -> Result<u64> {
+        let state = self.queue_state(agency)?;
+        let current = self.incarnation;
+        if incarnation != 0 && incarnation != current {
+            return Err(BrokerError::QueueRestarted {
+                detail: format!(
+                    "you last received alerts of queue incarnation {incarnation}, this queue is \
+                     incarnation {current}"
+                ),
+                incarnation: current,
+            });
+        }
+        if after > state.last_seq() {
+            return Err(BrokerError::QueueRestarted {
+                detail: format!(
+                    "you asked for alerts after #{after} but this queue ends at #{}",
+                    state.last_seq()
+                ),
+                incarnation: current,
+            });
+        }
+        Ok(after.max(state.acked))
+    }
+
     /// A receiver of the agency's highest durable alert sequence.
     pub fn watch_alerts(&self, agency: &AgencyId) -> Result<watch::Receiver<u64>> {
         let store = self.store.clone();
@@ -134,10 +219,13 @@ impl Ledger {
         let end = keys::alert(agency, upto.saturating_add(1));
         let mut out = Vec::new();
         for (key, value) in self.store.range(&start, &end, limit)? {
-            let alert = v1::Alert::decode(value.as_slice()).map_err(|e| StoreError::Corrupt {
-                key: "aq/".into(),
-                reason: format!("{e} ({} bytes)", key.len()),
-            })?;
+            let mut alert =
+                v1::Alert::decode(value.as_slice()).map_err(|e| StoreError::Corrupt {
+                    key: "aq/".into(),
+                    reason: format!("{e} ({} bytes)", key.len()),
+                })?;
+            // Not stored with the alert: a restored alert belongs to the new incarnation.
+            alert.incarnation = self.incarnation;
             out.push(alert);
         }
         Ok(out)
@@ -151,8 +239,26 @@ impl Ledger {
         })
     }
 
-    /// Trims the agency's queue up to and including `upto`. Returns the alerts left.
-    pub fn ack(&self, agency: &AgencyId, upto: u64, now: i64) -> Result<(u64, Notifications)> {
+    /// Trims the agency's queue up to and including `upto`, alerts the caller received in
+    /// `incarnation` (0: not said). Returns the alerts left.
+    pub fn ack(
+        &self,
+        agency: &AgencyId,
+        upto: u64,
+        incarnation: u64,
+        now: i64,
+    ) -> Result<(u64, Notifications)> {
+        if incarnation != 0 && incarnation != self.incarnation {
+            // Trimming by an old incarnation's numbers would drop alerts never delivered.
+            return Err(BrokerError::QueueRestarted {
+                detail: format!(
+                    "you acknowledged alerts of queue incarnation {incarnation}, this queue is \
+                     incarnation {}",
+                    self.incarnation
+                ),
+                incarnation: self.incarnation,
+            });
+        }
         let _guard = self.lock();
         let mut txn = Txn::new(self.store.as_ref());
         let state_key = keys::queue_state(agency);

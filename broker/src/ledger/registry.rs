@@ -88,6 +88,37 @@ impl Ledger {
         Ok(added.len())
     }
 
+    /// Makes the registry say what the broker's says, for a stand-alone token service that
+    /// mirrors it: entries are added or replaced, never removed (the broker removes none).
+    /// Returns how many entries changed.
+    pub fn mirror_registry(&self, entries: &[(AgencyId, AgencyEntry)], now: i64) -> Result<usize> {
+        let _guard = self.lock();
+        let mut txn = Txn::new(self.store.as_ref());
+        let mut changed = Vec::new();
+        for (agency, entry) in entries {
+            let key = keys::registry(agency);
+            if txn.get_rec::<AgencyEntry>(&key)?.as_ref() != Some(entry) {
+                txn.put_rec(key, entry)?;
+                changed.push((agency, entry));
+            }
+        }
+        if !changed.is_empty() {
+            txn.audit(
+                AuditEvent::new("broker", "registry_mirror")
+                    .count("changed", changed.len() as u64)
+                    .count(
+                        "suspended",
+                        changed.iter().filter(|(_, e)| e.suspended).count() as u64,
+                    ),
+            );
+        }
+        let _ = txn.commit(&self.hub, &self.audit, now)?;
+        for (agency, entry) in &changed {
+            self.cache_entry(agency, entry);
+        }
+        Ok(changed.len())
+    }
+
     /// Enters an admitted agency the registry does not know yet (enrolment not required) as an
     /// agency, so that the admin's levers (suspension) reach everyone who can call.
     pub fn enrol_on_first_contact(&self, agency: &AgencyId, now: i64) -> Result<()> {

@@ -92,6 +92,19 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
         )?),
         Mode::TokenServiceOnly => None,
     };
+    let mirror = match mode {
+        Mode::TokenServiceOnly => {
+            crate::ops::registry_mirror::configured(config).map_err(StartError::Config)?
+        }
+        Mode::Broker if config.token_service.registry_broker.is_some() => {
+            return Err(StartError::Config(
+                "[token_service] registry_broker is for a stand-alone token service; the \
+                 broker holds the registry itself"
+                    .into(),
+            ));
+        }
+        Mode::Broker => None,
+    };
     let (core, store) = store::open_core(config, pepper.as_ref(), &metrics)?;
     let gate = Arc::new(Gate::new(
         tls.clone(),
@@ -111,12 +124,21 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
             keys: &keys,
             shutdown: &shutdown_rx,
             audit_key,
+            registry: mirror.as_ref().map(|(_, health)| health.clone()),
         },
         &mut health,
     )
     .await?;
 
     let mut tasks = tasks::spawn(config, mode, &core, &tls, audit_key, &shutdown_rx);
+    if let Some((source, health)) = mirror {
+        tasks.push(tokio::spawn(crate::ops::registry_mirror::run(
+            source,
+            core.clone(),
+            health,
+            shutdown_rx.clone(),
+        )));
+    }
     let listening = listeners::listen(
         config,
         &tls,

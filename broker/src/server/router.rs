@@ -17,6 +17,7 @@ use crate::grpc::admin::AdminService;
 use crate::grpc::broker::{BrokerService, FederationParams};
 use crate::grpc::oversight::OversightService;
 use crate::grpc::token_service::TokenServiceImpl;
+use crate::ops::registry_mirror::MirrorHealth;
 use crate::secrets::pepper::Pepper;
 use crate::tokens::Quota;
 use crate::transport::access::Gate;
@@ -35,6 +36,8 @@ pub(super) struct RouteParts<'a> {
     pub shutdown: &'a watch::Receiver<bool>,
     /// The audit checkpoints' MAC key (a broker has one; a token service has no ledger).
     pub audit_key: Option<[u8; 32]>,
+    /// A stand-alone token service's registry mirror.
+    pub registry: Option<Arc<MirrorHealth>>,
 }
 
 /// The services, marked serving in `health` as they are added.
@@ -94,7 +97,8 @@ pub(super) async fn routes(
             parts.core.metrics.clone(),
             parts.gate.clone(),
         )
-        .with_previous(parts.keys.previous.clone());
+        .with_previous(parts.keys.previous.clone())
+        .with_registry_mirror(parts.registry.clone());
         routes.add_service(
             TokenServiceServer::new(tokens)
                 .max_decoding_message_size(max_message)

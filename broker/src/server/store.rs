@@ -85,9 +85,11 @@ pub(super) async fn seed_registry(config: &BrokerConfig, core: &Core) -> Result<
             "agency" => v1::Role::Agency,
             "watch-centre" | "watch_centre" => v1::Role::WatchCentre,
             "admin" => v1::Role::Admin,
+            "token-service" | "token_service" => v1::Role::TokenService,
             other => {
                 return Err(StartError::Config(format!(
-                    "agency {id}: role {other:?} is not agency, watch-centre or admin"
+                    "agency {id}: role {other:?} is not agency, watch-centre, admin or \
+                     token-service"
                 )));
             }
         };

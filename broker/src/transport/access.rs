@@ -23,6 +23,8 @@ pub enum Need {
     WatchCentre,
     /// Enrolment and suspension (admin role).
     Admin,
+    /// Reading the registry: the admin, and a stand-alone token service that mirrors it.
+    RegistryRead,
 }
 
 #[derive(Debug)]
@@ -89,6 +91,7 @@ impl Gate {
             Need::Agency => role == v1::Role::Agency,
             Need::WatchCentre => matches!(role, v1::Role::WatchCentre | v1::Role::Admin),
             Need::Admin => role == v1::Role::Admin,
+            Need::RegistryRead => matches!(role, v1::Role::Admin | v1::Role::TokenService),
         };
         if !allowed {
             self.metrics.call_refused("role");
@@ -97,7 +100,7 @@ impl Gate {
                 needs: role_name(match need {
                     Need::AnyRole | Need::Agency => v1::Role::Agency,
                     Need::WatchCentre => v1::Role::WatchCentre,
-                    Need::Admin => v1::Role::Admin,
+                    Need::Admin | Need::RegistryRead => v1::Role::Admin,
                 }),
                 has: role_name(role),
             });
@@ -134,6 +137,7 @@ pub fn role_name(role: v1::Role) -> &'static str {
         v1::Role::Unspecified | v1::Role::Agency => "agency",
         v1::Role::WatchCentre => "watch centre",
         v1::Role::Admin => "admin",
+        v1::Role::TokenService => "token service",
     }
 }
 

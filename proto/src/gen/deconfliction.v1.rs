@@ -145,11 +145,21 @@ pub struct SubscribeRequest {
     /// Stream alerts with a sequence number greater than this (0: from the start of the queue).
     #[prost(uint64, tag = "1")]
     pub after: u64,
+    /// The incarnation of the last alert received (0: none yet). A restore from a backup gives
+    /// the queue a new incarnation and gives out sequence numbers again; a subscription that
+    /// names another incarnation, or asks for alerts after the queue's end, is refused with
+    /// FAILED_PRECONDITION and should start over with after = 0 and incarnation = 0.
+    #[prost(uint64, tag = "2")]
+    pub incarnation: u64,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AckRequest {
     #[prost(uint64, tag = "1")]
     pub upto: u64,
+    /// The incarnation of the alerts acknowledged (0: not said). Another incarnation's
+    /// acknowledgement is refused with FAILED_PRECONDITION: it would trim alerts never received.
+    #[prost(uint64, tag = "2")]
+    pub incarnation: u64,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AckResponse {
@@ -160,9 +170,12 @@ pub struct AckResponse {
 /// One entry of an agency's alert queue. It speaks only of the recipient's own data.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Alert {
-    /// Strictly increasing per agency.
+    /// Strictly increasing per agency within one queue incarnation.
     #[prost(uint64, tag = "1")]
     pub seq: u64,
+    /// The queue's incarnation (see SubscribeRequest): new at every restore of the broker.
+    #[prost(uint64, tag = "9")]
+    pub incarnation: u64,
     #[prost(int64, tag = "2")]
     pub at_unix: i64,
     #[prost(oneof = "alert::Event", tags = "3, 4, 5, 6, 7, 8")]
@@ -370,7 +383,10 @@ pub struct GetMatchRequest {
     #[prost(string, tag = "1")]
     pub match_id: ::prost::alloc::string::String,
 }
-/// A match as one of its parties sees it: nothing of the other party.
+/// A match as one of its parties sees it: nothing of the other party. Every field changes
+/// only with the caller's own actions or with an alert the caller receives, so reading the
+/// view tells a party nothing the other side did unannounced (a card disclosed or withdrawn
+/// by one side alone, a message).
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct MatchView {
     #[prost(string, tag = "1")]
@@ -384,6 +400,8 @@ pub struct MatchView {
     pub outcome: i32,
     #[prost(int64, tag = "5")]
     pub created_unix: i64,
+    /// The last change both parties were alerted to (growth, resolution, reopening, the
+    /// exchange of cards).
     #[prost(int64, tag = "6")]
     pub updated_unix: i64,
     #[prost(message, repeated, tag = "7")]
@@ -733,6 +751,9 @@ pub enum Role {
     Agency = 1,
     WatchCentre = 2,
     Admin = 3,
+    /// A stand-alone token service: it may read the registry (Admin.ListAgencies) to honour
+    /// suspensions and roles, and nothing else.
+    TokenService = 4,
 }
 impl Role {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -745,6 +766,7 @@ impl Role {
             Self::Agency => "ROLE_AGENCY",
             Self::WatchCentre => "ROLE_WATCH_CENTRE",
             Self::Admin => "ROLE_ADMIN",
+            Self::TokenService => "ROLE_TOKEN_SERVICE",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -754,6 +776,7 @@ impl Role {
             "ROLE_AGENCY" => Some(Self::Agency),
             "ROLE_WATCH_CENTRE" => Some(Self::WatchCentre),
             "ROLE_ADMIN" => Some(Self::Admin),
+            "ROLE_TOKEN_SERVICE" => Some(Self::TokenService),
             _ => None,
         }
     }
@@ -2637,6 +2660,7 @@ pub mod admin_client {
                 .insert(GrpcMethod::new("deconfliction.v1.Admin", "ReinstateAgency"));
             self.inner.unary(req, path, codec).await
         }
+        /// Also open to the token-service role: a stand-alone token service mirrors the registry.
         pub async fn list_agencies(
             &mut self,
             request: impl tonic::IntoRequest<super::ListAgenciesRequest>,
@@ -2712,6 +2736,7 @@ pub mod admin_server {
             &self,
             request: tonic::Request<super::ReinstateAgencyRequest>,
         ) -> std::result::Result<tonic::Response<super::AgencyRecord>, tonic::Status>;
+        /// Also open to the token-service role: a stand-alone token service mirrors the registry.
         async fn list_agencies(
             &self,
             request: tonic::Request<super::ListAgenciesRequest>,

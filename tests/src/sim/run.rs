@@ -137,7 +137,7 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
     for (agency, client) in clients.iter().enumerate() {
         let mut stream = client
             .clone()
-            .subscribe(v1::SubscribeRequest { after: 0 })
+            .subscribe(v1::SubscribeRequest::default())
             .await?
             .into_inner();
         let received = received.clone();

@@ -354,7 +354,16 @@ fn restore(config: &Path, from: &Path) -> Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("cannot create {}", config.server.data_dir.display()))?;
     let n = deconflict_broker::store::Store::export_to(&source, &target)?;
-    match deconflict_broker::ledger::audit::verify(&SledStore::open(&target)?)? {
+    let restored = SledStore::open(&target)?;
+    // The restore hands out alert numbers again: subscribers must see that they start over.
+    let incarnation = deconflict_broker::ledger::renew_incarnation(
+        &restored,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )?;
+    println!(
+        "the alert queues start a new incarnation ({incarnation}); agency daemons re-read them by themselves"
+    );
+    match deconflict_broker::ledger::audit::verify(&restored)? {
         Verdict::Intact { records } => {
             println!(
                 "restored {n} records into {}; audit chain intact ({records} records)",

@@ -71,7 +71,8 @@ pub enum AdminCommand {
         /// The agency id, as in its certificate.
         #[arg(long)]
         agency: String,
-        /// agency, watch-centre or admin
+        /// agency, watch-centre, admin or token-service (a stand-alone token service that
+        /// mirrors the registry)
         #[arg(long, default_value = "agency")]
         role: String,
         /// The name people read (shown to the watch centre).
@@ -332,7 +333,8 @@ fn role(text: &str) -> Result<v1::Role> {
         "agency" => v1::Role::Agency,
         "watch-centre" | "watch_centre" => v1::Role::WatchCentre,
         "admin" => v1::Role::Admin,
-        other => bail!("role {other:?} is not agency, watch-centre or admin"),
+        "token-service" | "token_service" => v1::Role::TokenService,
+        other => bail!("role {other:?} is not agency, watch-centre, admin or token-service"),
     })
 }
 
@@ -342,6 +344,7 @@ fn role_words(role: i32) -> &'static str {
         Ok(v1::Role::Agency) => "agency",
         Ok(v1::Role::WatchCentre) => "watch-centre",
         Ok(v1::Role::Admin) => "admin",
+        Ok(v1::Role::TokenService) => "token-service",
         _ => "unknown",
     }
 }

@@ -143,7 +143,7 @@ pub(crate) async fn bench_alert_latency(fed: &Federation, per_second: u64, count
             .unwrap();
     }
     let mut stream = a
-        .subscribe(v1::SubscribeRequest { after: 0 })
+        .subscribe(v1::SubscribeRequest::default())
         .await
         .unwrap()
         .into_inner();
