@@ -347,7 +347,7 @@ impl TokenDeriver {
 }
 
 /// Runs `work` on a blocking thread when the batch is large enough to matter.
-async fn offload<T, F>(n: usize, work: F) -> Result<T, TokenError>
+pub(super) async fn offload<T, F>(n: usize, work: F) -> Result<T, TokenError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, TokenError> + Send + 'static,

@@ -7,7 +7,7 @@ use voprf::{
 };
 
 /// The ciphersuite of spec dcf1.
-type Suite = Ristretto255;
+pub(super) type Suite = Ristretto255;
 
 /// `info` of RFC 9497 DeriveKeyPair for development and test federations.
 pub const TOKEN_SERVICE_INFO: &[u8] = b"deconfliction token service v1";
@@ -34,6 +34,13 @@ pub enum TokenError {
          epoch, or a tampered answer; no token was derived"
     )]
     ProofVerification,
+    /// One share's token service of a joint federation failed: its proof, its answer or the
+    /// call. Nothing was derived.
+    #[error("joint token: the token service of share {share} failed: {source}")]
+    JointShare {
+        share: super::joint::Share,
+        source: Box<TokenError>,
+    },
     /// Nothing to blind.
     #[error("empty batch: nothing to blind")]
     EmptyBatch,
@@ -114,6 +121,7 @@ impl TokenError {
     pub fn grpc_code(&self) -> Option<tonic::Code> {
         match self {
             Self::Rpc { code, .. } => Some(*code),
+            Self::JointShare { source, .. } => source.grpc_code(),
             _ => None,
         }
     }
@@ -158,11 +166,43 @@ pub fn grpc_code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-fn malformed(what: impl Into<String>, reason: impl Into<String>) -> TokenError {
+pub(super) fn malformed(what: impl Into<String>, reason: impl Into<String>) -> TokenError {
     TokenError::Malformed {
         what: what.into(),
         reason: reason.into(),
     }
+}
+
+/// A token service's answer to a batch of `expected` blinded elements: its evaluated elements
+/// and its batch proof, decoded.
+pub(super) fn parse_answer(
+    evaluated: &[[u8; ELEMENT_LEN]],
+    proof: &[u8],
+    expected: usize,
+) -> Result<(Vec<EvaluationElement<Suite>>, Proof<Suite>), TokenError> {
+    if evaluated.len() != expected {
+        return Err(TokenError::CountMismatch {
+            expected,
+            got: evaluated.len(),
+        });
+    }
+    if proof.len() != PROOF_LEN {
+        return Err(malformed(
+            "proof",
+            format!("{} bytes, not {PROOF_LEN}", proof.len()),
+        ));
+    }
+    let proof = Proof::<Suite>::deserialize(proof)
+        .map_err(|_| malformed("proof", "not two ristretto255 scalars"))?;
+    let messages = evaluated
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            EvaluationElement::<Suite>::deserialize(e)
+                .map_err(|_| malformed(format!("evaluated element {i}"), "not a valid point"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((messages, proof))
 }
 
 /// Decodes the token service's public key (32 bytes, a valid non-identity point).
@@ -176,7 +216,7 @@ pub(super) fn public_key(bytes: &[u8]) -> Result<<Suite as Group>::Elem, TokenEr
     Suite::deserialize_elem(bytes).map_err(|_| malformed("public key", "not a ristretto255 point"))
 }
 
-fn to_array<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], TokenError> {
+pub(super) fn to_array<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], TokenError> {
     <[u8; N]>::try_from(bytes)
         .map_err(|_| malformed(what, format!("{} bytes, not {N}", bytes.len())))
 }
@@ -184,8 +224,8 @@ fn to_array<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], TokenEr
 /// A batch of canonical forms, blinded: the client's state between the request to the token
 /// service and its answer. The blinds never leave this value.
 pub struct BlindedBatch {
-    inputs: Vec<Vec<u8>>,
-    clients: Vec<VoprfClient<Suite>>,
+    pub(super) inputs: Vec<Vec<u8>>,
+    pub(super) clients: Vec<VoprfClient<Suite>>,
     blinded: Vec<[u8; ELEMENT_LEN]>,
 }
 
@@ -261,29 +301,8 @@ impl BlindedBatch {
         proof: &[u8],
         public_key_bytes: &[u8],
     ) -> Result<Vec<Token>, TokenError> {
-        if evaluated.len() != self.inputs.len() {
-            return Err(TokenError::CountMismatch {
-                expected: self.inputs.len(),
-                got: evaluated.len(),
-            });
-        }
+        let (messages, proof) = parse_answer(evaluated, proof, self.inputs.len())?;
         let pk = public_key(public_key_bytes)?;
-        if proof.len() != PROOF_LEN {
-            return Err(malformed(
-                "proof",
-                format!("{} bytes, not {PROOF_LEN}", proof.len()),
-            ));
-        }
-        let proof = Proof::<Suite>::deserialize(proof)
-            .map_err(|_| malformed("proof", "not two ristretto255 scalars"))?;
-        let messages = evaluated
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                EvaluationElement::<Suite>::deserialize(e)
-                    .map_err(|_| malformed(format!("evaluated element {i}"), "not a valid point"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let outputs =
             VoprfClient::batch_finalize(&self.inputs, &self.clients, &messages, &proof, pk)
                 .map_err(|e| match e {
