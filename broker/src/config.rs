@@ -35,6 +35,22 @@ pub struct BrokerConfig {
     /// Agencies known at start (roles); an admin's later changes are kept over these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agencies: Vec<AgencySection>,
+    /// A joint federation's broker (token spec section 5): the two key shares whose token
+    /// services make its tokens, published to agencies. None in a home federation; exactly
+    /// two in a joint one, whose broker serves no token service itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joint_shares: Vec<JointShareSection>,
+}
+
+/// One key share of a joint federation, as published by its broker.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JointShareSection {
+    /// Whose share, as people say it ("China (Yunnan)", "Lao PDR").
+    pub name: String,
+    /// The share's public key (64 hex digits): what that side's token service publishes.
+    pub public_key: String,
+    pub key_epoch: u32,
 }
 
 /// How long ended things are kept, in days (fractions allowed; 0 or less keeps forever).
@@ -120,6 +136,13 @@ pub struct TlsSection {
     pub allow_tls12: bool,
     /// A CRL past its next-update time: `warn` (serve, and say so loudly) or `refuse`.
     pub stale_crl: crate::transport::tls::StaleCrl,
+    /// The namespace of `ca_cert`'s agencies where several CAs are trusted (a joint broker):
+    /// their ids read `namespace/id`. Empty: ids as their certificates name them.
+    pub namespace: String,
+    /// Partner federations' CAs trusted besides `ca_cert` (a joint broker, or a token service
+    /// serving a partner's agencies), each with its namespace and its own CRL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partner_cas: Vec<crate::transport::tls::PartnerTrust>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,6 +251,8 @@ impl Default for TlsSection {
             reload_poll_seconds: 5,
             allow_tls12: false,
             stale_crl: crate::transport::tls::StaleCrl::Warn,
+            namespace: String::new(),
+            partner_cas: Vec::new(),
         }
     }
 }
@@ -344,6 +369,12 @@ impl BrokerConfig {
         fix(&mut self.tls.server_key);
         if let Some(crl) = &mut self.tls.crl {
             fix(crl);
+        }
+        for partner in &mut self.tls.partner_cas {
+            fix(&mut partner.ca_cert);
+            if let Some(crl) = &mut partner.crl {
+                fix(crl);
+            }
         }
         fix(&mut self.secrets.pepper);
         fix(&mut self.secrets.audit_key);

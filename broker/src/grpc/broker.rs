@@ -32,6 +32,9 @@ pub struct FederationParams {
     pub max_message_bytes: usize,
     /// The previous key during a rotation's overlap.
     pub previous_key: Option<crate::tokens::PreviousKey>,
+    /// A joint federation's shares: (name, public key, epoch), and their sum.
+    pub joint_shares: Vec<(String, [u8; 32], u32)>,
+    pub joint_public_key: Option<[u8; 32]>,
 }
 
 pub struct BrokerService {
@@ -398,6 +401,21 @@ impl Broker for BrokerService {
                 .unwrap_or_default(),
             previous_token_service_key_epoch: previous.map(|p| p.key.epoch()).unwrap_or_default(),
             previous_key_valid_until_unix: previous.map(|p| p.until).unwrap_or_default(),
+            joint_key_shares: self
+                .federation
+                .joint_shares
+                .iter()
+                .map(|(name, key, epoch)| v1::JointKeyShare {
+                    name: name.clone(),
+                    public_key: key.to_vec(),
+                    key_epoch: *epoch,
+                })
+                .collect(),
+            joint_public_key: self
+                .federation
+                .joint_public_key
+                .map(|k| k.to_vec())
+                .unwrap_or_default(),
         }))
     }
 }

@@ -65,6 +65,13 @@ pub async fn tls_file_watcher(
     ]
     .into_iter()
     .flatten()
+    .chain(
+        paths
+            .partner_cas
+            .iter()
+            .flat_map(|p| [Some(p.ca_cert.clone()), p.crl.clone()])
+            .flatten(),
+    )
     .collect();
     let mut seen: Vec<Option<SystemTime>> = files.iter().map(|f| mtime(f)).collect();
     loop {

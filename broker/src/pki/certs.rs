@@ -20,6 +20,11 @@ pub enum PkiError {
     Parse(String),
     #[error("invalid validity: {0}")]
     Validity(String),
+    #[error(
+        "{0}: a certificate names the agency without a namespace; the namespace is the \
+         trusting side's ([tls] namespace of the CA that issues it)"
+    )]
+    NamespacedId(String),
 }
 
 /// A certificate and its private key, both PEM.
@@ -146,6 +151,9 @@ pub fn issue_agency(
     agency: &AgencyId,
     validity: Validity,
 ) -> Result<CertAndKey, PkiError> {
+    if agency.namespace().is_some() {
+        return Err(PkiError::NamespacedId(agency.to_string()));
+    }
     let mut params = base_params(agency.as_str(), validity)?;
     let uri = format!("{AGENCY_URI_PREFIX}{agency}");
     params

@@ -45,7 +45,7 @@ pub fn ensure_dev_federation(dir: &Path, listen: SocketAddr) -> Result<bool, Dev
         &dir.join("pki/broker.key"),
     )?;
     for id in DEV_AGENCIES {
-        let agency = AgencyId::parse(id).map_err(|e| DevError::Io {
+        let agency = AgencyId::parse_local(id).map_err(|e| DevError::Io {
             path: (*id).to_string(),
             reason: e.to_string(),
         })?;

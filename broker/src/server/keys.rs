@@ -17,6 +17,59 @@ pub(super) struct TokenKeys {
     /// The key agencies pin, published in GetFederationInfo (empty if none is known).
     pub public_key: Vec<u8>,
     pub epoch: u32,
+    /// A joint federation's two shares, published in GetFederationInfo.
+    pub joint: Option<JointKeys>,
+}
+
+/// A joint federation's key shares and the sum of their public keys.
+#[derive(Debug, Clone)]
+pub struct JointKeys {
+    pub shares: Vec<(String, [u8; 32], u32)>,
+    pub public_key: [u8; 32],
+}
+
+/// The configured joint shares: none, or exactly two valid keys with epochs, at a broker
+/// that serves no token service itself (nobody holds the joint key, least of all the broker).
+fn joint_keys(config: &BrokerConfig, mode: Mode) -> Result<Option<JointKeys>, StartError> {
+    let shares = &config.joint_shares;
+    if shares.is_empty() || mode == Mode::TokenServiceOnly {
+        return Ok(None);
+    }
+    if shares.len() != 2 {
+        return Err(StartError::Config(format!(
+            "[[joint_shares]]: a joint federation has exactly two key shares, {} given",
+            shares.len()
+        )));
+    }
+    if config.token_service.enabled || config.token_service.external_public_key.is_some() {
+        return Err(StartError::Config(
+            "[[joint_shares]]: a joint broker serves and publishes no token service of its own; \
+             set [token_service] enabled = false and no external_public_key"
+                .into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(2);
+    for (i, s) in shares.iter().enumerate() {
+        let what = format!("[[joint_shares]] {} ({:?})", i + 1, s.name);
+        let key = hex::decode(s.public_key.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| {
+                StartError::Config(format!("{what}: public_key is not 64 hex digits"))
+            })?;
+        if s.key_epoch == 0 {
+            return Err(StartError::Config(format!(
+                "{what}: key_epoch must be set (not 0)"
+            )));
+        }
+        out.push((s.name.clone(), key, s.key_epoch));
+    }
+    let public_key = crate::tokens::joint_public_key(&out[0].1, &out[1].1)
+        .map_err(|e| StartError::Config(format!("[[joint_shares]]: a public_key is {e}")))?;
+    Ok(Some(JointKeys {
+        shares: out,
+        public_key,
+    }))
 }
 
 impl TokenKeys {
@@ -49,6 +102,7 @@ impl TokenKeys {
             previous,
             public_key,
             epoch,
+            joint: joint_keys(config, mode)?,
         })
     }
 }

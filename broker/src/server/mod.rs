@@ -80,6 +80,8 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
         crl: config.tls.crl.clone(),
         allow_tls12: config.tls.allow_tls12,
         stale_crl: config.tls.stale_crl,
+        namespace: Some(config.tls.namespace.clone()).filter(|ns| !ns.is_empty()),
+        partners: config.tls.partner_cas.clone(),
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 

@@ -61,6 +61,13 @@ pub(super) async fn routes(
             token_service_key_epoch: parts.keys.epoch,
             max_message_bytes: max_message,
             previous_key: parts.keys.previous.clone(),
+            joint_shares: parts
+                .keys
+                .joint
+                .as_ref()
+                .map(|j| j.shares.clone())
+                .unwrap_or_default(),
+            joint_public_key: parts.keys.joint.as_ref().map(|j| j.public_key),
         };
         let broker = BrokerService::new(
             parts.core.clone(),

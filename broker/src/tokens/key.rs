@@ -9,6 +9,22 @@ use voprf::{BlindedElement, Group, Ristretto255, VoprfServer};
 use crate::error::{BrokerError, invalid};
 use crate::secrets::file::{SecretFileError, load_or_create_secret};
 
+/// `P_A + P_B`: a joint federation's public key from its two shares' (a fingerprint that
+/// agencies may show; nothing is verified against it).
+pub fn joint_public_key(a: &[u8], b: &[u8]) -> Result<[u8; 32], String> {
+    let point = |bytes: &[u8]| {
+        Ristretto255::deserialize_elem(bytes).map_err(|_| "not a ristretto255 point".to_owned())
+    };
+    let sum = point(a)? + point(b)?;
+    let bytes = Ristretto255::serialize_elem(sum);
+    let mut out = [0u8; 32];
+    if bytes.len() != out.len() {
+        return Err("not 32 bytes".to_owned());
+    }
+    out.iter_mut().zip(bytes.iter()).for_each(|(o, b)| *o = *b);
+    Ok(out)
+}
+
 /// RFC 9497 DeriveKeyPair `info` for this federation's token service.
 pub const KEY_INFO: &[u8] = b"deconfliction token service v1";
 

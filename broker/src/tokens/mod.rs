@@ -4,5 +4,5 @@
 mod key;
 mod quota;
 
-pub use key::{KEY_INFO, PreviousKey, TokenKey, TokenKeyError, parse_elements};
+pub use key::{KEY_INFO, PreviousKey, TokenKey, TokenKeyError, joint_public_key, parse_elements};
 pub use quota::{KeyRing, Quota, QuotaBook};

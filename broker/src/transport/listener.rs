@@ -128,7 +128,7 @@ pub async fn accept_loop(
                     "TLS handshake timed out",
                 ),
                 Ok(Err(e)) => refuse(&metrics, remote, classify(&e), &e.to_string()),
-                Ok(Ok(stream)) => match peer_info(&stream, remote) {
+                Ok(Ok(stream)) => match peer_info(&stream, remote, &tls) {
                     Err(reason) => refuse(&metrics, remote, "no_agency_id", &reason),
                     Ok(peer) if tls.is_revoked(&peer.cert) => {
                         refuse(&metrics, remote, "revoked", "certificate is revoked")
@@ -172,14 +172,17 @@ fn classify(e: &io::Error) -> &'static str {
 fn peer_info(
     stream: &TlsStream<TcpStream>,
     remote: std::net::SocketAddr,
+    tls: &ReloadableTls,
 ) -> Result<PeerInfo, String> {
     let (_, conn) = stream.get_ref();
     let leaf = conn
         .peer_certificates()
         .and_then(|certs| certs.first())
         .ok_or_else(|| "no client certificate".to_string())?;
-    let agency = agency_from_cert_der(leaf).map_err(|e| e.to_string())?;
+    let local = agency_from_cert_der(leaf).map_err(|e| e.to_string())?;
     let cert = cert_ref_from_der(leaf).map_err(|e| e.to_string())?;
+    // The namespace is the issuing CA's, from our trust configuration.
+    let agency = tls.agency_for(local, &cert.issuer)?;
     Ok(PeerInfo {
         agency,
         cert,

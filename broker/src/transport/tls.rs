@@ -5,13 +5,13 @@
 //! disk and swapped in for new connections, and the set of revoked serials is also checked on
 //! every call, so a revoked agency's already-open connection stops working at once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rustls::RootCertStore;
 
-use crate::identity::CertRef;
+use crate::identity::{AgencyId, CertRef, check_namespace};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
@@ -38,6 +38,22 @@ pub struct TlsPaths {
     pub allow_tls12: bool,
     /// What a CRL past its next-update time does.
     pub stale_crl: StaleCrl,
+    /// The namespace of `ca_cert`'s agencies (None: their ids as certified).
+    pub namespace: Option<String>,
+    /// Other federations' CAs trusted besides `ca_cert` (a joint broker, a token service
+    /// serving a partner's agencies), each with its namespace and its own CRL.
+    pub partners: Vec<PartnerTrust>,
+}
+
+/// A partner federation's CA: its agencies are admitted as `namespace/id`, and its CRL
+/// revokes them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerTrust {
+    pub namespace: String,
+    pub ca_cert: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<PathBuf>,
 }
 
 /// What to do with a CRL past its next-update time: a CA that stopped re-signing it may
@@ -61,16 +77,21 @@ pub struct ReloadableTls {
     revoked: RwLock<Arc<HashSet<CertRef>>>,
     /// The earliest next-update time of the loaded CRLs (Unix seconds), if any says one.
     crl_next_update: RwLock<Option<i64>>,
+    /// Each trusted CA's name (DER) and the namespace of the agencies it certifies.
+    namespaces: RwLock<Arc<Namespaces>>,
 }
+
+type Namespaces = HashMap<Vec<u8>, Option<String>>;
 
 impl ReloadableTls {
     pub fn load(paths: TlsPaths) -> Result<Arc<Self>, TlsError> {
-        let (config, revoked, next_update) = build(&paths)?;
+        let built = build(&paths)?;
         let tls = Arc::new(Self {
             paths,
-            current: RwLock::new(Arc::new(config)),
-            revoked: RwLock::new(Arc::new(revoked)),
-            crl_next_update: RwLock::new(next_update),
+            current: RwLock::new(Arc::new(built.config)),
+            revoked: RwLock::new(Arc::new(built.revoked)),
+            crl_next_update: RwLock::new(built.next_update),
+            namespaces: RwLock::new(Arc::new(built.namespaces)),
         });
         tls.report_stale_crl(time::OffsetDateTime::now_utc().unix_timestamp());
         Ok(tls)
@@ -106,16 +127,19 @@ impl ReloadableTls {
 
     /// Re-reads certificates and CRL. On error the previous configuration stays in force.
     pub fn reload(&self) -> Result<usize, TlsError> {
-        let (config, revoked, next_update) = build(&self.paths)?;
-        let count = revoked.len();
+        let built = build(&self.paths)?;
+        let count = built.revoked.len();
         if let Ok(mut guard) = self.crl_next_update.write() {
-            *guard = next_update;
+            *guard = built.next_update;
+        }
+        if let Ok(mut guard) = self.namespaces.write() {
+            *guard = Arc::new(built.namespaces);
         }
         if let Ok(mut guard) = self.current.write() {
-            *guard = Arc::new(config);
+            *guard = Arc::new(built.config);
         }
         if let Ok(mut guard) = self.revoked.write() {
-            *guard = Arc::new(revoked);
+            *guard = Arc::new(built.revoked);
         }
         Ok(count)
     }
@@ -124,6 +148,20 @@ impl ReloadableTls {
         match self.current.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The agency a verified certificate names: its own id, in the namespace of the CA that
+    /// issued it.
+    pub fn agency_for(&self, local: AgencyId, issuer: &[u8]) -> Result<AgencyId, String> {
+        let namespaces = match self.namespaces.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        match namespaces.get(issuer) {
+            Some(None) => Ok(local),
+            Some(Some(ns)) => Ok(AgencyId::namespaced(ns, &local)),
+            None => Err("the certificate's issuer is not one of the trusted CAs".into()),
         }
     }
 
@@ -170,20 +208,70 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| parse_err(path, e))
 }
 
-type Built = (ServerConfig, HashSet<CertRef>, Option<i64>);
+struct Built {
+    config: ServerConfig,
+    revoked: HashSet<CertRef>,
+    next_update: Option<i64>,
+    namespaces: Namespaces,
+}
+
+/// A trusted CA: its namespace, its certificate file and its CRL file.
+type Trusted<'a> = (Option<String>, &'a Path, Option<&'a Path>);
+
+/// The trusted CAs with their namespaces and CRLs: ours first, then the partners'.
+fn trusted(paths: &TlsPaths) -> Result<Vec<Trusted<'_>>, TlsError> {
+    let mut out = vec![(
+        paths.namespace.clone(),
+        paths.ca_cert.as_path(),
+        paths.crl.as_deref(),
+    )];
+    for p in &paths.partners {
+        out.push((
+            Some(p.namespace.clone()),
+            p.ca_cert.as_path(),
+            p.crl.as_deref(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (ns, path, _) in &out {
+        if let Some(ns) = ns {
+            check_namespace(ns).map_err(|e| parse_err(path, e))?;
+            if !seen.insert(ns.clone()) {
+                return Err(TlsError::Config(format!(
+                    "namespace {ns:?} is given to two CAs; each federation needs its own"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
 
 fn build(paths: &TlsPaths) -> Result<Built, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    for ca in load_certs(&paths.ca_cert)? {
-        roots
-            .add(ca)
-            .map_err(|e| parse_err(&paths.ca_cert, format!("not a usable CA: {e}")))?;
-    }
+    let mut namespaces = Namespaces::new();
     let mut crls = Vec::new();
     let mut revoked = HashSet::new();
     let mut next_update: Option<i64> = None;
-    if let Some(crl_path) = &paths.crl {
+    for (namespace, ca_path, crl_path) in trusted(paths)? {
+        for ca in load_certs(ca_path)? {
+            // A certificate's issuer is matched to its CA by name, so two trusted CAs must
+            // not share one: the namespace would be ambiguous.
+            let subject = subject_of(&ca).map_err(|e| parse_err(ca_path, e))?;
+            if namespaces.insert(subject, namespace.clone()).is_some() {
+                return Err(TlsError::Config(format!(
+                    "{} holds a CA whose name another trusted CA has too; each federation's \
+                     CA needs its own name",
+                    ca_path.display()
+                )));
+            }
+            roots
+                .add(ca)
+                .map_err(|e| parse_err(ca_path, format!("not a usable CA: {e}")))?;
+        }
+        let Some(crl_path) = crl_path else {
+            continue;
+        };
         let pem = read(crl_path)?;
         for crl in CertificateRevocationListDer::pem_slice_iter(&pem) {
             let crl = crl.map_err(|e| parse_err(crl_path, e))?;
@@ -223,7 +311,19 @@ fn build(paths: &TlsPaths) -> Result<Built, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok((config, revoked, next_update))
+    Ok(Built {
+        config,
+        revoked,
+        next_update,
+        namespaces,
+    })
+}
+
+/// A CA certificate's subject name (DER), as its certificates name their issuer.
+fn subject_of(ca: &CertificateDer<'_>) -> Result<Vec<u8>, String> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(ca).map_err(|e| format!("not a certificate: {e}"))?;
+    Ok(cert.subject().as_raw().to_vec())
 }
 
 /// A CRL's revoked certificates (its issuer and each serial) and its next-update time (Unix
@@ -288,6 +388,8 @@ mod tests {
             crl: Some(file("crl.pem", &crl)),
             allow_tls12: false,
             stale_crl: StaleCrl::Warn,
+            namespace: None,
+            partners: Vec::new(),
         })
         .unwrap();
         let der = CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).unwrap();

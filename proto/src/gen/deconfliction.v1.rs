@@ -288,7 +288,7 @@ pub struct CheckedAlert {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetFederationInfoRequest {}
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct FederationInfo {
     /// Token spec version, e.g. "dcf1".
     #[prost(string, tag = "1")]
@@ -325,6 +325,27 @@ pub struct FederationInfo {
     pub previous_token_service_key_epoch: u32,
     #[prost(int64, tag = "14")]
     pub previous_key_valid_until_unix: i64,
+    /// A joint federation (token spec section 5): its tokens are made under two key shares,
+    /// each served by its own side's token service, and nobody holds the joint key. Clients pin
+    /// both shares and verify each share's proof against its own key. Empty in a home
+    /// federation (whose key is token_service_public_key).
+    #[prost(message, repeated, tag = "15")]
+    pub joint_key_shares: ::prost::alloc::vec::Vec<JointKeyShare>,
+    /// P = P_A + P_B: the joint key's fingerprint, to show people; no proof is checked against it.
+    #[prost(bytes = "vec", tag = "16")]
+    pub joint_public_key: ::prost::alloc::vec::Vec<u8>,
+}
+/// One key share of a joint federation.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct JointKeyShare {
+    /// Whose share, as people say it.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// 32 bytes, compressed ristretto255.
+    #[prost(bytes = "vec", tag = "2")]
+    pub public_key: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub key_epoch: u32,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ContactCard {

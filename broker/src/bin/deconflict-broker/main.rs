@@ -300,7 +300,7 @@ fn pki(command: PkiCommand) -> Result<()> {
             force,
         } => {
             let pki = PkiDir::open(&dir)?;
-            let agency = AgencyId::parse(&agency)?;
+            let agency = AgencyId::parse_local(&agency)?;
             refuse_overwrite(&out, force)?;
             let pair = pki.issue_agency(&agency, days)?;
             PkiDir::save(&pair, &with_ext(&out, "pem"), &with_ext(&out, "key"))?;
