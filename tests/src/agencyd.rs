@@ -69,6 +69,7 @@ pub async fn register_synced(
             selectors,
             wait_ms: 20_000,
             source: String::new(),
+            release_to: Vec::new(),
         })
         .await
         .unwrap()

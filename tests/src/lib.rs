@@ -36,8 +36,18 @@ impl Federation {
     }
 
     pub async fn start_with(agencies: &[&str], adjust: impl FnOnce(&mut BrokerConfig)) -> Self {
+        Self::start_named("Test federation CA", agencies, adjust).await
+    }
+
+    /// As [`Federation::start_with`], with a CA of its own name (two federations trusted
+    /// side by side, as a joint broker does, need CAs with different names).
+    pub async fn start_named(
+        ca_name: &str,
+        agencies: &[&str],
+        adjust: impl FnOnce(&mut BrokerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = PkiDir::create(&dir.path().join("pki"), "Test federation CA", 2).unwrap();
+        let pki = PkiDir::create(&dir.path().join("pki"), ca_name, 2).unwrap();
         let server = pki
             .issue_server(
                 "broker",

@@ -41,6 +41,7 @@ fn register_request(selectors: Vec<pb::Selector>, wait_ms: u32) -> pb::RegisterR
         selectors,
         wait_ms,
         source: String::new(),
+        release_to: Vec::new(),
     }
 }
 

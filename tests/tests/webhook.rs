@@ -96,6 +96,7 @@ async fn alerts_reach_an_https_receiver_whose_ca_is_pinned() {
             selectors: vec![phone.clone()],
             wait_ms: 20_000,
             source: String::new(),
+            release_to: Vec::new(),
         })
         .await
         .unwrap();

@@ -190,6 +190,7 @@ pub fn operation_spec_to_request(spec: &OperationSpec, wait_ms: u32) -> pb::Regi
             .collect(),
         wait_ms,
         source: String::new(),
+        release_to: spec.release_to.clone(),
     }
 }
 

@@ -10,10 +10,13 @@
 //! never lose.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::alert::Event;
+use deconfliction_proto::v1::broker_client::BrokerClient;
 use tokio::sync::watch;
+use tonic::transport::Channel;
 
 use super::core::Core;
 use super::records::{AlertRecord, AlertSelector, CardRecord};
@@ -24,19 +27,68 @@ use super::timing::{Backoff, now_unix};
 use super::views::{alert_view, outcome_name, state_name};
 use crate::control::pb;
 
+/// Where alerts come from: our own broker, or a joint federation's.
+#[derive(Clone)]
+pub struct Feed {
+    /// Empty for our own federation; else the joint federation's name.
+    pub federation: String,
+    pub broker: BrokerClient<Channel>,
+    pub call_timeout: Duration,
+}
+
+impl Feed {
+    /// Our own broker's alerts.
+    pub fn home(core: &Core) -> Self {
+        Self {
+            federation: String::new(),
+            broker: core.link.broker.clone(),
+            call_timeout: core.link.call_timeout,
+        }
+    }
+
+    fn keys(&self) -> (Vec<u8>, Vec<u8>) {
+        if self.federation.is_empty() {
+            (BROKER_ALERT_SEQ.to_vec(), BROKER_INCARNATION.to_vec())
+        } else {
+            let base = format!("m/joint/{}/", self.federation);
+            (
+                format!("{base}broker_alert_seq").into_bytes(),
+                format!("{base}broker_incarnation").into_bytes(),
+            )
+        }
+    }
+
+    /// Where this broker's queue was left: (its seq, its incarnation).
+    fn cursor(&self, core: &Core) -> Result<(u64, u64), StoreError> {
+        if self.federation.is_empty() {
+            return core.store.broker_cursor();
+        }
+        let (seq, incarnation) = self.keys();
+        Ok((core.store.get_u64(&seq)?, core.store.get_u64(&incarnation)?))
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        r.set_timeout(self.call_timeout);
+        r
+    }
+}
+
 /// Runs until `shutdown` turns true.
-pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(core: Arc<Core>, feed: Feed, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Backoff::new(core.retry_initial(), core.retry_max());
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match subscribe_once(&core, &mut shutdown, &mut backoff).await {
+        match subscribe_once(&core, &feed, &mut shutdown, &mut backoff).await {
             Ok(true) => return,
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "alerts: local store failure"),
         }
-        core.set_health(|h| h.subscribed = false);
+        if feed.federation.is_empty() {
+            core.set_health(|h| h.subscribed = false);
+        }
         let wait = backoff.next_wait();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -48,17 +100,18 @@ pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
 /// One subscription until it ends. Ok(true): shut down.
 async fn subscribe_once(
     core: &Arc<Core>,
+    feed: &Feed,
     shutdown: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<bool, StoreError> {
-    let (after, incarnation) = core.store.broker_cursor()?;
-    let mut broker = core.link.broker.clone();
+    let (after, incarnation) = feed.cursor(core)?;
+    let mut broker = feed.broker.clone();
     let call = broker.subscribe(v1::SubscribeRequest { after, incarnation });
     let mut stream = tokio::select! {
         r = call => match r {
             Ok(r) => r.into_inner(),
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                start_over(core, after, incarnation, status.message()).await?;
+                start_over(core, feed, after, incarnation, status.message()).await?;
                 backoff.reset();
                 return Ok(false);
             }
@@ -69,8 +122,10 @@ async fn subscribe_once(
         },
         _ = shutdown.changed() => return Ok(true),
     };
-    tracing::info!(after, incarnation, "alerts: subscribed");
-    core.set_health(|h| h.subscribed = true);
+    tracing::info!(after, incarnation, federation = %feed.federation, "alerts: subscribed");
+    if feed.federation.is_empty() {
+        core.set_health(|h| h.subscribed = true);
+    }
     backoff.reset();
     loop {
         let next = tokio::select! {
@@ -78,7 +133,7 @@ async fn subscribe_once(
             _ = shutdown.changed() => return Ok(true),
         };
         match next {
-            Ok(Some(alert)) => handle(core, alert).await?,
+            Ok(Some(alert)) => handle(core, feed, alert).await?,
             Ok(None) => {
                 tracing::info!("alerts: the broker ended the subscription");
                 return Ok(false);
@@ -95,6 +150,7 @@ async fn subscribe_once(
 /// the place, so that the next subscription reads the queue from its beginning.
 async fn start_over(
     core: &Arc<Core>,
+    feed: &Feed,
     after: u64,
     incarnation: u64,
     why: &str,
@@ -102,35 +158,39 @@ async fn start_over(
     tracing::warn!(
         after,
         incarnation,
+        federation = %feed.federation,
         "alerts: the broker's alert queue started over ({why}); reading it again from its \
          beginning: alerts may repeat, none is lost"
     );
     {
         let _writer = core.store.write_lock();
+        let (seq_key, incarnation_key) = feed.keys();
         let mut batch = Batch::default();
-        batch.put_u64(BROKER_ALERT_SEQ.to_vec(), 0);
-        batch.put_u64(BROKER_INCARNATION.to_vec(), 0);
+        batch.put_u64(seq_key, 0);
+        batch.put_u64(incarnation_key, 0);
         core.store.apply(batch)?;
     }
     core.store.flush().await
 }
 
 /// Stores one alert (if new), tells sinks and watchers, acknowledges it at the broker.
-pub async fn handle(core: &Arc<Core>, alert: v1::Alert) -> Result<(), StoreError> {
+pub async fn handle(core: &Arc<Core>, feed: &Feed, alert: v1::Alert) -> Result<(), StoreError> {
     let record = {
         let _writer = core.store.write_lock();
-        let (broker_seq, incarnation) = core.store.broker_cursor()?;
+        let (broker_seq, incarnation) = feed.cursor(core)?;
         let same_queue = incarnation == 0 || incarnation == alert.incarnation;
         if same_queue && alert.seq <= broker_seq {
             None
         } else {
             let seq = core.store.get_u64(LAST_ALERT_SEQ)? + 1;
-            let record = resolve(core, &alert, seq)?;
+            let mut record = resolve(core, &alert, seq)?;
+            record.federation = feed.federation.clone();
+            let (seq_key, incarnation_key) = feed.keys();
             let mut batch = Batch::default();
             batch.put(alert_key(seq), &record)?;
             batch.put_u64(LAST_ALERT_SEQ.to_vec(), seq);
-            batch.put_u64(BROKER_ALERT_SEQ.to_vec(), alert.seq);
-            batch.put_u64(BROKER_INCARNATION.to_vec(), alert.incarnation);
+            batch.put_u64(seq_key, alert.seq);
+            batch.put_u64(incarnation_key, alert.incarnation);
             if let Some(mut op) = core.store.op(&record.operation_id)?
                 && !record.match_id.is_empty()
                 && !op.match_ids.contains(&record.match_id)
@@ -148,6 +208,7 @@ pub async fn handle(core: &Arc<Core>, alert: v1::Alert) -> Result<(), StoreError
         if core.config.sinks.log {
             tracing::info!(
                 seq,
+                federation = %record.federation,
                 kind = %record.kind,
                 match_id = %record.match_id,
                 operation_id = %record.operation_id,
@@ -159,12 +220,12 @@ pub async fn handle(core: &Arc<Core>, alert: v1::Alert) -> Result<(), StoreError
         core.alerts_stored.send_replace(seq);
         core.publish(pb::watch_event::Event::Alert(alert_view(&record)));
     }
-    let mut broker = core.link.broker.clone();
+    let mut broker = feed.broker.clone();
     let ack = v1::AckRequest {
         upto: alert.seq,
         incarnation: alert.incarnation,
     };
-    if let Err(status) = broker.ack(core.link.request(ack)).await {
+    if let Err(status) = broker.ack(feed.request(ack)).await {
         // Harmless: the next subscription starts after the stored seq anyway.
         tracing::debug!(seq = alert.seq, code = ?status.code(), "alerts: ack failed");
     }
@@ -187,6 +248,7 @@ fn kind_name(event: Option<&Event>) -> &'static str {
 fn resolve(core: &Core, alert: &v1::Alert, seq: u64) -> Result<AlertRecord, StoreError> {
     let mut rec = AlertRecord {
         seq,
+        federation: String::new(),
         at_unix: alert.at_unix,
         received_unix: now_unix(),
         kind: kind_name(alert.event.as_ref()).into(),

@@ -26,6 +26,54 @@ pub struct DaemonConfig {
     pub sinks: SinksSection,
     /// Logging.
     pub log: LogSection,
+    /// Joint federations this agency takes part in besides its own (token spec section 5):
+    /// operations marked releasable to one are also registered at its broker, under tokens
+    /// made with both countries' key shares. Nothing else ever leaves home.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joint: Vec<JointSection>,
+}
+
+/// `[[joint]]`: one joint federation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JointSection {
+    /// Its name, as operations are released to it (`deconflict register --release-to NAME`):
+    /// 1 to 32 of a-z, 0-9 and '-'.
+    pub name: String,
+    /// `host:port` of the joint broker.
+    pub broker: String,
+    /// The CA its broker's certificate chains to (default: `[tls] ca`).
+    pub broker_ca: Option<PathBuf>,
+    /// Name to check the joint broker's certificate against (default: the address's host).
+    pub tls_domain: Option<String>,
+    /// The two key shares' token services, each with the key this agency pins for it.
+    pub share_a: JointShareSection,
+    pub share_b: JointShareSection,
+}
+
+/// One key share's token service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JointShareSection {
+    /// `host:port` of the token service serving this share.
+    pub address: String,
+    /// The CA its certificate chains to (default: `[tls] ca`).
+    pub ca: Option<PathBuf>,
+    /// Name to check its certificate against (default: the address's host).
+    pub tls_domain: Option<String>,
+    /// The share's public key (64 hex digits) as the two countries' administrators agreed.
+    pub public_key: String,
+    /// Its key epoch (not 0).
+    pub key_epoch: u32,
+}
+
+/// Whether `name` can name a joint federation.
+pub fn joint_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// `[tls]`: PEM files.
@@ -270,15 +318,43 @@ impl DaemonConfig {
                 "AGENCYD__BROKER__ADDRESS",
             ),
         ];
-        match required.into_iter().find(|(missing, ..)| *missing) {
-            Some((_, key, what, env)) => Err(ConfigError::Missing {
+        if let Some((_, key, what, env)) = required.into_iter().find(|(missing, ..)| *missing) {
+            return Err(ConfigError::Missing {
                 file,
                 key,
                 what,
                 env,
-            }),
-            None => Ok(()),
+            });
         }
+        self.check_joint(&file)
+    }
+
+    /// Each joint federation: a usable, unique name, a broker, both shares with a key.
+    fn check_joint(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |what: String| ConfigError::Invalid(format!("{file}: [[joint]] {what}"));
+        let mut names = std::collections::HashSet::new();
+        for j in &self.joint {
+            if !joint_name_ok(&j.name) {
+                return Err(bad(format!(
+                    "name {:?}: use 1 to 32 of a-z, 0-9 and '-'",
+                    j.name
+                )));
+            }
+            if !names.insert(j.name.as_str()) {
+                return Err(bad(format!("name {:?} is given twice", j.name)));
+            }
+            if j.broker.trim().is_empty() {
+                return Err(bad(format!("{}: broker (host:port) is missing", j.name)));
+            }
+            for (key, share) in [("share_a", &j.share_a), ("share_b", &j.share_b)] {
+                if share.address.trim().is_empty() {
+                    return Err(bad(format!("{}: {key}.address is missing", j.name)));
+                }
+                token_spec::token::PinnedKey::from_hex(&share.public_key, share.key_epoch)
+                    .map_err(|e| bad(format!("{}: {key}: {e}", j.name)))?;
+            }
+        }
+        Ok(())
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -301,6 +377,14 @@ impl DaemonConfig {
         .flatten()
         {
             fix(p);
+        }
+        for j in &mut self.joint {
+            for p in [&mut j.broker_ca, &mut j.share_a.ca, &mut j.share_b.ca]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Core {
     pub link: Link,
     /// Wakes the outbox worker when something was queued.
     pub outbox_wake: Notify,
+    /// The joint federations this agency takes part in.
+    pub joints: Vec<Arc<super::joint::JointLink>>,
     /// The highest outbox seq dealt with (sent or refused); waiters on a change watch it.
     pub outbox_done: watch::Sender<u64>,
     /// The highest alert seq stored; the sinks watch it.
@@ -42,12 +44,19 @@ pub struct Core {
 
 impl Core {
     /// Assembles the shared state.
-    pub fn new(config: DaemonConfig, store: Arc<Store>, link: Link, last_alert: u64) -> Self {
+    pub fn new(
+        config: DaemonConfig,
+        store: Arc<Store>,
+        link: Link,
+        joints: Vec<Arc<super::joint::JointLink>>,
+        last_alert: u64,
+    ) -> Self {
         Self {
             config,
             store,
             link,
             outbox_wake: Notify::new(),
+            joints,
             outbox_done: watch::Sender::new(0),
             alerts_stored: watch::Sender::new(last_alert),
             events: broadcast::Sender::new(1024),

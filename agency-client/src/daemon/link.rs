@@ -57,7 +57,7 @@ pub struct Link {
 }
 
 /// Reads a PEM file named by the configuration key `key` (`[tls] ca`, ...).
-fn read(path: &std::path::Path, key: &str) -> Result<String, LinkError> {
+pub(super) fn read(path: &std::path::Path, key: &str) -> Result<String, LinkError> {
     std::fs::read_to_string(path).map_err(|e| LinkError::File {
         path: format!("{key} = {}", path.display()),
         reason: e.to_string(),
@@ -82,7 +82,7 @@ fn endpoint_of(address: &str) -> Result<(String, String), LinkError> {
     Ok((format!("https://{rest}"), host))
 }
 
-fn channel(
+pub(super) fn channel(
     address: &str,
     domain: Option<&str>,
     tls: ClientTlsConfig,

@@ -12,6 +12,7 @@ pub mod config;
 mod core;
 mod epochs;
 mod ingest;
+mod joint;
 mod link;
 mod ops;
 mod outbox;
@@ -95,7 +96,12 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     let link = Link::new(&config)?;
     let last_alert = store.get_u64(LAST_ALERT_SEQ)?;
     let socket = config.socket_path();
-    let core = Arc::new(Core::new(config, store, link, last_alert));
+    let joints = config
+        .joint
+        .iter()
+        .map(|j| joint::JointLink::new(&config, j).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let core = Arc::new(Core::new(config, store, link, joints, last_alert));
     let sinks = sinks::configured(&core).map_err(StartError::Sink)?;
     let inbox = core.config.inbox_path();
     ingest::prepare(&inbox)
@@ -122,7 +128,24 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         }
     }));
     tasks.push(tokio::spawn(outbox::run(core.clone(), rx.clone())));
-    tasks.push(tokio::spawn(alerts::run(core.clone(), rx.clone())));
+    tasks.push(tokio::spawn(alerts::run(
+        core.clone(),
+        alerts::Feed::home(&core),
+        rx.clone(),
+    )));
+    for link in &core.joints {
+        let feed = alerts::Feed {
+            federation: link.name.clone(),
+            broker: link.broker.clone(),
+            call_timeout: link.call_timeout,
+        };
+        tasks.push(tokio::spawn(alerts::run(core.clone(), feed, rx.clone())));
+        tasks.push(tokio::spawn(joint::run(
+            core.clone(),
+            link.clone(),
+            rx.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(rotation::run(core.clone(), rx.clone())));
     tasks.push(tokio::spawn(ingest::run(core.clone(), rx.clone())));
     for sink in sinks {

@@ -74,6 +74,13 @@ async fn commit(core: &Arc<Core>, accepted: Accepted) -> Result<Accepted, Status
     core.store.flush().await?;
     if accepted.outbox_seq.is_some() {
         core.outbox_wake.notify_one();
+        for link in core
+            .joints
+            .iter()
+            .filter(|j| accepted.op.release_to.contains(&j.name))
+        {
+            link.wake.notify_one();
+        }
     }
     Ok(accepted)
 }
@@ -84,7 +91,12 @@ fn fingerprint(spec: &OperationSpec) -> String {
         .iter()
         .map(|s| selector_to_json(&s.selector, &s.label))
         .collect();
-    json!([spec.case_reference, spec.window, selectors]).to_string()
+    if spec.release_to.is_empty() {
+        // As before release_to existed, so that earlier registrations repeat idempotently.
+        json!([spec.case_reference, spec.window, selectors]).to_string()
+    } else {
+        json!([spec.case_reference, spec.window, selectors, spec.release_to]).to_string()
+    }
 }
 
 /// Accepts a new operation (idempotent on its id).
@@ -101,6 +113,20 @@ pub async fn register(
     check_window(spec.window.0, spec.window.1)
         .map_err(|e| Status::invalid_argument(format!("window: {e}")))?;
     federation_window(core, spec.window.0, spec.window.1, now_unix())?;
+    for name in &spec.release_to {
+        if !core.config.joint.iter().any(|j| &j.name == name) {
+            let known: Vec<&str> = core.config.joint.iter().map(|j| j.name.as_str()).collect();
+            return Err(Status::invalid_argument(format!(
+                "release_to: no joint federation {name:?} is configured (known: {}); nothing \
+                 was registered",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
     let id = spec
         .operation_id
         .clone()
@@ -144,6 +170,7 @@ pub async fn register(
             match_ids: Vec::new(),
             fingerprint: print,
             registered: false,
+            release_to: spec.release_to,
         };
         batch.put(op_key(&id), &op)?;
         core.store.apply(batch)?;

@@ -39,6 +39,28 @@ pub struct OpRecord {
     /// were, as a rule, delivered).
     #[serde(default = "yes")]
     pub registered: bool,
+    /// Joint federations this operation is released to (`[[joint]] name`): registered there
+    /// too, under joint tokens. Empty: it never leaves home.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub release_to: Vec<String>,
+}
+
+/// What a joint federation's broker holds of one released operation, as agencyd last told it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JointOpState {
+    /// The joint broker confirmed the registration.
+    pub registered: bool,
+    /// The joint broker confirmed the close.
+    pub closed: bool,
+    /// The window last told.
+    pub window: (i64, i64),
+    /// Joint tokens (hex) by local selector id, of the selectors last told.
+    pub tokens: BTreeMap<u64, Vec<String>>,
+    /// The joint broker's (or the token services') last refusal.
+    pub last_error: Option<String>,
+    /// The operation's `updated_unix` when it was refused: tried again once it changes.
+    #[serde(default)]
+    pub failed_update: i64,
 }
 
 fn yes() -> bool {
@@ -201,8 +223,12 @@ pub struct CardRecord {
 /// JSON that the file and webhook sinks receive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
-    /// The broker's per-agency sequence number.
+    /// agencyd's own number for it (strictly increasing; not the broker's, which starts over
+    /// after a restore and differs between federations).
     pub seq: u64,
+    /// The joint federation it comes from (empty: our own federation).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub federation: String,
     /// When the broker raised it.
     pub at_unix: i64,
     /// When agencyd stored it.

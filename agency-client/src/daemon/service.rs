@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deconfliction_proto::v1;
+use deconfliction_proto::v1::broker_client::BrokerClient;
 use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use super::core::Core;
@@ -34,6 +36,23 @@ pub struct ControlService {
 }
 
 impl ControlService {
+    /// The broker that holds match `id`: a joint federation's when its alerts came from one,
+    /// else our own. Match ids are UUIDs, unique across brokers.
+    fn broker_of(&self, id: &str) -> Result<(BrokerClient<Channel>, Duration), Status> {
+        let federation = self
+            .core
+            .store
+            .alerts_after(0, usize::MAX)?
+            .into_iter()
+            .find(|a| a.match_id == id && !a.federation.is_empty())
+            .map(|a| a.federation);
+        let joint = federation.and_then(|f| self.core.joints.iter().find(|j| j.name == f));
+        Ok(match joint {
+            Some(j) => (j.broker.clone(), j.call_timeout),
+            None => (self.core.link.broker.clone(), self.core.link.call_timeout),
+        })
+    }
+
     /// A service over `core`; `watch` streams end when `shutdown` turns true.
     pub fn new(core: Arc<Core>, shutdown: watch::Receiver<bool>) -> Self {
         Self { core, shutdown }
@@ -104,6 +123,13 @@ fn match_id(id: &str) -> Result<String, Status> {
 
 type WatchStream = ReceiverStream<Result<pb::WatchEvent, Status>>;
 
+/// A request with a deadline.
+fn timed<T>(message: T, timeout: Duration) -> Request<T> {
+    let mut r = Request::new(message);
+    r.set_timeout(timeout);
+    r
+}
+
 #[tonic::async_trait]
 impl AgencyControl for ControlService {
     async fn register(
@@ -125,6 +151,7 @@ impl AgencyControl for ControlService {
             case_reference: req.case_reference.clone(),
             window,
             selectors: selectors_from_wire(&req.selectors)?,
+            release_to: req.release_to.clone(),
         };
         let source = if req.source.is_empty() {
             "control"
@@ -425,17 +452,18 @@ impl AgencyControl for ControlService {
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
         let req = request.into_inner();
-        let core = &self.core;
-        let answer = core
-            .link
-            .broker
-            .clone()
-            .send_message(core.link.request(v1::SendMessageRequest {
-                match_id: match_id(&req.match_id)?,
-                text: req.text,
-            }))
+        let id = match_id(&req.match_id)?;
+        let (mut broker, timeout) = self.broker_of(&id)?;
+        let answer = broker
+            .send_message(timed(
+                v1::SendMessageRequest {
+                    match_id: id,
+                    text: req.text,
+                },
+                timeout,
+            ))
             .await
-            .map_err(|s| broker_status(core, s))?
+            .map_err(|s| broker_status(&self.core, s))?
             .into_inner();
         Ok(Response::new(answer.r#match.unwrap_or_default()))
     }
@@ -445,35 +473,33 @@ impl AgencyControl for ControlService {
         request: Request<pb::DiscloseRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
         let req = request.into_inner();
-        let core = &self.core;
-        let view = core
-            .link
-            .broker
-            .clone()
-            .disclose(core.link.request(v1::DiscloseRequest {
-                match_id: match_id(&req.match_id)?,
-                card: req.card,
-            }))
+        let id = match_id(&req.match_id)?;
+        let (mut broker, timeout) = self.broker_of(&id)?;
+        broker
+            .disclose(timed(
+                v1::DiscloseRequest {
+                    match_id: id,
+                    card: req.card,
+                },
+                timeout,
+            ))
             .await
-            .map_err(|s| broker_status(core, s))?;
-        Ok(view)
+            .map_err(|s| broker_status(&self.core, s))
     }
 
     async fn withdraw_disclosure(
         &self,
         request: Request<pb::MatchRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        let core = &self.core;
         let id = match_id(&request.into_inner().match_id)?;
-        core.link
-            .broker
-            .clone()
-            .withdraw_disclosure(
-                core.link
-                    .request(v1::WithdrawDisclosureRequest { match_id: id }),
-            )
+        let (mut broker, timeout) = self.broker_of(&id)?;
+        broker
+            .withdraw_disclosure(timed(
+                v1::WithdrawDisclosureRequest { match_id: id },
+                timeout,
+            ))
             .await
-            .map_err(|s| broker_status(core, s))
+            .map_err(|s| broker_status(&self.core, s))
     }
 
     async fn resolve_match(
@@ -481,44 +507,42 @@ impl AgencyControl for ControlService {
         request: Request<pb::ResolveMatchRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
         let req = request.into_inner();
-        let core = &self.core;
-        core.link
-            .broker
-            .clone()
-            .resolve_match(core.link.request(v1::ResolveMatchRequest {
-                match_id: match_id(&req.match_id)?,
-                outcome: req.outcome,
-                note: req.note,
-            }))
+        let id = match_id(&req.match_id)?;
+        let (mut broker, timeout) = self.broker_of(&id)?;
+        broker
+            .resolve_match(timed(
+                v1::ResolveMatchRequest {
+                    match_id: id,
+                    outcome: req.outcome,
+                    note: req.note,
+                },
+                timeout,
+            ))
             .await
-            .map_err(|s| broker_status(core, s))
+            .map_err(|s| broker_status(&self.core, s))
     }
 
     async fn reopen_match(
         &self,
         request: Request<pb::MatchRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        let core = &self.core;
         let id = match_id(&request.into_inner().match_id)?;
-        core.link
-            .broker
-            .clone()
-            .reopen_match(core.link.request(v1::ReopenMatchRequest { match_id: id }))
+        let (mut broker, timeout) = self.broker_of(&id)?;
+        broker
+            .reopen_match(timed(v1::ReopenMatchRequest { match_id: id }, timeout))
             .await
-            .map_err(|s| broker_status(core, s))
+            .map_err(|s| broker_status(&self.core, s))
     }
 
     async fn get_match(
         &self,
         request: Request<pb::MatchRequest>,
     ) -> Result<Response<v1::MatchView>, Status> {
-        let core = &self.core;
         let id = match_id(&request.into_inner().match_id)?;
-        core.link
-            .broker
-            .clone()
-            .get_match(core.link.request(v1::GetMatchRequest { match_id: id }))
+        let (mut broker, timeout) = self.broker_of(&id)?;
+        broker
+            .get_match(timed(v1::GetMatchRequest { match_id: id }, timeout))
             .await
-            .map_err(|s| broker_status(core, s))
+            .map_err(|s| broker_status(&self.core, s))
     }
 }

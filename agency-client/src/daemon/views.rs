@@ -107,6 +107,7 @@ fn outcome_value(name: Option<&str>) -> i32 {
 pub fn alert_view(rec: &AlertRecord) -> pb::AlertView {
     pb::AlertView {
         seq: rec.seq,
+        federation: rec.federation.clone(),
         at_unix: rec.at_unix,
         received_unix: rec.received_unix,
         kind: alert_kind(&rec.kind) as i32,

@@ -52,6 +52,8 @@ pub struct OperationSpec {
     pub window: (i64, i64),
     /// At least one selector.
     pub selectors: Vec<SelectorSpec>,
+    /// Joint federations it is released to (`release_to = ["mekong"]`); empty: home only.
+    pub release_to: Vec<String>,
 }
 
 /// Why an operation file was refused: one line a duty officer can act on.
@@ -115,7 +117,13 @@ pub fn parse_operation_value(value: &Value, now: i64) -> Result<OperationSpec, S
     reject_unknown(
         obj,
         "operation",
-        &["operation_id", "case_reference", "window", "selectors"],
+        &[
+            "operation_id",
+            "case_reference",
+            "window",
+            "selectors",
+            "release_to",
+        ],
     )?;
     let operation_id = match obj.get("operation_id") {
         None | Some(Value::Null) => None,
@@ -144,11 +152,29 @@ pub fn parse_operation_value(value: &Value, now: i64) -> Result<OperationSpec, S
         None => return Err(SpecError::at("selectors", "missing: list at least one")),
     };
     let selectors = parse_selector_list(items)?;
+    let release_to = match obj.get("release_to") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|n| {
+                n.as_str().map(str::to_owned).ok_or_else(|| {
+                    SpecError::at("release_to", "expected a list of joint federation names")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(SpecError::at(
+                "release_to",
+                "expected a list of joint federation names",
+            ));
+        }
+    };
     Ok(OperationSpec {
         operation_id,
         case_reference,
         window,
         selectors,
+        release_to,
     })
 }
 

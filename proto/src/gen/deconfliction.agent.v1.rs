@@ -168,6 +168,10 @@ pub struct RegisterRequest {
     /// Free text recorded as the operation's source (e.g. "import").
     #[prost(string, tag = "6")]
     pub source: ::prost::alloc::string::String,
+    /// Joint federations (agencyd's [joint](joint) names) this operation is released to: it is also
+    /// registered at each one's broker, under joint tokens. Empty: it never leaves home.
+    #[prost(string, repeated, tag = "7")]
+    pub release_to: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AmendRequest {
@@ -243,9 +247,13 @@ pub struct CheckResponse {
 /// A broker alert as stored by the daemon, in the agency's own terms.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AlertView {
-    /// The broker's sequence number for this agency (strictly increasing).
+    /// agencyd's own number for this alert (strictly increasing; not the broker's, which may
+    /// start over after a restore and differs between federations).
     #[prost(uint64, tag = "1")]
     pub seq: u64,
+    /// The joint federation the alert comes from (empty: our own).
+    #[prost(string, tag = "20")]
+    pub federation: ::prost::alloc::string::String,
     #[prost(int64, tag = "2")]
     pub at_unix: i64,
     #[prost(int64, tag = "3")]

@@ -62,8 +62,14 @@ pub(crate) fn summary(a: &pb::AlertView) -> String {
     } else {
         format!(" [{}]", a.case_reference)
     };
+    // A joint federation's alert says so first: the other party is abroad.
+    let joint = if a.federation.is_empty() {
+        String::new()
+    } else {
+        format!(" (joint federation {})", a.federation)
+    };
     format!(
-        "#{} {} op {}{case} — {what}",
+        "#{}{joint} {} op {}{case} — {what}",
         a.seq,
         out::time(a.at_unix),
         a.operation_id

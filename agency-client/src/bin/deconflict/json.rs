@@ -75,6 +75,7 @@ pub(crate) fn outcome_words(outcome: i32) -> String {
 pub(crate) fn alert(a: &pb::AlertView) -> Value {
     json!({
         "seq": a.seq,
+        "federation": a.federation,
         "at_unix": a.at_unix,
         "received_unix": a.received_unix,
         "kind": alert_kind_name(a.kind),

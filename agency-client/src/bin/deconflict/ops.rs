@@ -84,6 +84,10 @@ pub(crate) struct RegisterArgs {
     selectors: SelectorFlags,
     #[command(flatten)]
     window: WindowFlags,
+    /// Also register it at this joint federation (a [[joint]] name of agencyd's configuration),
+    /// under joint tokens; repeat for several. Without it, the operation never leaves home.
+    #[arg(long = "release-to", value_name = "NAME")]
+    release_to: Vec<String>,
     /// Seconds to wait for the broker's confirmation (the operation is kept either way).
     #[arg(long, default_value_t = 10)]
     wait: u32,
@@ -125,9 +129,11 @@ pub(crate) async fn register(ctx: &Ctx, args: RegisterArgs) -> CmdResult {
                     .collect(),
                 wait_ms: 0,
                 source: String::new(),
+                release_to: Vec::new(),
             }
         }
     };
+    request.release_to.extend(args.release_to.iter().cloned());
     request.wait_ms = args.wait.saturating_mul(1000);
     let reply = ctx.client().await?.register(request).await?.into_inner();
     report_operation(&reply, args.json, "registered")

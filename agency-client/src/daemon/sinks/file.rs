@@ -97,6 +97,7 @@ mod tests {
     fn alert(seq: u64) -> AlertRecord {
         AlertRecord {
             seq,
+            federation: String::new(),
             at_unix: 1,
             received_unix: 2,
             kind: "match".into(),
