@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::token_service_client::TokenServiceClient;
-use deconfliction_tests::{Federation, pinned_key, write_token_seed};
+use deconfliction_tests::{Federation, connect, pinned_key, write_token_seed};
 use token_spec::normalize::{FederationParams, Selector, SelectorKind, canonical_forms_on};
-use token_spec::token::{BlindedBatch, TOKEN_SERVICE_INFO, TokenDeriver, derive_keypair_from_seed};
+use token_spec::token::{
+    BlindedBatch, JointDeriver, PinnedKey, ShareAnswer, ShareService, TOKEN_SERVICE_INFO,
+    TokenDeriver, derive_keypair_from_seed,
+};
 
 const BATCHES: [usize; 3] = [1, 8, 100];
 
@@ -328,13 +331,41 @@ fn main() {
         });
     }
 
+    // 2b. A joint token (two shares) in-process at batch 100: blind once, both evaluations,
+    // both proofs verified, sum, unblind, finalize.
+    let share_b = derive_keypair_from_seed(&[9u8; 32], TOKEN_SERVICE_INFO).unwrap();
+    let pk_b = share_b.public_key();
+    let joint_in_process = {
+        let inputs = forms(JOINT_BATCH, 0);
+        time_sync(budget.crypto, || {
+            let b = BlindedBatch::blind(inputs.clone()).unwrap();
+            let (ea, pa) = service.evaluate(b.blinded_elements()).unwrap();
+            let (eb, pb) = share_b.evaluate(b.blinded_elements()).unwrap();
+            black_box(
+                b.finalize_joint(
+                    ShareAnswer {
+                        evaluated: &ea,
+                        proof: &pa,
+                        public_key: &pk,
+                    },
+                    ShareAnswer {
+                        evaluated: &eb,
+                        proof: &pb,
+                        public_key: &pk_b,
+                    },
+                )
+                .unwrap(),
+            );
+        }) / JOINT_BATCH as f64
+    };
+
     // 3. Through gRPC, mTLS on loopback, in-process broker.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let (rpc_floor, cached) = runtime.block_on(async {
+    let (rpc_floor, cached, joint_grpc) = runtime.block_on(async {
         let mut fed = Federation::start_with(&["bench-psb"], |c| {
             write_token_seed(c, &seed);
             c.token_service.quota_per_minute = 1_000_000_000_000;
@@ -414,8 +445,35 @@ fn main() {
             n += 100;
         }
         let cached = start.elapsed().as_nanos() as f64 / n as f64;
+
+        // A joint token through gRPC: the broker's token service as share A, a stand-alone
+        // one as share B, both called at once by the JointDeriver.
+        let b_service = share_b_service(&fed).await;
+        let (cert, key) = fed.agency_pem("bench-psb");
+        let b_channel = connect(b_service.addr, &fed.ca_pem(), Some((&cert, &key)))
+            .await
+            .unwrap();
+        let mut joint = JointDeriver::new(
+            ShareService::from_channel(channel.clone(), pinned_key(&fed.config)),
+            ShareService::from_channel(b_channel, PinnedKey::new(pk_b, 1).unwrap()),
+        )
+        .with_batch_size(JOINT_BATCH);
+        let mut round = 20_000u64;
+        for _ in 0..3 {
+            round += 1;
+            joint.tokens(&forms(JOINT_BATCH, round)).await.unwrap();
+        }
+        let start = Instant::now();
+        let mut selectors = 0u64;
+        while start.elapsed() < budget.rpc || selectors < 3 * JOINT_BATCH as u64 {
+            round += 1;
+            black_box(joint.tokens(&forms(JOINT_BATCH, round)).await.unwrap());
+            selectors += JOINT_BATCH as u64;
+        }
+        let joint_grpc = start.elapsed().as_nanos() as f64 / selectors as f64;
+        b_service.shutdown().await;
         fed.stop_broker().await;
-        (floor, cached)
+        (floor, cached, joint_grpc)
     });
 
     println!();
@@ -452,5 +510,58 @@ fn main() {
         cached / 1e3,
         cached / base
     );
+    if let Some(home) = rows.iter().find(|r| r.batch == JOINT_BATCH) {
+        println!();
+        println!(
+            "| joint token at batch {JOINT_BATCH} (two shares) | µs | home token, same run | joint / home | goal |"
+        );
+        println!("|---|---:|---:|---:|---|");
+        println!(
+            "| in-process | {:.1} | {:.1} | {:.2} | |",
+            joint_in_process / 1e3,
+            home.in_process / 1e3,
+            joint_in_process / home.in_process
+        );
+        println!(
+            "| gRPC round trip (both services at once) | {:.1} | {:.1} | {:.2} | ≤ 2.2 |",
+            joint_grpc / 1e3,
+            home.grpc / 1e3,
+            joint_grpc / home.grpc
+        );
+    }
     println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
+}
+
+const JOINT_BATCH: usize = 100;
+
+/// A stand-alone token service serving the second share (seed 9…9) beside `fed`'s broker.
+async fn share_b_service(fed: &Federation) -> deconflict_broker::server::RunningBroker {
+    let root = fed.dir.path().join("share-b");
+    let cert = fed
+        .pki
+        .issue_server(
+            "share-b",
+            &["localhost".into()],
+            &["127.0.0.1".parse().unwrap()],
+            2,
+        )
+        .unwrap();
+    deconflict_broker::pki::dir::PkiDir::save(
+        &cert,
+        &root.join("share-b.pem"),
+        &root.join("share-b.key"),
+    )
+    .unwrap();
+    let mut c = fed.config.clone();
+    c.server.listen = "127.0.0.1:0".parse().unwrap();
+    c.server.data_dir = root.join("data");
+    c.tls.server_cert = root.join("share-b.pem");
+    c.tls.server_key = root.join("share-b.key");
+    c.token_service.seed = root.join("share-b.seed");
+    c.token_service.quota_per_minute = 1_000_000_000_000;
+    c.token_service.quota_per_day = 1_000_000_000_000;
+    write_token_seed(&c, &[9u8; 32]);
+    deconflict_broker::server::start(&c, deconflict_broker::server::Mode::TokenServiceOnly)
+        .await
+        .unwrap()
 }
