@@ -282,6 +282,31 @@ async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_br
     assert_eq!(ym[0].selectors.len(), 2, "{:?}", ym[0]);
     assert_eq!(ym[0].pinyin_only.len(), 1, "{:?}", ym[0]);
 
+    // The officer sees where the operation went.
+    let view = y
+        .get_operation(pb::GetOperationRequest {
+            operation_id: released.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(view.joint.len(), 1, "{view:?}");
+    assert_eq!(
+        (
+            view.joint[0].federation.as_str(),
+            view.joint[0].state.as_str()
+        ),
+        ("mekong", "registered")
+    );
+    let home_view = y
+        .get_operation(pb::GetOperationRequest {
+            operation_id: home_only.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(home_view.joint.is_empty());
+
     // The joint broker holds only the released operation of Yunnan's, as cn/yn-psb.
     let (cert, key) = cn.agency_pem("yn-psb");
     let mut at_joint = v1::broker_client::BrokerClient::new(

@@ -26,7 +26,7 @@ use super::core::Core;
 use super::link::{Link, LinkError, channel, read};
 use super::outbox::is_transient;
 use super::records::{JointOpState, OpRecord};
-use super::store::Batch;
+use super::store::{Batch, joint_key};
 use super::timing::{Backoff, now_unix};
 use super::tokenize::{record_selector, wire_kinds};
 
@@ -153,10 +153,6 @@ enum Failure {
     Refused(String),
 }
 
-fn state_key(federation: &str, op_id: &str) -> Vec<u8> {
-    format!("j/{federation}/{op_id}").into_bytes()
-}
-
 /// Runs until shutdown.
 pub async fn run(core: Arc<Core>, link: Arc<JointLink>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Backoff::new(core.retry_initial(), core.retry_max());
@@ -189,7 +185,7 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
     };
     let mut done = true;
     for op in ops.iter().filter(|o| o.release_to.contains(&link.name)) {
-        let key = state_key(&link.name, &op.id);
+        let key = joint_key(&link.name, &op.id);
         let mut state: JointOpState = match core.store.get(&key) {
             Ok(s) => s.unwrap_or_default(),
             Err(e) => {

@@ -10,6 +10,8 @@
 //! | `m/broker_alert_seq`   | u64 BE: the broker's seq of the last alert stored |
 //! | `m/broker_incarnation` | u64 BE: the broker queue's incarnation of that alert |
 //! | `m/cursor/<sink>`      | u64 BE: the last alert seq a sink took  |
+//! | `m/joint/<name>/broker_alert_seq`, `.../broker_incarnation` | as the two above, for a joint federation's broker |
+//! | `j/<name>/<operation id>` | [`JointOpState`](super::records::JointOpState): what that joint broker was last told |
 //!
 //! Local alert numbers are agencyd's own: the broker's may start over after it is restored
 //! from a backup (a new queue incarnation), and the sinks, `watch` and the CLI must never see
@@ -96,6 +98,11 @@ pub fn alert_key(seq: u64) -> Vec<u8> {
 
 /// Key of the highest stored alert seq.
 pub const LAST_ALERT_SEQ: &[u8] = b"m/last_alert_seq";
+
+/// Key of what joint federation `federation`'s broker was last told of operation `op_id`.
+pub fn joint_key(federation: &str, op_id: &str) -> Vec<u8> {
+    format!("j/{federation}/{op_id}").into_bytes()
+}
 
 /// Key of the broker's seq of the last alert stored.
 pub const BROKER_ALERT_SEQ: &[u8] = b"m/broker_alert_seq";

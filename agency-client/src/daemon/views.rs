@@ -4,8 +4,8 @@
 use deconfliction_proto::v1;
 
 use super::core::Core;
-use super::records::{AlertRecord, OpRecord};
-use super::store::StoreError;
+use super::records::{AlertRecord, JointOpState, OpRecord};
+use super::store::{StoreError, joint_key};
 use crate::control::{pb, selector_to_proto, window_to_wire};
 use crate::opfile::selector_from_json;
 
@@ -49,7 +49,31 @@ pub fn op_view(core: &Core, op: &OpRecord) -> Result<pb::LocalOperation, StoreEr
         updated_unix: op.updated_unix,
         match_ids: op.match_ids.clone(),
         source: op.source.clone(),
+        joint: joint_releases(core, op)?,
     })
+}
+
+/// How far each joint federation the operation is released to has been told.
+fn joint_releases(core: &Core, op: &OpRecord) -> Result<Vec<pb::JointRelease>, StoreError> {
+    let mut out = Vec::with_capacity(op.release_to.len());
+    for federation in &op.release_to {
+        let state: JointOpState = core
+            .store
+            .get(&joint_key(federation, &op.id))?
+            .unwrap_or_default();
+        let (word, error) = match (&state.last_error, state.closed, state.registered) {
+            (Some(e), ..) => ("refused", e.clone()),
+            (None, true, _) => ("closed", String::new()),
+            (None, false, true) => ("registered", String::new()),
+            (None, false, false) => ("waiting", String::new()),
+        };
+        out.push(pb::JointRelease {
+            federation: federation.clone(),
+            state: word.into(),
+            error,
+        });
+    }
+    Ok(out)
 }
 
 fn alert_kind(kind: &str) -> pb::AlertKind {

@@ -148,6 +148,21 @@ pub struct LocalOperation {
     /// Where the operation came from: "control", "inbox:<file name>", "import".
     #[prost(string, tag = "12")]
     pub source: ::prost::alloc::string::String,
+    /// The joint federations it is released to, and how far each one's broker is told.
+    #[prost(message, repeated, tag = "13")]
+    pub joint: ::prost::alloc::vec::Vec<JointRelease>,
+}
+/// An operation's state at one joint federation's broker.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct JointRelease {
+    #[prost(string, tag = "1")]
+    pub federation: ::prost::alloc::string::String,
+    /// "waiting" (not yet registered there), "registered", "closed" or "refused".
+    #[prost(string, tag = "2")]
+    pub state: ::prost::alloc::string::String,
+    /// The joint broker's or the token services' refusal, when state is "refused".
+    #[prost(string, tag = "3")]
+    pub error: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RegisterRequest {

@@ -39,6 +39,11 @@ pub(crate) fn operation(op: &pb::LocalOperation) -> Value {
         "updated_unix": op.updated_unix,
         "match_ids": op.match_ids,
         "source": op.source,
+        "joint": op.joint.iter().map(|j| json!({
+            "federation": j.federation,
+            "state": j.state,
+            "error": j.error,
+        })).collect::<Vec<_>>(),
     })
 }
 

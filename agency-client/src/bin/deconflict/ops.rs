@@ -289,6 +289,14 @@ fn print_operation(op: &pb::LocalOperation) {
         println!("  refused    {}", out::alarm(&op.last_error));
     }
     println!("  source     {}", op.source);
+    for j in &op.joint {
+        let state = if j.error.is_empty() {
+            j.state.clone()
+        } else {
+            out::alarm(&format!("{}: {}", j.state, j.error))
+        };
+        println!("  joint      {} ({state})", j.federation);
+    }
     if !op.match_ids.is_empty() {
         println!("  matches    {}", out::alarm(&op.match_ids.join(", ")));
     }
