@@ -1,0 +1,126 @@
+//! `deploy/local/joint.sh` end to end, with real processes: two home federations (China with
+//! Yunnan and Guangxi bureaus, Laos with a Vientiane unit), each country's token service
+//! holding one key share, and a joint broker. The three commands it prints give a
+//! cross-border match; `stop` ends every process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Five consecutive free loopback ports.
+fn free_base() -> u16 {
+    for _ in 0..50 {
+        let base = deconfliction_tests::free_port();
+        if base < 65_000
+            && (1..5).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no five consecutive free ports");
+}
+
+fn script(args: &[&str], base: u16) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("deploy/local/joint.sh"))
+        .args(args)
+        .env(
+            "BIN_DIR",
+            deconfliction_tests::deconflict_binary().parent().unwrap(),
+        )
+        .env("BASE_PORT", base.to_string())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn deconflict(dir: &Path, agency: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(deconfliction_tests::deconflict_binary())
+        .args(args)
+        .env(
+            "DECONFLICT_SOCKET",
+            dir.join(agency).join("data/agencyd.sock"),
+        )
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn joint_match(dir: &Path, agency: &str) -> Option<String> {
+    let (ok, text) = deconflict(dir, agency, &["alerts", "--json"]);
+    (ok && text.contains("\"kind\":\"match\"") && text.contains("\"federation\":\"mekong\""))
+        .then_some(text)
+}
+
+#[test]
+fn the_joint_script_shows_a_cross_border_match_in_three_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("joint");
+    let d = dir.to_str().unwrap();
+    let base = free_base();
+    let (ok, text) = script(&["start", d], base);
+    struct Stop<'a>(&'a str, u16);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = script(&["stop", self.0], self.1);
+        }
+    }
+    let _stop = Stop(d, base);
+    assert!(ok, "start failed:\n{text}");
+    assert!(text.contains("--release-to mekong"), "{text}");
+
+    // The three commands start prints.
+    for (agency, case) in [("yn-psb", "YN-2026-114"), ("vte-police", "LA-2026-007")] {
+        let (ok, text) = deconflict(
+            &dir,
+            agency,
+            &[
+                "register",
+                "--case",
+                case,
+                "--days",
+                "7",
+                "-s",
+                "passport=CN/E12345678",
+                "--release-to",
+                "mekong",
+            ],
+        );
+        assert!(ok, "{agency}: {text}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lao = loop {
+        if let Some(text) = joint_match(&dir, "vte-police") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no joint alert at the Lao unit");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(lao.contains("E12345678"), "its own passport: {lao}");
+    let (_, text) = deconflict(&dir, "vte-police", &["alerts"]);
+    assert!(text.contains("(joint federation mekong)"), "{text}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while joint_match(&dir, "yn-psb").is_none() {
+        assert!(Instant::now() < deadline, "no joint alert at Yunnan");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Guangxi released nothing and is told nothing.
+    let (_, gx) = deconflict(&dir, "gx-psb", &["alerts", "--json"]);
+    assert!(!gx.contains("\"kind\":\"match\""), "{gx}");
+
+    let (_, status) = script(&["status", d], base);
+    assert_eq!(status.matches(": running").count(), 8, "{status}");
+    let (ok, text) = script(&["stop", d], base);
+    assert!(ok && text.contains("stopped"), "{text}");
+    let (_, status) = script(&["status", d], base);
+    assert_eq!(status.matches(": not running").count(), 8, "{status}");
+}
