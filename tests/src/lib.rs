@@ -464,5 +464,6 @@ pub fn drop_file(dir: &Path, name: &str, text: &str) {
 
 pub mod agencyd;
 pub mod calls;
+pub mod joint;
 pub mod scan;
 pub mod sim;

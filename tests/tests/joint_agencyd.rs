@@ -10,142 +10,14 @@
 use std::time::Duration;
 
 use agency_client::control::{self, pb};
-use agency_client::daemon::config::{JointSection, JointShareSection};
-use agency_client::daemon::{self, DaemonConfig};
-use deconflict_broker::config::{BrokerConfig, JointShareSection as BrokerShare};
-use deconflict_broker::pki::dir::PkiDir;
-use deconflict_broker::server::{Mode, RunningBroker, start};
-use deconflict_broker::transport::tls::PartnerTrust;
+use agency_client::daemon;
 use deconfliction_proto::v1;
 use deconfliction_tests::agencyd::{ControlClient, alert_views, control_client, register_synced};
+use deconfliction_tests::joint::Joint;
 use deconfliction_tests::*;
 use token_spec::normalize::Selector;
-use token_spec::token::{TOKEN_SERVICE_INFO, derive_keypair_from_seed};
 
 const WAIT: Duration = Duration::from_secs(30);
-const SEED_CN: [u8; 32] = [0x0a; 32];
-const SEED_LA: [u8; 32] = [0x0b; 32];
-
-fn ca_path(fed: &Federation) -> std::path::PathBuf {
-    fed.dir.path().join("pki/ca.pem")
-}
-
-fn partner(fed: &Federation, namespace: &str) -> PartnerTrust {
-    PartnerTrust {
-        namespace: namespace.into(),
-        ca_cert: ca_path(fed),
-        crl: Some(fed.pki.crl_path()),
-    }
-}
-
-/// A server certificate of `fed`'s CA for localhost, saved under `name`.
-fn server_cert(fed: &Federation, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let c = fed
-        .pki
-        .issue_server(
-            name,
-            &["localhost".into()],
-            &["127.0.0.1".parse().unwrap()],
-            2,
-        )
-        .unwrap();
-    let (cert, key) = (
-        fed.dir.path().join(format!("{name}.pem")),
-        fed.dir.path().join(format!("{name}.key")),
-    );
-    PkiDir::save(&c, &cert, &key).unwrap();
-    (cert, key)
-}
-
-fn base_config(fed: &Federation, name: &str) -> BrokerConfig {
-    let (cert, key) = server_cert(fed, name);
-    let mut c = BrokerConfig::default();
-    c.server.listen = "127.0.0.1:0".parse().unwrap();
-    c.server.data_dir = fed.dir.path().join(format!("{name}-data"));
-    c.tls.ca_cert = ca_path(fed);
-    c.tls.crl = Some(fed.pki.crl_path());
-    c.tls.server_cert = cert;
-    c.tls.server_key = key;
-    c.tls.reload_poll_seconds = 0;
-    c.secrets.pepper = fed.dir.path().join(format!("{name}-secrets/pepper"));
-    c.secrets.audit_key = fed.dir.path().join(format!("{name}-secrets/audit.key"));
-    c
-}
-
-/// `home`'s token service serving its share of the joint key, to the partner's agencies too.
-async fn share_service(
-    home: &Federation,
-    other: &Federation,
-    ns: &str,
-    seed: [u8; 32],
-) -> RunningBroker {
-    let mut c = base_config(home, "share");
-    c.tls.partner_cas = vec![partner(other, ns)];
-    c.token_service.seed = home.dir.path().join("share-secrets/share.seed");
-    write_token_seed(&c, &seed);
-    start(&c, Mode::TokenServiceOnly).await.unwrap()
-}
-
-fn public_hex(seed: &[u8; 32]) -> String {
-    hex::encode(
-        derive_keypair_from_seed(seed, TOKEN_SERVICE_INFO)
-            .unwrap()
-            .public_key(),
-    )
-}
-
-/// The joint broker, run by a body both trust (here with a certificate of China's CA).
-async fn joint_broker(cn: &Federation, la: &Federation) -> RunningBroker {
-    let mut c = base_config(cn, "joint");
-    c.tls.namespace = "cn".into();
-    c.tls.partner_cas = vec![partner(la, "la")];
-    c.token_service.enabled = false;
-    c.joint_shares = vec![
-        BrokerShare {
-            name: "China".into(),
-            public_key: public_hex(&SEED_CN),
-            key_epoch: 1,
-        },
-        BrokerShare {
-            name: "Lao PDR".into(),
-            public_key: public_hex(&SEED_LA),
-            key_epoch: 1,
-        },
-    ];
-    start(&c, Mode::Broker).await.unwrap()
-}
-
-struct Joint<'a> {
-    cn: &'a Federation,
-    la: &'a Federation,
-    broker: &'a RunningBroker,
-    share_a: &'a RunningBroker,
-    share_b: &'a RunningBroker,
-}
-
-fn with_joint(mut c: DaemonConfig, j: &Joint<'_>) -> DaemonConfig {
-    c.joint = vec![JointSection {
-        name: "mekong".into(),
-        broker: j.broker.addr.to_string(),
-        broker_ca: Some(ca_path(j.cn)),
-        tls_domain: Some("localhost".into()),
-        share_a: JointShareSection {
-            address: j.share_a.addr.to_string(),
-            ca: Some(ca_path(j.cn)),
-            tls_domain: Some("localhost".into()),
-            public_key: public_hex(&SEED_CN),
-            key_epoch: 1,
-        },
-        share_b: JointShareSection {
-            address: j.share_b.addr.to_string(),
-            ca: Some(ca_path(j.la)),
-            tls_domain: Some("localhost".into()),
-            public_key: public_hex(&SEED_LA),
-            key_epoch: 1,
-        },
-    }];
-    c
-}
 
 fn sel(s: Selector) -> pb::Selector {
     control::selector_to_proto(&s, 0, "")
@@ -205,26 +77,15 @@ async fn wait_for(c: &ControlClient, what: &str, want: impl Fn(&[pb::AlertView])
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_broker() {
-    let cn = Federation::start_named("China test CA", &["yn-psb", "gx-psb"], |_| {}).await;
-    let la = Federation::start_named("Lao test CA", &["vte-police"], |_| {}).await;
-    let share_a = share_service(&cn, &la, "la", SEED_CN).await;
-    let share_b = share_service(&la, &cn, "cn", SEED_LA).await;
-    let broker = joint_broker(&cn, &la).await;
-    let joint = Joint {
-        cn: &cn,
-        la: &la,
-        broker: &broker,
-        share_a: &share_a,
-        share_b: &share_b,
-    };
+    let joint = Joint::start(&["yn-psb", "gx-psb"], &["vte-police"]).await;
+    let (cn, broker) = (&joint.cn, &joint.broker);
     let root = tempfile::tempdir().unwrap();
-    let yc = with_joint(
-        agencyd_config(&cn, "yn-psb", &root.path().join("yn")),
-        &joint,
-    );
-    let vc = with_joint(
-        agencyd_config(&la, "vte-police", &root.path().join("vte")),
-        &joint,
+    let yc = joint.agencyd(cn, "yn-psb", &root.path().join("yn"), Joint::first_pin());
+    let vc = joint.agencyd(
+        &joint.la,
+        "vte-police",
+        &root.path().join("vte"),
+        Joint::first_pin(),
     );
     let (yd, vd) = (
         daemon::start(yc.clone()).await.unwrap(),
@@ -343,7 +204,7 @@ async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_br
     .await;
 
     // Home matching goes on beside it: Guangxi registers the passport at home.
-    let gx_token = fed_token(&cn, "gx-psb", "dcf1\0passport\0CN\0E12345678").await;
+    let gx_token = fed_token(cn, "gx-psb", "dcf1\0passport\0CN\0E12345678").await;
     let mut gx = cn.client("gx-psb").await;
     gx.register_operation(registration(vec![entry(
         &gx_token,
@@ -369,9 +230,7 @@ async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_br
 
     yd.shutdown().await;
     vd.shutdown().await;
-    broker.shutdown().await;
-    share_a.shutdown().await;
-    share_b.shutdown().await;
+    joint.shutdown().await;
 }
 
 /// The home token of one canonical form, derived as `agency` at its own federation.

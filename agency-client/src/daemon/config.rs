@@ -65,6 +65,12 @@ pub struct JointShareSection {
     pub public_key: String,
     /// Its key epoch (not 0).
     pub key_epoch: u32,
+    /// During a rotation of this share, the key pinned before (`public_key`/`key_epoch` being
+    /// the new one): released operations carry joint tokens of both until the previous epoch
+    /// is no longer served, so that agencies not yet moved keep matching them.
+    pub previous_public_key: Option<String>,
+    /// Its key epoch.
+    pub previous_key_epoch: u32,
 }
 
 /// Whether `name` can name a joint federation.
@@ -352,6 +358,16 @@ impl DaemonConfig {
                 }
                 token_spec::token::PinnedKey::from_hex(&share.public_key, share.key_epoch)
                     .map_err(|e| bad(format!("{}: {key}: {e}", j.name)))?;
+                if let Some(previous) = &share.previous_public_key {
+                    if share.previous_key_epoch == share.key_epoch {
+                        return Err(bad(format!(
+                            "{}: {key}.previous_key_epoch must differ from key_epoch",
+                            j.name
+                        )));
+                    }
+                    token_spec::token::PinnedKey::from_hex(previous, share.previous_key_epoch)
+                        .map_err(|e| bad(format!("{}: {key} (previous): {e}", j.name)))?;
+                }
             }
         }
         Ok(())

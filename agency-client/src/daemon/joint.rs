@@ -16,13 +16,15 @@ use std::time::Duration;
 
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::broker_client::BrokerClient;
+use deconfliction_proto::v1::token_service_client::TokenServiceClient;
 use token_spec::normalize::{FederationParams, canonical_forms};
 use token_spec::token::{JointDeriver, PinnedKey, ShareService};
 use tokio::sync::{Notify, watch};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use super::config::{DaemonConfig, JointSection};
+use super::config::{DaemonConfig, JointSection, JointShareSection};
 use super::core::Core;
+use super::epochs::Served;
 use super::link::{Link, LinkError, channel, read};
 use super::outbox::is_transient;
 use super::records::{JointOpState, OpRecord};
@@ -33,6 +35,19 @@ use super::tokenize::{record_selector, wire_kinds};
 /// How often released operations are looked at when nothing wakes the worker.
 const IDLE_PASS: Duration = Duration::from_secs(30);
 
+/// A pair of share epochs a joint token is made under: (share A's, share B's).
+type Pair = (u32, u32);
+
+fn pair_name((a, b): Pair) -> String {
+    format!("{a}-{b}")
+}
+
+/// One share's token service and the keys this agency pins for it, the current one first.
+struct ShareLink {
+    client: TokenServiceClient<Channel>,
+    pins: Vec<PinnedKey>,
+}
+
 /// One joint federation's broker and token derivation.
 pub struct JointLink {
     pub name: String,
@@ -40,7 +55,11 @@ pub struct JointLink {
     pub call_timeout: Duration,
     /// Woken when an operation released to this federation changed.
     pub wake: Notify,
-    deriver: tokio::sync::Mutex<JointDeriver>,
+    /// How often the shares' served epochs are looked at when nothing else happens.
+    idle: Duration,
+    shares: [ShareLink; 2],
+    /// One deriver per pair of pinned epochs (one pair, or two during a share's rotation).
+    derivers: Vec<(Pair, tokio::sync::Mutex<JointDeriver>)>,
     info: Mutex<Option<v1::FederationInfo>>,
 }
 
@@ -50,6 +69,17 @@ impl std::fmt::Debug for JointLink {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+fn share_pins(name: &str, key: &str, s: &JointShareSection) -> Result<Vec<PinnedKey>, LinkError> {
+    let bad = |e: token_spec::token::TokenError| {
+        LinkError::Config(format!("[[joint]] {name}: {key}: {e}"))
+    };
+    let mut pins = vec![PinnedKey::from_hex(&s.public_key, s.key_epoch).map_err(bad)?];
+    if let Some(previous) = &s.previous_public_key {
+        pins.push(PinnedKey::from_hex(previous, s.previous_key_epoch).map_err(bad)?);
+    }
+    Ok(pins)
 }
 
 impl JointLink {
@@ -77,29 +107,44 @@ impl JointLink {
             tls(&j.broker_ca, "[[joint]] broker_ca")?,
             connect,
         )?;
-        let mut shares = Vec::with_capacity(2);
-        for (key, s) in [("share_a", &j.share_a), ("share_b", &j.share_b)] {
-            let pin = PinnedKey::from_hex(&s.public_key, s.key_epoch)
-                .map_err(|e| LinkError::Config(format!("[[joint]] {}: {key}: {e}", j.name)))?;
+        let share = |key: &str, s: &JointShareSection| -> Result<ShareLink, LinkError> {
             let ch = channel(
                 &s.address,
                 s.tls_domain.as_deref(),
                 tls(&s.ca, &format!("[[joint]] {key}.ca"))?,
                 connect,
             )?;
-            shares.push(ShareService::from_channel(ch, pin));
-        }
-        let (Some(b), Some(a)) = (shares.pop(), shares.pop()) else {
-            return Err(LinkError::Config("[[joint]]: two shares needed".into()));
+            Ok(ShareLink {
+                client: TokenServiceClient::new(ch),
+                pins: share_pins(&j.name, key, s)?,
+            })
         };
+        let shares = [share("share_a", &j.share_a)?, share("share_b", &j.share_b)?];
+        let mut derivers = Vec::new();
+        for a in &shares[0].pins {
+            for b in &shares[1].pins {
+                let deriver = JointDeriver::new(
+                    ShareService {
+                        client: shares[0].client.clone(),
+                        pinned: *a,
+                    },
+                    ShareService {
+                        client: shares[1].client.clone(),
+                        pinned: *b,
+                    },
+                )
+                .with_call_timeout(call_timeout);
+                derivers.push(((a.epoch(), b.epoch()), tokio::sync::Mutex::new(deriver)));
+            }
+        }
         Ok(Self {
             name: j.name.clone(),
             broker: BrokerClient::new(broker),
             call_timeout,
             wake: Notify::new(),
-            deriver: tokio::sync::Mutex::new(
-                JointDeriver::new(a, b).with_call_timeout(call_timeout),
-            ),
+            idle: IDLE_PASS.min(Duration::from_secs(config.daemon.key_poll_seconds.max(1))),
+            shares,
+            derivers,
             info: Mutex::new(None),
         })
     }
@@ -108,6 +153,48 @@ impl JointLink {
         let mut r = tonic::Request::new(message);
         r.set_timeout(self.call_timeout);
         r
+    }
+
+    /// The pairs of pinned epochs both shares' services serve now, the current pair first:
+    /// what released operations must carry tokens of.
+    async fn live_pairs(&self) -> Result<Vec<Pair>, Failure> {
+        let now = now_unix();
+        let mut served: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+        for (i, share) in self.shares.iter().enumerate() {
+            let which = if i == 0 { "A" } else { "B" };
+            let info = share
+                .client
+                .clone()
+                .get_public_key(self.request(v1::GetPublicKeyRequest {}))
+                .await
+                .map_err(|s| {
+                    Failure::Later(format!(
+                        "token service of share {which}: {:?}: {}",
+                        s.code(),
+                        s.message()
+                    ))
+                })?
+                .into_inner();
+            let s = Served::from_info(&info);
+            served[i] = share
+                .pins
+                .iter()
+                .map(|p| p.epoch())
+                .filter(|e| s.serves(*e, now))
+                .collect();
+            if served[i].is_empty() {
+                return Err(Failure::Later(format!(
+                    "the token service of share {which} serves none of the epochs pinned for it \
+                     (it serves {:?}): update [[joint]] {}",
+                    s.epochs(now),
+                    self.name
+                )));
+            }
+        }
+        Ok(served[0]
+            .iter()
+            .flat_map(|a| served[1].iter().map(move |b| (*a, *b)))
+            .collect())
     }
 
     /// The joint federation's normalization parameters (asked once, then remembered).
@@ -162,7 +249,7 @@ pub async fn run(core: Arc<Core>, link: Arc<JointLink>, mut shutdown: watch::Rec
         }
         let wait = if pass(&core, &link).await {
             backoff.reset();
-            IDLE_PASS
+            link.idle
         } else {
             backoff.next_wait()
         };
@@ -183,8 +270,22 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
             return false;
         }
     };
+    let released: Vec<&OpRecord> = ops
+        .iter()
+        .filter(|o| o.release_to.contains(&link.name))
+        .collect();
+    if released.is_empty() {
+        return true;
+    }
+    let pairs = match link.live_pairs().await {
+        Ok(pairs) => pairs,
+        Err(Failure::Later(reason) | Failure::Refused(reason)) => {
+            tracing::warn!(federation = %link.name, %reason, "joint: cannot tell which key epochs to use; retried later");
+            return false;
+        }
+    };
     let mut done = true;
-    for op in ops.iter().filter(|o| o.release_to.contains(&link.name)) {
+    for op in released {
         let key = joint_key(&link.name, &op.id);
         let mut state: JointOpState = match core.store.get(&key) {
             Ok(s) => s.unwrap_or_default(),
@@ -197,7 +298,7 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
             continue;
         }
         let before = state.clone();
-        match sync(core, link, op, &mut state).await {
+        match sync(core, link, op, &pairs, &mut state).await {
             Ok(()) => state.last_error = None,
             Err(Failure::Later(reason)) => {
                 tracing::warn!(federation = %link.name, operation_id = %op.id, %reason, "joint: not delivered; retried later");
@@ -236,11 +337,12 @@ async fn save(core: &Core, key: &[u8], state: &JointOpState) -> Result<(), ()> {
     }
 }
 
-/// Brings one operation at the joint broker to what it says now.
+/// Brings one operation at the joint broker to what it says now, under every live pair.
 async fn sync(
     core: &Core,
     link: &JointLink,
     op: &OpRecord,
+    pairs: &[Pair],
     state: &mut JointOpState,
 ) -> Result<(), Failure> {
     let mut broker = link.broker.clone();
@@ -260,78 +362,94 @@ async fn sync(
     if state.closed {
         return Ok(());
     }
+    // What the broker must hold: every current selector's tokens under every live pair.
     let current: HashSet<u64> = op.selector_ids.iter().copied().collect();
-    let missing: Vec<u64> = op
-        .selector_ids
-        .iter()
-        .copied()
-        .filter(|id| !state.tokens.contains_key(id))
+    let mut desired: BTreeMap<String, BTreeMap<u64, Vec<String>>> = BTreeMap::new();
+    for pair in pairs {
+        let mut held = state
+            .tokens
+            .get(&pair_name(*pair))
+            .cloned()
+            .unwrap_or_default();
+        held.retain(|id, _| current.contains(id));
+        let missing: Vec<u64> = op
+            .selector_ids
+            .iter()
+            .copied()
+            .filter(|id| !held.contains_key(id))
+            .collect();
+        held.extend(derive(core, link, *pair, &missing).await?);
+        desired.insert(pair_name(*pair), held);
+    }
+    let held: HashSet<&String> = if state.registered {
+        state
+            .tokens
+            .values()
+            .flat_map(|m| m.values().flatten())
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let wanted: HashSet<&String> = desired
+        .values()
+        .flat_map(|m| m.values().flatten())
         .collect();
-    let fresh = derive(core, link, &missing).await?;
+    // New tokens, by selector (for their kinds and local refs).
+    let mut add: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for per_selector in desired.values() {
+        for (id, list) in per_selector {
+            let new: Vec<String> = list.iter().filter(|t| !held.contains(t)).cloned().collect();
+            if !new.is_empty() {
+                add.entry(*id).or_default().extend(new);
+            }
+        }
+    }
+    let mut remove_tokens = Vec::new();
+    for t in held.iter().filter(|t| !wanted.contains(*t)) {
+        if let Ok(bytes) = hex::decode(t) {
+            remove_tokens.push(bytes);
+        }
+    }
     if !state.registered {
-        let mut all = state.tokens.clone();
-        all.retain(|id, _| current.contains(id));
-        all.extend(fresh);
         let request = v1::RegisterOperationRequest {
             operation_id: op.id.clone(),
             window: Some(crate::control::window_to_wire(op.window)),
-            tokens: entries(core, &all)?,
+            tokens: entries(core, &add)?,
             case_reference: String::new(),
         };
         broker
             .register_operation(link.request(request))
             .await
             .map_err(|s| link.failure(s))?;
-        tracing::info!(federation = %link.name, operation_id = %op.id, selectors = all.len(), "joint: registration delivered");
+        tracing::info!(federation = %link.name, operation_id = %op.id, selectors = current.len(), key_pairs = pairs.len(), "joint: registration delivered");
         state.registered = true;
-        state.window = op.window;
-        state.tokens = all;
-        return Ok(());
+    } else if !add.is_empty() || !remove_tokens.is_empty() || state.window != op.window {
+        let (added, removed) = (
+            add.values().map(Vec::len).sum::<usize>(),
+            remove_tokens.len(),
+        );
+        let request = v1::AmendOperationRequest {
+            operation_id: op.id.clone(),
+            add_tokens: entries(core, &add)?,
+            remove_tokens,
+            window: (state.window != op.window).then(|| crate::control::window_to_wire(op.window)),
+        };
+        broker
+            .amend_operation(link.request(request))
+            .await
+            .map_err(|s| link.failure(s))?;
+        tracing::info!(federation = %link.name, operation_id = %op.id, tokens_added = added, tokens_removed = removed, "joint: amendment delivered");
     }
-    let gone: BTreeMap<u64, Vec<String>> = state
-        .tokens
-        .iter()
-        .filter(|(id, _)| !current.contains(id))
-        .map(|(id, t)| (*id, t.clone()))
-        .collect();
-    if fresh.is_empty() && gone.is_empty() && state.window == op.window {
-        return Ok(());
-    }
-    let kept: HashSet<&String> = state
-        .tokens
-        .iter()
-        .filter(|(id, _)| current.contains(id))
-        .flat_map(|(_, t)| t)
-        .collect();
-    let mut remove_tokens = Vec::new();
-    for t in gone.values().flatten().filter(|t| !kept.contains(t)) {
-        if let Ok(bytes) = hex::decode(t)
-            && !remove_tokens.contains(&bytes)
-        {
-            remove_tokens.push(bytes);
-        }
-    }
-    let request = v1::AmendOperationRequest {
-        operation_id: op.id.clone(),
-        add_tokens: entries(core, &fresh)?,
-        remove_tokens,
-        window: (state.window != op.window).then(|| crate::control::window_to_wire(op.window)),
-    };
-    broker
-        .amend_operation(link.request(request))
-        .await
-        .map_err(|s| link.failure(s))?;
-    tracing::info!(federation = %link.name, operation_id = %op.id, added = fresh.len(), removed = gone.len(), "joint: amendment delivered");
-    state.tokens.retain(|id, _| current.contains(id));
-    state.tokens.extend(fresh);
     state.window = op.window;
+    state.tokens = desired;
     Ok(())
 }
 
-/// Joint tokens (hex) of the stored selectors `ids`, by id.
+/// Joint tokens (hex) of the stored selectors `ids` under `pair`, by id.
 async fn derive(
     core: &Core,
     link: &JointLink,
+    pair: Pair,
     ids: &[u64],
 ) -> Result<BTreeMap<u64, Vec<String>>, Failure> {
     if ids.is_empty() {
@@ -353,8 +471,13 @@ async fn derive(
         counts.push(f.len());
         forms.extend(f);
     }
-    let tokens = link
-        .deriver
+    let deriver = link
+        .derivers
+        .iter()
+        .find(|(p, _)| *p == pair)
+        .map(|(_, d)| d)
+        .ok_or_else(|| Failure::Later(format!("no pinned keys for epochs {}", pair_name(pair))))?;
+    let tokens = deriver
         .lock()
         .await
         .tokens(&forms)

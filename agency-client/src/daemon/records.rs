@@ -54,8 +54,10 @@ pub struct JointOpState {
     pub closed: bool,
     /// The window last told.
     pub window: (i64, i64),
-    /// Joint tokens (hex) by local selector id, of the selectors last told.
-    pub tokens: BTreeMap<u64, Vec<String>>,
+    /// Joint tokens (hex) the broker holds, by the pair of share epochs they were made under
+    /// (`"1-1"`: share A's epoch, share B's) and local selector id. During a rotation of
+    /// either share, two pairs.
+    pub tokens: BTreeMap<String, BTreeMap<u64, Vec<String>>>,
     /// The joint broker's (or the token services') last refusal.
     pub last_error: Option<String>,
     /// The operation's `updated_unix` when it was refused: tried again once it changes.
