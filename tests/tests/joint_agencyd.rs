@@ -241,3 +241,48 @@ async fn fed_token(fed: &Federation, agency: &str, form: &str) -> [u8; 32] {
         .await
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pinned_share_registers_nothing_and_says_which() {
+    let joint = Joint::start(&["yn-psb"], &["vte-police"]).await;
+    let root = tempfile::tempdir().unwrap();
+    let mut c = joint.agencyd(&joint.cn, "yn-psb", root.path(), Joint::first_pin());
+    // Share B pinned with China's key: Laos's service's proofs cannot verify against it.
+    c.joint[0].share_b.public_key =
+        deconfliction_tests::joint::public_hex(&deconfliction_tests::joint::SEED_CN);
+    let d = daemon::start(c.clone()).await.unwrap();
+    let mut y = control_client(&c).await;
+    let id = register_released(&mut y, "YN-1", vec![passport()]).await;
+    let client = y.clone();
+    let why = eventually(WAIT, "the reason the release waits", move || {
+        let mut c = client.clone();
+        let id = id.clone();
+        async move {
+            let op = c
+                .get_operation(pb::GetOperationRequest { operation_id: id })
+                .await
+                .ok()?
+                .into_inner();
+            let j = op.joint.first()?;
+            (!j.error.is_empty()).then(|| (j.state.clone(), j.error.clone()))
+        }
+    })
+    .await;
+    assert_eq!(why.0, "waiting");
+    assert!(why.1.contains("share B"), "{}", why.1);
+    // Nothing reached the joint broker.
+    let (cert, key) = joint.cn.agency_pem("yn-psb");
+    let listed = v1::broker_client::BrokerClient::new(
+        connect(joint.broker.addr, &joint.cn.ca_pem(), Some((&cert, &key)))
+            .await
+            .unwrap(),
+    )
+    .list_operations(v1::ListOperationsRequest::default())
+    .await
+    .unwrap()
+    .into_inner()
+    .operations;
+    assert!(listed.is_empty(), "{listed:?}");
+    d.shutdown().await;
+    joint.shutdown().await;
+}

@@ -61,6 +61,9 @@ pub struct JointLink {
     /// One deriver per pair of pinned epochs (one pair, or two during a share's rotation).
     derivers: Vec<(Pair, tokio::sync::Mutex<JointDeriver>)>,
     info: Mutex<Option<v1::FederationInfo>>,
+    /// Why an operation is still waiting (a broker or token service unreachable, a share's
+    /// proof refused), by operation id: shown by `deconflict ops`, not stored.
+    waiting: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for JointLink {
@@ -146,7 +149,29 @@ impl JointLink {
             shares,
             derivers,
             info: Mutex::new(None),
+            waiting: Mutex::default(),
         })
+    }
+
+    /// Why operation `op_id` still waits for this joint broker, if it does.
+    pub fn waiting_reason(&self, op_id: &str) -> Option<String> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(op_id)
+            .cloned()
+    }
+
+    fn set_waiting(&self, op_id: &str, reason: Option<String>) {
+        let mut map = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        match reason {
+            Some(r) => {
+                map.insert(op_id.to_owned(), r);
+            }
+            None => {
+                map.remove(op_id);
+            }
+        }
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -281,6 +306,9 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
         Ok(pairs) => pairs,
         Err(Failure::Later(reason) | Failure::Refused(reason)) => {
             tracing::warn!(federation = %link.name, %reason, "joint: cannot tell which key epochs to use; retried later");
+            for op in &released {
+                link.set_waiting(&op.id, Some(reason.clone()));
+            }
             return false;
         }
     };
@@ -299,9 +327,13 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
         }
         let before = state.clone();
         match sync(core, link, op, &pairs, &mut state).await {
-            Ok(()) => state.last_error = None,
+            Ok(()) => {
+                state.last_error = None;
+                link.set_waiting(&op.id, None);
+            }
             Err(Failure::Later(reason)) => {
                 tracing::warn!(federation = %link.name, operation_id = %op.id, %reason, "joint: not delivered; retried later");
+                link.set_waiting(&op.id, Some(reason));
                 done = false;
                 continue;
             }

@@ -61,11 +61,20 @@ fn joint_releases(core: &Core, op: &OpRecord) -> Result<Vec<pb::JointRelease>, S
             .store
             .get(&joint_key(federation, &op.id))?
             .unwrap_or_default();
+        let waiting = core
+            .joints
+            .iter()
+            .find(|j| &j.name == federation)
+            .and_then(|j| j.waiting_reason(&op.id));
         let (word, error) = match (&state.last_error, state.closed, state.registered) {
             (Some(e), ..) => ("refused", e.clone()),
             (None, true, _) => ("closed", String::new()),
-            (None, false, true) => ("registered", String::new()),
-            (None, false, false) => ("waiting", String::new()),
+            // Registered, and a change still waits: say why.
+            (None, false, true) => match waiting {
+                Some(why) => ("changes waiting", why),
+                None => ("registered", String::new()),
+            },
+            (None, false, false) => ("waiting", waiting.unwrap_or_default()),
         };
         out.push(pb::JointRelease {
             federation: federation.clone(),

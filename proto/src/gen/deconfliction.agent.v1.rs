@@ -157,10 +157,12 @@ pub struct LocalOperation {
 pub struct JointRelease {
     #[prost(string, tag = "1")]
     pub federation: ::prost::alloc::string::String,
-    /// "waiting" (not yet registered there), "registered", "closed" or "refused".
+    /// "waiting" (not yet registered there), "registered", "changes waiting" (registered, a
+    /// later change not yet delivered), "closed" or "refused".
     #[prost(string, tag = "2")]
     pub state: ::prost::alloc::string::String,
-    /// The joint broker's or the token services' refusal, when state is "refused".
+    /// Why: the refusal when "refused"; when waiting, what stands in the way (a broker or token
+    /// service unreachable, a share's proof that does not verify, naming the share).
     #[prost(string, tag = "3")]
     pub error: ::prost::alloc::string::String,
 }

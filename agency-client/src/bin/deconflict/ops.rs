@@ -292,8 +292,10 @@ fn print_operation(op: &pb::LocalOperation) {
     for j in &op.joint {
         let state = if j.error.is_empty() {
             j.state.clone()
-        } else {
+        } else if j.state == "refused" {
             out::alarm(&format!("{}: {}", j.state, j.error))
+        } else {
+            format!("{}: {}", j.state, j.error)
         };
         println!("  joint      {} ({state})", j.federation);
     }
