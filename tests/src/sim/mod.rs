@@ -13,6 +13,7 @@ pub mod docs;
 pub mod generate;
 pub mod ident;
 pub mod leak;
+pub mod mekong;
 pub mod overlap;
 pub mod provinces;
 pub mod report;

@@ -14,6 +14,7 @@ use deconfliction_proto::v1::oversight_client::OversightClient;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use token_spec::token::{JointDeriver, TokenDeriver, TokenError};
 use tonic::transport::Channel;
 
 use super::generate::Simulation;
@@ -91,6 +92,74 @@ impl Progress {
     }
 }
 
+/// How a bureau derives its tokens: at home, or in a joint federation (two key shares).
+pub enum Deriver {
+    Home(TokenDeriver),
+    Joint(JointDeriver),
+}
+
+impl Deriver {
+    async fn tokens(&mut self, forms: &[Vec<u8>]) -> Result<Vec<[u8; 32]>, TokenError> {
+        match self {
+            Self::Home(d) => d.tokens(forms).await,
+            Self::Joint(d) => d.tokens(forms).await,
+        }
+    }
+}
+
+/// One bureau's way in (index as in `Simulation::agencies`): its client at the broker the
+/// run registers at, and its token deriver.
+pub struct Endpoint {
+    pub client: BrokerClient<Channel>,
+    pub deriver: Deriver,
+}
+
+/// What [`drive`] collected, the broker still running: its alert collectors end when the
+/// broker stops.
+pub struct Driven {
+    received: Arc<Mutex<Vec<(Received, Instant)>>>,
+    collectors: Vec<tokio::task::JoinHandle<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+    registered: Instant,
+    pub register_errors: Vec<String>,
+    pub tokens: Vec<Vec<[u8; 32]>>,
+    pub timings: Timings,
+}
+
+impl Driven {
+    /// After the broker stopped: the alerts and timings, as an [`Outcome`].
+    pub async fn finish(
+        self,
+        started: Instant,
+        watch_open_matches: Option<u64>,
+        broker_files: Vec<(String, Vec<u8>)>,
+    ) -> Outcome {
+        for c in self.collectors {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c).await;
+        }
+        if let Some(t) = self.ticker {
+            t.abort();
+        }
+        let received =
+            std::mem::take(&mut *self.received.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut timings = self.timings;
+        timings.delivery = received
+            .iter()
+            .map(|(_, at)| at.saturating_duration_since(self.registered))
+            .max()
+            .unwrap_or_default();
+        timings.total = started.elapsed();
+        Outcome {
+            alerts: received.into_iter().map(|(r, _)| r).collect(),
+            register_errors: self.register_errors,
+            tokens: self.tokens,
+            timings,
+            watch_open_matches,
+            broker_files,
+        }
+    }
+}
+
 /// Starts a federation for `sim`, derives and registers everything, collects the alerts.
 pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::Result<Outcome> {
     let started = Instant::now();
@@ -108,6 +177,41 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
         }];
     })
     .await;
+    let mut endpoints = Vec::new();
+    for a in &sim.agencies {
+        endpoints.push(Endpoint {
+            client: fed.client(&a.id).await,
+            deriver: Deriver::Home(fed.deriver(&a.id).await),
+        });
+    }
+    let driven = drive(sim, truth, opts, endpoints, started).await?;
+    let watch_open_matches = match fed.channel(WATCH_CENTRE).await {
+        Ok(ch) => OversightClient::new(ch)
+            .get_statistics(v1::GetStatisticsRequest {})
+            .await
+            .ok()
+            .map(|s| s.into_inner().open_matches),
+        Err(_) => None,
+    };
+    fed.stop_broker().await;
+    let mut broker_files = Vec::new();
+    if opts.collect_broker_files {
+        collect_files(fed.dir.path(), &mut broker_files);
+    }
+    Ok(driven
+        .finish(started, watch_open_matches, broker_files)
+        .await)
+}
+
+/// Subscribes every bureau, derives every operation's tokens, registers them all from
+/// several workers at once, and waits for the alerts to arrive and go quiet.
+pub async fn drive(
+    sim: &Simulation,
+    truth: &Truth,
+    opts: &RunOptions,
+    endpoints: Vec<Endpoint>,
+    started: Instant,
+) -> anyhow::Result<Driven> {
     let progress = Arc::new(Progress {
         label: Mutex::new("setup"),
         done: AtomicUsize::new(0),
@@ -128,10 +232,8 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
         })
     });
 
-    let mut clients: Vec<BrokerClient<Channel>> = Vec::new();
-    for a in &sim.agencies {
-        clients.push(fed.client(&a.id).await);
-    }
+    let (clients, derivers): (Vec<_>, Vec<_>) =
+        endpoints.into_iter().map(|e| (e.client, e.deriver)).unzip();
     let received: Arc<Mutex<Vec<(Received, Instant)>>> = Arc::default();
     let mut collectors = Vec::new();
     for (agency, client) in clients.iter().enumerate() {
@@ -156,12 +258,11 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
         ..Timings::default()
     };
 
-    // Derive: each bureau asks the token service for the tokens of its own forms.
+    // Derive: each bureau asks the token service(s) for the tokens of its own forms.
     let t = Instant::now();
     progress.phase("derive tokens", truth.token_count());
     let mut tasks = Vec::new();
-    for (agency, a) in sim.agencies.iter().enumerate() {
-        let mut deriver = fed.deriver(&a.id).await;
+    for (agency, mut deriver) in derivers.into_iter().enumerate() {
         let ops: Vec<usize> = (0..sim.operations.len())
             .filter(|&i| sim.operations[i].agency == agency)
             .collect();
@@ -264,40 +365,15 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let watch_open_matches = match fed.channel(WATCH_CENTRE).await {
-        Ok(ch) => OversightClient::new(ch)
-            .get_statistics(v1::GetStatisticsRequest {})
-            .await
-            .ok()
-            .map(|s| s.into_inner().open_matches),
-        Err(_) => None,
-    };
-    fed.stop_broker().await;
-    let mut broker_files = Vec::new();
-    if opts.collect_broker_files {
-        collect_files(fed.dir.path(), &mut broker_files);
-    }
-    for c in collectors {
-        let _ = tokio::time::timeout(Duration::from_secs(5), c).await;
-    }
-    if let Some(t) = ticker {
-        t.abort();
-    }
-    let received = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
-    timings.delivery = received
-        .iter()
-        .map(|(_, at)| at.saturating_duration_since(registered))
-        .max()
-        .unwrap_or_default();
-    timings.total = started.elapsed();
     let register_errors = std::mem::take(&mut *errors.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok(Outcome {
-        alerts: received.into_iter().map(|(r, _)| r).collect(),
+    Ok(Driven {
+        received,
+        collectors,
+        ticker,
+        registered,
         register_errors,
         tokens,
         timings,
-        watch_open_matches,
-        broker_files,
     })
 }
 
