@@ -203,6 +203,43 @@ async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_br
     })
     .await;
 
+    // Cards across the border on mutual consent, then the resolution: both through the
+    // joint broker, both marked as the joint federation's.
+    let m = ym[0].match_id.clone();
+    v.disclose(pb::DiscloseRequest {
+        match_id: vm[0].match_id.clone(),
+        card: Some(contact_card("Souksavanh")),
+    })
+    .await
+    .unwrap();
+    y.disclose(pb::DiscloseRequest {
+        match_id: m.clone(),
+        card: Some(contact_card("Li")),
+    })
+    .await
+    .unwrap();
+    wait_for(&y, "the Lao officer's card at Yunnan", |a| {
+        a.iter().any(|a| {
+            a.federation == "mekong" && a.card.as_ref().is_some_and(|c| c.officer == "Souksavanh")
+        })
+    })
+    .await;
+    let view = y
+        .resolve_match(pb::ResolveMatchRequest {
+            match_id: m.clone(),
+            outcome: v1::MatchOutcome::JointOperation as i32,
+            note: "joint patrol at Boten".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(view.state, v1::MatchState::Resolved as i32);
+    wait_for(&v, "the resolution at the Lao unit", |a| {
+        a.iter()
+            .any(|a| a.federation == "mekong" && a.kind == pb::AlertKind::MatchState as i32)
+    })
+    .await;
+
     // Home matching goes on beside it: Guangxi registers the passport at home.
     let gx_token = fed_token(cn, "gx-psb", "dcf1\0passport\0CN\0E12345678").await;
     let mut gx = cn.client("gx-psb").await;

@@ -78,6 +78,15 @@ fn the_joint_script_shows_a_cross_border_match_in_three_commands() {
     assert!(ok, "start failed:\n{text}");
     assert!(text.contains("--release-to mekong"), "{text}");
 
+    // Status shows the joint federation's broker and both shares' token services.
+    let (ok, text) = deconflict(&dir, "vte-police", &["status"]);
+    assert!(ok, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("joint mekong"))
+        .unwrap_or_else(|| panic!("no joint line: {text}"));
+    assert_eq!(line.matches("reachable (").count(), 3, "{line}");
+
     // The three commands start prints.
     for (agency, case) in [("yn-psb", "YN-2026-114"), ("vte-police", "LA-2026-007")] {
         let (ok, text) = deconflict(

@@ -31,6 +31,7 @@ use super::records::{JointOpState, OpRecord};
 use super::store::{Batch, joint_key};
 use super::timing::{Backoff, now_unix};
 use super::tokenize::{record_selector, wire_kinds};
+use crate::control::pb;
 
 /// How often released operations are looked at when nothing wakes the worker.
 const IDLE_PASS: Duration = Duration::from_secs(30);
@@ -151,6 +152,57 @@ impl JointLink {
             info: Mutex::new(None),
             waiting: Mutex::default(),
         })
+    }
+
+    /// Probes the joint broker and both shares' token services, each within `timeout`.
+    pub async fn probe(&self, timeout: Duration) -> pb::JointStatus {
+        let timed = |started: std::time::Instant, r: Result<(), String>| match r {
+            Ok(()) => pb::Reachability {
+                reachable: true,
+                error: String::new(),
+                latency_ms: started.elapsed().as_millis() as u32,
+            },
+            Err(error) => pb::Reachability {
+                reachable: false,
+                error,
+                latency_ms: started.elapsed().as_millis() as u32,
+            },
+        };
+        let words = |s: tonic::Status| format!("{:?}: {}", s.code(), s.message());
+        let started = std::time::Instant::now();
+        let mut request = tonic::Request::new(v1::GetFederationInfoRequest {});
+        request.set_timeout(timeout);
+        let broker = self
+            .broker
+            .clone()
+            .get_federation_info(request)
+            .await
+            .map(|_| ())
+            .map_err(words);
+        let broker = timed(started, broker);
+        let mut shares = Vec::with_capacity(2);
+        for share in &self.shares {
+            let started = std::time::Instant::now();
+            let mut request = tonic::Request::new(v1::GetPublicKeyRequest {});
+            request.set_timeout(timeout);
+            let r = share
+                .client
+                .clone()
+                .get_public_key(request)
+                .await
+                .map(|_| ())
+                .map_err(words);
+            shares.push(timed(started, r));
+        }
+        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
+        let share_b = shares.pop();
+        pb::JointStatus {
+            federation: self.name.clone(),
+            broker: Some(broker),
+            share_a: shares.pop(),
+            share_b,
+            waiting_operations: waiting,
+        }
     }
 
     /// Why operation `op_id` still waits for this joint broker, if it does.

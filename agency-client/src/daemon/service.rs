@@ -401,6 +401,10 @@ impl AgencyControl for ControlService {
             Err(e) => (Err(e.clone()), String::new()),
         };
         let previous = served.as_ref().ok().and_then(|s| s.previous(now));
+        let mut joint = Vec::with_capacity(core.joints.len());
+        for link in &core.joints {
+            joint.push(link.probe(timeout).await);
+        }
         let rederiving = core
             .store
             .outbox()?
@@ -444,6 +448,7 @@ impl AgencyControl for ControlService {
             key_error: plan.err().unwrap_or_default(),
             key_advice: advice,
             rederiving_operations: rederiving,
+            joint,
         }))
     }
 

@@ -276,6 +276,25 @@ mod tests {
     const NOW: i64 = 1_750_000_000;
 
     #[test]
+    fn release_to_names_joint_federations() {
+        let doc = |release: &str| {
+            format!(
+                r#"{{"window": {{"days": 7}}, "selectors": [{{"kind": "email", "text": "a@b.example"}}]{release}}}"#
+            )
+        };
+        let spec = parse_operation_text(&doc(""), FileFormat::Json, NOW).unwrap();
+        assert!(spec.release_to.is_empty(), "home only unless released");
+        let spec =
+            parse_operation_text(&doc(r#", "release_to": ["mekong"]"#), FileFormat::Json, NOW)
+                .unwrap();
+        assert_eq!(spec.release_to, vec!["mekong".to_string()]);
+        for bad in [r#", "release_to": "mekong""#, r#", "release_to": [7]"#] {
+            let e = parse_operation_text(&doc(bad), FileFormat::Json, NOW).unwrap_err();
+            assert!(e.0.starts_with("release_to:"), "{e}");
+        }
+    }
+
+    #[test]
     fn json_file_parses() {
         let text = r#"{
             "operation_id": "6F9619FF-8B86-D011-B42D-00C04FC964FF",

@@ -413,7 +413,7 @@ pub struct Reachability {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StatusRequest {}
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StatusResponse {
     #[prost(string, tag = "1")]
     pub daemon_version: ::prost::alloc::string::String,
@@ -470,6 +470,24 @@ pub struct StatusResponse {
     pub key_advice: ::prost::alloc::string::String,
     #[prost(uint64, tag = "21")]
     pub rederiving_operations: u64,
+    /// Each joint federation this agency takes part in.
+    #[prost(message, repeated, tag = "22")]
+    pub joint: ::prost::alloc::vec::Vec<JointStatus>,
+}
+/// A joint federation's broker and the two shares' token services, as probed now.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct JointStatus {
+    #[prost(string, tag = "1")]
+    pub federation: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub broker: ::core::option::Option<Reachability>,
+    #[prost(message, optional, tag = "3")]
+    pub share_a: ::core::option::Option<Reachability>,
+    #[prost(message, optional, tag = "4")]
+    pub share_b: ::core::option::Option<Reachability>,
+    /// Released operations whose latest change this joint broker has not confirmed yet.
+    #[prost(uint64, tag = "5")]
+    pub waiting_operations: u64,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SendMessageRequest {

@@ -117,12 +117,7 @@ pub(crate) fn match_view(m: &v1::MatchView) -> Value {
 }
 
 pub(crate) fn status(s: &pb::StatusResponse) -> Value {
-    let reach = |r: Option<&pb::Reachability>| {
-        r.map_or(
-            Value::Null,
-            |r| json!({"reachable": r.reachable, "error": r.error, "latency_ms": r.latency_ms}),
-        )
-    };
+    let reach = reachability;
     json!({
         "daemon_version": s.daemon_version,
         "agency_id": s.agency_id,
@@ -145,5 +140,19 @@ pub(crate) fn status(s: &pb::StatusResponse) -> Value {
         "unacked_alerts": s.unacked_alerts,
         "open_operations": s.open_operations,
         "subscribed": s.subscribed,
+        "joint": s.joint.iter().map(|j| json!({
+            "federation": j.federation,
+            "broker": reachability(j.broker.as_ref()),
+            "share_a": reachability(j.share_a.as_ref()),
+            "share_b": reachability(j.share_b.as_ref()),
+            "waiting_operations": j.waiting_operations,
+        })).collect::<Vec<_>>(),
     })
+}
+
+fn reachability(r: Option<&pb::Reachability>) -> Value {
+    r.map_or(
+        Value::Null,
+        |r| json!({"reachable": r.reachable, "error": r.error, "latency_ms": r.latency_ms}),
+    )
 }

@@ -67,6 +67,20 @@ pub(crate) async fn status(ctx: &Ctx, args: StatusArgs) -> CmdResult {
             s.last_alert_seq,
             if s.subscribed { "live" } else { "down" }
         );
+        for j in &s.joint {
+            println!(
+                "joint {:<8} broker {}; share A {}; share B {}{}",
+                j.federation,
+                reach(j.broker.as_ref()),
+                reach(j.share_a.as_ref()),
+                reach(j.share_b.as_ref()),
+                if j.waiting_operations > 0 {
+                    format!("; {} released operation(s) waiting", j.waiting_operations)
+                } else {
+                    String::new()
+                }
+            );
+        }
         println!(
             "operations     {} open{}",
             s.open_operations,
