@@ -20,23 +20,9 @@ bin="${BIN_DIR:-$root/target/debug}"
 base="${BASE_PORT:-17443}"
 agencies=(yn-psb gd-psb gx-psb)
 
-die() { echo "federation.sh: $*" >&2; exit 1; }
-need() { [ -x "$bin/$1" ] || die "$bin/$1 is missing: cargo build --workspace (or set BIN_DIR)"; }
-
-wait_for() { # wait_for DESCRIPTION COMMAND...
-    local what="$1"; shift
-    for _ in $(seq 1 200); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    die "$what did not come up; see $dir/logs/"
-}
-
-start_bg() { # start_bg NAME COMMAND...
-    local name="$1"; shift
-    "$@" >"$dir/logs/$name.log" 2>&1 &
-    echo $! >"$dir/pids/$name.pid"
-}
+me=federation.sh
+# shellcheck source=deploy/local/lib.sh
+. "$root/deploy/local/lib.sh"
 
 start() {
     need deconflict-broker; need agencyd; need deconflict
@@ -136,41 +122,14 @@ TOML
     echo "Stop: $0 stop $dir"
 }
 
-stop() {
-    local pids=()
-    for f in "$dir"/pids/*.pid; do
-        [ -e "$f" ] || continue
-        kill -0 "$(cat "$f")" 2>/dev/null && pids+=("$(cat "$f")")
-    done
-    if [ "${#pids[@]}" -eq 0 ]; then
-        rm -f "$dir"/pids/*.pid 2>/dev/null || true
-        echo "nothing running in $dir"
-        return 0
-    fi
-    # Agencies first, then the services they talk to.
-    for f in "$dir"/pids/agencyd-*.pid "$dir"/pids/token-service.pid "$dir"/pids/broker.pid; do
-        [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$p" 2>/dev/null && { echo "process $p did not stop; killing it" >&2; kill -KILL "$p" || true; }
-    done
-    rm -f "$dir"/pids/*.pid
-    echo "stopped"
+stop() { # agencies first, then the services they talk to
+    stop_in_order 'agencyd-*' token-service broker
 }
 
-status() { # one line per process of the federation, running or not
+status() {
     local names=(broker token-service)
     for a in "${agencies[@]}"; do names+=("agencyd-$a"); done
-    for name in "${names[@]}"; do
-        local f="$dir/pids/$name.pid" p=""
-        [ -e "$f" ] && p="$(cat "$f")"
-        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-            echo "$name: running (pid $p)"
-        else
-            echo "$name: not running"
-        fi
-    done
+    status_of "${names[@]}"
 }
 
 case "$cmd" in

@@ -23,23 +23,9 @@ base="${BASE_PORT:-18443}"
 cn_agencies=(yn-psb gx-psb)
 la_agencies=(vte-police)
 
-die() { echo "joint.sh: $*" >&2; exit 1; }
-need() { [ -x "$bin/$1" ] || die "$bin/$1 is missing: cargo build --workspace (or set BIN_DIR)"; }
-
-wait_for() { # wait_for DESCRIPTION COMMAND...
-    local what="$1"; shift
-    for _ in $(seq 1 200); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    die "$what did not come up; see $dir/logs/"
-}
-
-start_bg() { # start_bg NAME COMMAND...
-    local name="$1"; shift
-    "$@" >"$dir/logs/$name.log" 2>&1 &
-    echo $! >"$dir/pids/$name.pid"
-}
+me=joint.sh
+# shellcheck source=deploy/local/lib.sh
+. "$root/deploy/local/lib.sh"
 
 # pki COUNTRY CA-NAME AGENCY...: a CA, servers for the home broker and the share service, and
 # the agencies' certificates.
@@ -199,39 +185,13 @@ names() {
     for a in "${cn_agencies[@]}" "${la_agencies[@]}"; do echo "agencyd-$a"; done
 }
 
-stop() {
-    local pids=()
-    for f in "$dir"/pids/*.pid; do
-        [ -e "$f" ] || continue
-        kill -0 "$(cat "$f")" 2>/dev/null && pids+=("$(cat "$f")")
-    done
-    if [ "${#pids[@]}" -eq 0 ]; then
-        rm -f "$dir"/pids/*.pid 2>/dev/null || true
-        echo "nothing running in $dir"
-        return 0
-    fi
-    # Agencies first, then the services they talk to.
-    for f in "$dir"/pids/agencyd-*.pid "$dir"/pids/share-*.pid "$dir"/pids/*broker*.pid; do
-        [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$p" 2>/dev/null && { echo "process $p did not stop; killing it" >&2; kill -KILL "$p" || true; }
-    done
-    rm -f "$dir"/pids/*.pid
-    echo "stopped"
+stop() { # agencies first, then the services they talk to
+    stop_in_order 'agencyd-*' 'share-*' '*broker*'
 }
 
 status() {
-    for name in $(names); do
-        local f="$dir/pids/$name.pid" p=""
-        [ -e "$f" ] && p="$(cat "$f")"
-        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-            echo "$name: running (pid $p)"
-        else
-            echo "$name: not running"
-        fi
-    done
+    # shellcheck disable=SC2046
+    status_of $(names)
 }
 
 case "$cmd" in

@@ -537,26 +537,12 @@ const JOINT_BATCH: usize = 100;
 /// A stand-alone token service serving the second share (seed 9…9) beside `fed`'s broker.
 async fn share_b_service(fed: &Federation) -> deconflict_broker::server::RunningBroker {
     let root = fed.dir.path().join("share-b");
-    let cert = fed
-        .pki
-        .issue_server(
-            "share-b",
-            &["localhost".into()],
-            &["127.0.0.1".parse().unwrap()],
-            2,
-        )
-        .unwrap();
-    deconflict_broker::pki::dir::PkiDir::save(
-        &cert,
-        &root.join("share-b.pem"),
-        &root.join("share-b.key"),
-    )
-    .unwrap();
+    let (cert, key) = fed.server_cert(&root, "share-b");
     let mut c = fed.config.clone();
     c.server.listen = "127.0.0.1:0".parse().unwrap();
     c.server.data_dir = root.join("data");
-    c.tls.server_cert = root.join("share-b.pem");
-    c.tls.server_key = root.join("share-b.key");
+    c.tls.server_cert = cert;
+    c.tls.server_key = key;
     c.token_service.seed = root.join("share-b.seed");
     c.token_service.quota_per_minute = 1_000_000_000_000;
     c.token_service.quota_per_day = 1_000_000_000_000;

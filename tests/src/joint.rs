@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use agency_client::daemon::DaemonConfig;
 use agency_client::daemon::config::{JointSection, JointShareSection};
 use deconflict_broker::config::{BrokerConfig, JointShareSection as BrokerShare};
-use deconflict_broker::pki::dir::PkiDir;
 use deconflict_broker::server::{Mode, RunningBroker, start};
 use deconflict_broker::transport::tls::PartnerTrust;
 use token_spec::token::{TOKEN_SERVICE_INFO, derive_keypair_from_seed};
@@ -66,20 +65,7 @@ fn partner(fed: &Federation, namespace: &str) -> PartnerTrust {
 
 /// A configuration for a server of `fed`'s, with a certificate for localhost of its CA.
 fn base_config(fed: &Federation, name: &str) -> BrokerConfig {
-    let c = fed
-        .pki
-        .issue_server(
-            name,
-            &["localhost".into()],
-            &["127.0.0.1".parse().unwrap()],
-            2,
-        )
-        .unwrap();
-    let (cert, key) = (
-        fed.dir.path().join(format!("{name}.pem")),
-        fed.dir.path().join(format!("{name}.key")),
-    );
-    PkiDir::save(&c, &cert, &key).unwrap();
+    let (cert, key) = fed.server_cert(fed.dir.path(), name);
     let mut config = BrokerConfig::default();
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.server.data_dir = fed.dir.path().join(format!("{name}-data"));
@@ -145,6 +131,28 @@ pub async fn joint_broker(cn: &Federation, la: &Federation) -> RunningBroker {
         },
     ];
     start(&c, Mode::Broker).await.unwrap()
+}
+
+/// Registers an operation through agencyd, released to "mekong"; its id.
+pub async fn release(
+    c: &mut crate::agencyd::ControlClient,
+    case: &str,
+    selectors: Vec<agency_client::control::pb::Selector>,
+) -> String {
+    c.register(agency_client::control::pb::RegisterRequest {
+        case_reference: case.into(),
+        window: Some(crate::window_hours(48)),
+        selectors,
+        wait_ms: 20_000,
+        release_to: vec!["mekong".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .operation
+    .unwrap()
+    .operation_id
 }
 
 /// Everything of a joint federation but the agencies' daemons.

@@ -132,6 +132,27 @@ impl Federation {
         connect(self.addr(), &self.ca_pem(), Some((&cert, &key))).await
     }
 
+    /// A server certificate of this federation's CA for localhost and 127.0.0.1 (a second
+    /// service beside the broker: a token service, a joint broker), saved as `dir/name.pem`
+    /// and `dir/name.key`; their paths.
+    pub fn server_cert(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let c = self
+            .pki
+            .issue_server(
+                name,
+                &["localhost".into()],
+                &["127.0.0.1".parse().unwrap()],
+                2,
+            )
+            .unwrap();
+        let (cert, key) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        PkiDir::save(&c, &cert, &key).unwrap();
+        (cert, key)
+    }
+
     /// The broker's data folder (for leak scans).
     pub fn data_dir(&self) -> &Path {
         &self.config.server.data_dir
@@ -465,5 +486,6 @@ pub fn drop_file(dir: &Path, name: &str, text: &str) {
 pub mod agencyd;
 pub mod calls;
 pub mod joint;
+pub mod local;
 pub mod scan;
 pub mod sim;

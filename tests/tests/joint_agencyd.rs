@@ -13,7 +13,7 @@ use agency_client::control::{self, pb};
 use agency_client::daemon;
 use deconfliction_proto::v1;
 use deconfliction_tests::agencyd::{ControlClient, alert_views, control_client, register_synced};
-use deconfliction_tests::joint::Joint;
+use deconfliction_tests::joint::{Joint, release};
 use deconfliction_tests::*;
 use token_spec::normalize::Selector;
 
@@ -35,27 +35,6 @@ fn person(names: &[&str]) -> pb::Selector {
         names: names.iter().map(|n| n.to_string()).collect(),
         dob: "1985-03-02".into(),
     })
-}
-
-async fn register_released(
-    c: &mut ControlClient,
-    case: &str,
-    selectors: Vec<pb::Selector>,
-) -> String {
-    c.register(pb::RegisterRequest {
-        case_reference: case.into(),
-        window: Some(window_hours(48)),
-        selectors,
-        wait_ms: 20_000,
-        release_to: vec!["mekong".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .operation
-    .unwrap()
-    .operation_id
 }
 
 async fn joint_matches(c: &mut ControlClient) -> Vec<pb::AlertView> {
@@ -111,9 +90,8 @@ async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_br
     // Yunnan: one operation kept at home, one released; Laos: one released, the person written
     // as the passport spells it.
     let home_only = register_synced(&mut y, "YN-HOME", vec![passport()], 48).await;
-    let released =
-        register_released(&mut y, "YN-MEKONG", vec![passport(), person(&["张小明"])]).await;
-    let lao = register_released(
+    let released = release(&mut y, "YN-MEKONG", vec![passport(), person(&["张小明"])]).await;
+    let lao = release(
         &mut v,
         "LA-1",
         vec![passport(), person(&["ZHANG", "Xiaoming"])],
@@ -289,7 +267,7 @@ async fn a_wrong_pinned_share_registers_nothing_and_says_which() {
         deconfliction_tests::joint::public_hex(&deconfliction_tests::joint::SEED_CN);
     let d = daemon::start(c.clone()).await.unwrap();
     let mut y = control_client(&c).await;
-    let id = register_released(&mut y, "YN-1", vec![passport()]).await;
+    let id = release(&mut y, "YN-1", vec![passport()]).await;
     let client = y.clone();
     let why = eventually(WAIT, "the reason the release waits", move || {
         let mut c = client.clone();

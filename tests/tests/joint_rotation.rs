@@ -12,7 +12,9 @@ use agency_client::control::{self, pb};
 use agency_client::daemon::{self, DaemonConfig};
 use deconfliction_proto::v1;
 use deconfliction_tests::agencyd::{ControlClient, alert_views, control_client};
-use deconfliction_tests::joint::{Joint, SEED_CN, ShareKey, ShareKeys, public_hex, share_service};
+use deconfliction_tests::joint::{
+    Joint, SEED_CN, ShareKey, ShareKeys, public_hex, release, share_service,
+};
 use deconfliction_tests::*;
 use token_spec::normalize::Selector;
 
@@ -29,23 +31,6 @@ fn phone() -> pb::Selector {
         0,
         "",
     )
-}
-
-async fn release(c: &mut ControlClient, case: &str) -> String {
-    c.register(pb::RegisterRequest {
-        case_reference: case.into(),
-        window: Some(window_hours(48)),
-        selectors: vec![phone()],
-        wait_ms: 20_000,
-        release_to: vec!["mekong".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .operation
-    .unwrap()
-    .operation_id
 }
 
 /// Waits until the joint broker holds `n` tokens for Yunnan's operation `id`.
@@ -101,7 +86,7 @@ async fn a_share_rotates_without_a_released_operation_missing_a_match() {
     let root = tempfile::tempdir().unwrap();
     let yn_dir = root.path().join("yn");
     let (yd, mut y) = start(joint.agencyd(&joint.cn, "yn-psb", &yn_dir, Joint::first_pin())).await;
-    let released = release(&mut y, "YN-1").await;
+    let released = release(&mut y, "YN-1", vec![phone()]).await;
     wait_tokens(&joint, &released, 1).await;
 
     // China rotates its share: epoch 2, epoch 1 still served for an hour.
@@ -146,7 +131,7 @@ async fn a_share_rotates_without_a_released_operation_missing_a_match() {
         Joint::first_pin(),
     ))
     .await;
-    release(&mut v, "LA-1").await;
+    release(&mut v, "LA-1", vec![phone()]).await;
     wait_joint_match(&v, "the unmoved Lao unit").await;
     wait_joint_match(&y, "Yunnan").await;
 
@@ -173,7 +158,7 @@ async fn a_share_rotates_without_a_released_operation_missing_a_match() {
     // A Lao unit that moved matches under the new pair.
     let (ld, mut l) =
         start(joint.agencyd(&joint.la, "lpq-police", &root.path().join("lpq"), only_new)).await;
-    release(&mut l, "LA-2").await;
+    release(&mut l, "LA-2", vec![phone()]).await;
     wait_joint_match(&l, "the moved Lao unit").await;
 
     for d in [yd, vd, ld] {

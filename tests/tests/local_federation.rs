@@ -4,71 +4,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Three consecutive free loopback ports.
-fn free_base() -> u16 {
-    for _ in 0..50 {
-        let base = deconfliction_tests::free_port();
-        if base < 65_000
-            && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no three consecutive free ports");
-}
+use deconfliction_tests::local::{StopOnDrop, deconflict, free_base};
 
 fn script(args: &[&str], base: u16) -> (bool, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new("bash")
-        .arg(root.join("deploy/local/federation.sh"))
-        .args(args)
-        .env(
-            "BIN_DIR",
-            deconfliction_tests::deconflict_binary().parent().unwrap(),
-        )
-        .env("BASE_PORT", base.to_string())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    deconfliction_tests::local::script("federation.sh", args, base)
 }
-
-fn deconflict(dir: &Path, agency: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(deconfliction_tests::deconflict_binary())
-        .args(args)
-        .env(
-            "DECONFLICT_SOCKET",
-            dir.join(agency).join("data/agencyd.sock"),
-        )
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 #[test]
 fn local_federation_script_starts_matches_and_stops() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fed");
     let d = dir.to_str().unwrap();
-    let base = free_base();
+    let base = free_base(3);
     let (ok, text) = script(&["start", d], base);
     // Whatever happens next, stop everything.
-    struct Stop<'a>(&'a str, u16);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            let _ = script(&["stop", self.0], self.1);
-        }
-    }
-    let _stop = Stop(d, base);
+    let _stop = StopOnDrop {
+        script: "federation.sh",
+        dir: d,
+        base,
+    };
     assert!(ok, "start failed:\n{text}");
     assert!(
         text.contains("DECONFLICT_SOCKET"),

@@ -6,53 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Five consecutive free loopback ports.
-fn free_base() -> u16 {
-    for _ in 0..50 {
-        let base = deconfliction_tests::free_port();
-        if base < 65_000
-            && (1..5).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no five consecutive free ports");
-}
+use deconfliction_tests::local::{StopOnDrop, deconflict, free_base};
 
 fn script(args: &[&str], base: u16) -> (bool, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new("bash")
-        .arg(root.join("deploy/local/joint.sh"))
-        .args(args)
-        .env(
-            "BIN_DIR",
-            deconfliction_tests::deconflict_binary().parent().unwrap(),
-        )
-        .env("BASE_PORT", base.to_string())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn deconflict(dir: &Path, agency: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(deconfliction_tests::deconflict_binary())
-        .args(args)
-        .env(
-            "DECONFLICT_SOCKET",
-            dir.join(agency).join("data/agencyd.sock"),
-        )
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    deconfliction_tests::local::script("joint.sh", args, base)
 }
 
 fn joint_match(dir: &Path, agency: &str) -> Option<String> {
@@ -66,15 +25,13 @@ fn the_joint_script_shows_a_cross_border_match_in_three_commands() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("joint");
     let d = dir.to_str().unwrap();
-    let base = free_base();
+    let base = free_base(5);
     let (ok, text) = script(&["start", d], base);
-    struct Stop<'a>(&'a str, u16);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            let _ = script(&["stop", self.0], self.1);
-        }
-    }
-    let _stop = Stop(d, base);
+    let _stop = StopOnDrop {
+        script: "joint.sh",
+        dir: d,
+        base,
+    };
     assert!(ok, "start failed:\n{text}");
     assert!(text.contains("--release-to mekong"), "{text}");
 
