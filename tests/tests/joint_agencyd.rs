@@ -233,6 +233,26 @@ async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_br
             .any(|a| a.federation.is_empty() && a.kind == pb::AlertKind::Match as i32)
     })
     .await;
+    // Closing at home closes at the joint broker too.
+    y.close(pb::CloseRequest {
+        operation_id: released.clone(),
+        wait_ms: 10_000,
+    })
+    .await
+    .unwrap();
+    eventually(WAIT, "the close at the joint broker", || {
+        let mut c = at_joint.clone();
+        let id = released.clone();
+        async move {
+            let op = c
+                .get_operation(v1::GetOperationRequest { operation_id: id })
+                .await
+                .ok()?
+                .into_inner();
+            (op.state == v1::OperationState::Closed as i32).then_some(())
+        }
+    })
+    .await;
     let lao_home = alert_views(&mut v)
         .await
         .into_iter()

@@ -364,7 +364,9 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
             return false;
         }
     };
-    let mut done = true;
+    // One warning per pass, not one per operation: a joint broker that is down would
+    // otherwise repeat itself for every released operation at every retry.
+    let mut waiting: Option<(usize, String)> = None;
     for op in released {
         let key = joint_key(&link.name, &op.id);
         let mut state: JointOpState = match core.store.get(&key) {
@@ -384,9 +386,9 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
                 link.set_waiting(&op.id, None);
             }
             Err(Failure::Later(reason)) => {
-                tracing::warn!(federation = %link.name, operation_id = %op.id, %reason, "joint: not delivered; retried later");
-                link.set_waiting(&op.id, Some(reason));
-                done = false;
+                link.set_waiting(&op.id, Some(reason.clone()));
+                let first = waiting.get_or_insert((0, reason));
+                first.0 += 1;
                 continue;
             }
             Err(Failure::Refused(reason)) => {
@@ -396,10 +398,16 @@ async fn pass(core: &Core, link: &JointLink) -> bool {
             }
         }
         if state != before && save(core, &key, &state).await.is_err() {
-            done = false;
+            waiting.get_or_insert((0, "the local store".into())).0 += 1;
         }
     }
-    done
+    match waiting {
+        None => true,
+        Some((n, reason)) => {
+            tracing::warn!(federation = %link.name, operations = n, %reason, "joint: not delivered; retried later");
+            false
+        }
+    }
 }
 
 async fn save(core: &Core, key: &[u8], state: &JointOpState) -> Result<(), ()> {
@@ -432,12 +440,17 @@ async fn sync(
     let mut broker = link.broker.clone();
     if op.closed || op.window.1 <= now_unix() {
         if state.registered && !state.closed {
-            broker
+            let closed = broker
                 .close_operation(link.request(v1::CloseOperationRequest {
                     operation_id: op.id.clone(),
                 }))
-                .await
-                .map_err(|s| link.failure(s))?;
+                .await;
+            // Gone already (ended and purged by the joint broker's retention): closed too.
+            if let Err(s) = closed
+                && s.code() != tonic::Code::NotFound
+            {
+                return Err(link.failure(s));
+            }
             state.closed = true;
             tracing::info!(federation = %link.name, operation_id = %op.id, "joint: close delivered");
         }
