@@ -87,6 +87,7 @@ pub async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(max_pending_handshakes.max(1)));
+    let mut flood = FloodLog::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -104,12 +105,10 @@ pub async fn accept_loop(
         // Bounded: a flood of connections that never finish their handshake is closed at
         // once rather than queued, and the agencies already connected are not affected.
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            refuse(
-                &metrics,
-                remote,
-                "handshake_cap",
-                "too many TLS handshakes in progress",
-            );
+            // Counted every time, logged at most every few seconds: a flood must not flood
+            // the log too.
+            metrics.connection_refused("handshake_cap");
+            flood.refused(remote, std::time::Instant::now());
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -145,6 +144,35 @@ pub async fn accept_loop(
                 },
             }
         });
+    }
+}
+
+/// Connections refused at the handshake cap: the first of a burst is logged at once, the rest
+/// as one line with their count every [`FloodLog::EVERY`].
+#[derive(Debug, Default)]
+struct FloodLog {
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl FloodLog {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn refused(&mut self, remote: std::net::SocketAddr, now: std::time::Instant) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(
+            %remote,
+            refused_since_last_line = self.suppressed,
+            "connection refused: too many TLS handshakes in progress (handshake_cap)"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
     }
 }
 
@@ -188,4 +216,26 @@ fn peer_info(
         cert,
         remote: Some(remote),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_refusals_is_one_line_per_interval() {
+        let mut log = FloodLog::default();
+        let remote = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let t0 = std::time::Instant::now();
+        log.refused(remote, t0);
+        for i in 1..=100 {
+            log.refused(remote, t0 + Duration::from_millis(i));
+        }
+        assert_eq!(
+            log.suppressed, 100,
+            "within the interval: counted, not logged"
+        );
+        log.refused(remote, t0 + FloodLog::EVERY);
+        assert_eq!((log.suppressed, log.last), (0, Some(t0 + FloodLog::EVERY)));
+    }
 }
