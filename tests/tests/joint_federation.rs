@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use deconflict_broker::config::{BrokerConfig, JointShareSection};
+use deconflict_broker::config::{AgencySection, BrokerConfig, JointShareSection};
 use deconflict_broker::identity::AgencyId;
 use deconflict_broker::pki::dir::PkiDir;
 use deconflict_broker::server::{Mode, RunningBroker, start};
@@ -264,6 +264,12 @@ async fn joint_broker(s: &Setup, root: &Path) -> RunningBroker {
             key_epoch: 1,
         })
         .collect();
+    // The joint centre's watch officers: a namespaced id, as the registry knows it.
+    c.agencies = vec![AgencySection {
+        id: "cn/mekong-watch".into(),
+        role: "watch-centre".into(),
+        display_name: "Mekong joint centre".into(),
+    }];
     start(&c, Mode::Broker).await.unwrap()
 }
 
@@ -356,6 +362,38 @@ async fn partner_agencies_are_namespaced_limited_and_revoked_by_their_own_ca() {
         assert!(matches!(got[0].event, Some(v1::alert::Event::Match(_))));
         no_alert(stream, Duration::from_millis(300)).await;
     }
+
+    // Roles hold per namespaced id: China's joint-centre certificate is the watch centre and
+    // sees the match (naming both agencies); a Lao certificate of the same local id is only an
+    // agency, and the watch centre makes no agency call.
+    let watch = s.cn.agency("mekong-watch");
+    let oversight = |id: (String, String)| {
+        let ca = s.cn.ca_pem();
+        let addr = broker.addr;
+        async move {
+            deconfliction_proto::v1::oversight_client::OversightClient::new(
+                channel(addr, &ca, &id).await,
+            )
+            .list_matches(v1::ListMatchesRequest::default())
+            .await
+        }
+    };
+    let seen = oversight(watch.clone()).await.unwrap().into_inner().matches;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let mut named = seen[0].agency_ids.clone();
+    named.sort();
+    assert_eq!(
+        named,
+        vec!["cn/yn-psb".to_string(), "la/vte-police".to_string()]
+    );
+    let e = oversight(s.la.agency("mekong-watch")).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
+    let e = client(watch)
+        .await
+        .register_operation(registration(vec![entry(&t_yn, SelectorKind::Passport, 1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
 
     // Laos revokes its unit's certificate: refused at the joint broker after the CRL reload;
     // China's bureau is untouched.
