@@ -31,7 +31,7 @@ pub struct Core {
     /// Wakes the outbox worker when something was queued.
     pub outbox_wake: Notify,
     /// The joint federations this agency takes part in.
-    pub joints: Vec<Arc<super::joint::JointLink>>,
+    pub joints: Vec<Arc<super::joint_link::JointLink>>,
     /// The highest outbox seq dealt with (sent or refused); waiters on a change watch it.
     pub outbox_done: watch::Sender<u64>,
     /// The highest alert seq stored; the sinks watch it.
@@ -48,7 +48,7 @@ impl Core {
         config: DaemonConfig,
         store: Arc<Store>,
         link: Link,
-        joints: Vec<Arc<super::joint::JointLink>>,
+        joints: Vec<Arc<super::joint_link::JointLink>>,
         last_alert: u64,
     ) -> Self {
         Self {

@@ -13,6 +13,7 @@ mod core;
 mod epochs;
 mod ingest;
 mod joint;
+mod joint_link;
 mod link;
 mod ops;
 mod outbox;
@@ -99,7 +100,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     let joints = config
         .joint
         .iter()
-        .map(|j| joint::JointLink::new(&config, j).map(Arc::new))
+        .map(|j| joint_link::JointLink::new(&config, j).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let core = Arc::new(Core::new(config, store, link, joints, last_alert));
     let sinks = sinks::configured(&core).map_err(StartError::Sink)?;
