@@ -7,9 +7,9 @@
 //! federation's name.
 //!
 //! The connections it uses are [`super::joint_link`]. The worker reconciles instead of
-//! replaying a queue: what the joint broker was last told of
-//! each operation is kept under `j/<federation>/<operation id>`, and every pass sends only the
-//! difference. A joint broker that is down delays nothing at home.
+//! replaying a queue: what the joint broker was last told of each operation is kept under
+//! `j/<federation>/<operation id>`, and every pass sends only the difference. A joint broker
+//! that is down delays nothing at home.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
