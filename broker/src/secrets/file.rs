@@ -1,5 +1,7 @@
 //! 32-byte secret files (pepper, token-service seed): created once with mode 0600, never
-//! printed, and refused when others than their owner may read them.
+//! printed, and refused when others than their owner may read them. As PostgreSQL does for
+//! its key, a file owned by root may also be readable by its group (0640, 0440): that is how
+//! Kubernetes mounts a secret for a pod whose user is not root (the pod's `fsGroup`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,8 @@ pub enum SecretFileError {
     },
     #[error(
         "{what} file {path} can be read by others than its owner (mode {mode:o}): run \
-         `chmod 600 {path}` (and check who has read it)"
+         `chmod 600 {path}` (and check who has read it); only a file owned by root may also \
+         be readable by its group (0640)"
     )]
     Exposed {
         what: &'static str,
@@ -59,8 +62,11 @@ fn refuse_exposed(path: &Path, what: &'static str) -> Result<(), SecretFileError
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
+        use std::os::unix::fs::MetadataExt;
         let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        // Root-owned: its group may read (not write); nobody else may do anything.
+        let allowed = if meta.uid() == 0 { 0o040 } else { 0 };
+        if mode & 0o077 & !allowed != 0 {
             return Err(SecretFileError::Exposed {
                 what,
                 path: path.to_owned(),
@@ -161,6 +167,14 @@ mod tests {
             let err = load_secret(&path, "pepper").unwrap_err().to_string();
             assert!(err.contains("chmod 600"), "{err}");
             assert!(load_or_create_secret(&path, "pepper").is_err());
+            // Readable by its group: only a root-owned file (a Kubernetes secret mounted with
+            // an fsGroup), never one its group may write.
+            use std::os::unix::fs::MetadataExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let owned_by_root = std::fs::metadata(&path).unwrap().uid() == 0;
+            assert_eq!(load_secret(&path, "pepper").is_ok(), owned_by_root);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
+            assert!(load_secret(&path, "pepper").is_err());
         }
     }
 
