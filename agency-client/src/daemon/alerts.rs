@@ -21,7 +21,8 @@ use tonic::transport::Channel;
 use super::core::Core;
 use super::records::{AlertRecord, AlertSelector, CardRecord};
 use super::store::{
-    BROKER_ALERT_SEQ, BROKER_INCARNATION, Batch, LAST_ALERT_SEQ, StoreError, alert_key, op_key,
+    BROKER_ALERT_SEQ, BROKER_INCARNATION, Batch, LAST_ALERT_SEQ, StoreError, alert_key,
+    match_federation_key, op_key,
 };
 use super::timing::{Backoff, now_unix};
 use super::views::{alert_view, outcome_name, state_name};
@@ -191,6 +192,10 @@ pub async fn handle(core: &Arc<Core>, feed: &Feed, alert: v1::Alert) -> Result<(
             batch.put_u64(LAST_ALERT_SEQ.to_vec(), seq);
             batch.put_u64(seq_key, alert.seq);
             batch.put_u64(incarnation_key, alert.incarnation);
+            if !record.federation.is_empty() && !record.match_id.is_empty() {
+                // So that the relay finds the broker holding the match without a scan.
+                batch.put(match_federation_key(&record.match_id), &record.federation)?;
+            }
             if let Some(mut op) = core.store.op(&record.operation_id)?
                 && !record.match_id.is_empty()
                 && !op.match_ids.contains(&record.match_id)

@@ -137,6 +137,9 @@ async fn save(core: &Core, key: &[u8], state: &JointOpState) -> Result<(), ()> {
     }
 }
 
+/// Joint tokens (hex) by pair name and selector id.
+type PairTokens = BTreeMap<String, BTreeMap<u64, Vec<String>>>;
+
 /// Brings one operation at the joint broker to what it says now, under every live pair.
 async fn sync(
     core: &Core,
@@ -145,47 +148,13 @@ async fn sync(
     pairs: &[Pair],
     state: &mut JointOpState,
 ) -> Result<(), Failure> {
-    let mut broker = link.broker.clone();
     if op.closed || op.window.1 <= now_unix() {
-        if state.registered && !state.closed {
-            let closed = broker
-                .close_operation(link.request(v1::CloseOperationRequest {
-                    operation_id: op.id.clone(),
-                }))
-                .await;
-            // Gone already (ended and purged by the joint broker's retention): closed too.
-            if let Err(s) = closed
-                && s.code() != tonic::Code::NotFound
-            {
-                return Err(link.failure(s));
-            }
-            state.closed = true;
-            tracing::info!(federation = %link.name, operation_id = %op.id, "joint: close delivered");
-        }
-        return Ok(());
+        return close(link, op, state).await;
     }
     if state.closed {
         return Ok(());
     }
-    // What the broker must hold: every current selector's tokens under every live pair.
-    let current: HashSet<u64> = op.selector_ids.iter().copied().collect();
-    let mut desired: BTreeMap<String, BTreeMap<u64, Vec<String>>> = BTreeMap::new();
-    for pair in pairs {
-        let mut held = state
-            .tokens
-            .get(&pair_name(*pair))
-            .cloned()
-            .unwrap_or_default();
-        held.retain(|id, _| current.contains(id));
-        let missing: Vec<u64> = op
-            .selector_ids
-            .iter()
-            .copied()
-            .filter(|id| !held.contains_key(id))
-            .collect();
-        held.extend(derive(core, link, *pair, &missing).await?);
-        desired.insert(pair_name(*pair), held);
-    }
+    let desired = desired_tokens(core, link, op, pairs, state).await?;
     let held: HashSet<&String> = if state.registered {
         state
             .tokens
@@ -195,26 +164,8 @@ async fn sync(
     } else {
         HashSet::new()
     };
-    let wanted: HashSet<&String> = desired
-        .values()
-        .flat_map(|m| m.values().flatten())
-        .collect();
-    // New tokens, by selector (for their kinds and local refs).
-    let mut add: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    for per_selector in desired.values() {
-        for (id, list) in per_selector {
-            let new: Vec<String> = list.iter().filter(|t| !held.contains(t)).cloned().collect();
-            if !new.is_empty() {
-                add.entry(*id).or_default().extend(new);
-            }
-        }
-    }
-    let mut remove_tokens = Vec::new();
-    for t in held.iter().filter(|t| !wanted.contains(*t)) {
-        if let Ok(bytes) = hex::decode(t) {
-            remove_tokens.push(bytes);
-        }
-    }
+    let (add, remove_tokens) = difference(&held, &desired);
+    let mut broker = link.broker.clone();
     if !state.registered {
         let request = v1::RegisterOperationRequest {
             operation_id: op.id.clone(),
@@ -226,7 +177,7 @@ async fn sync(
             .register_operation(link.request(request))
             .await
             .map_err(|s| link.failure(s))?;
-        tracing::info!(federation = %link.name, operation_id = %op.id, selectors = current.len(), key_pairs = pairs.len(), "joint: registration delivered");
+        tracing::info!(federation = %link.name, operation_id = %op.id, selectors = op.selector_ids.len(), key_pairs = pairs.len(), "joint: registration delivered");
         state.registered = true;
     } else if !add.is_empty() || !remove_tokens.is_empty() || state.window != op.window {
         let (added, removed) = (
@@ -248,6 +199,86 @@ async fn sync(
     state.window = op.window;
     state.tokens = desired;
     Ok(())
+}
+
+/// An operation closed or over at home: closed at the joint broker too, once.
+async fn close(link: &JointLink, op: &OpRecord, state: &mut JointOpState) -> Result<(), Failure> {
+    if !state.registered || state.closed {
+        return Ok(());
+    }
+    let closed = link
+        .broker
+        .clone()
+        .close_operation(link.request(v1::CloseOperationRequest {
+            operation_id: op.id.clone(),
+        }))
+        .await;
+    // Gone already (ended and purged by the joint broker's retention): closed too.
+    if let Err(s) = closed
+        && s.code() != tonic::Code::NotFound
+    {
+        return Err(link.failure(s));
+    }
+    state.closed = true;
+    tracing::info!(federation = %link.name, operation_id = %op.id, "joint: close delivered");
+    Ok(())
+}
+
+/// What the joint broker must hold: every current selector's tokens under every live pair,
+/// reusing those already derived and deriving the rest.
+async fn desired_tokens(
+    core: &Core,
+    link: &JointLink,
+    op: &OpRecord,
+    pairs: &[Pair],
+    state: &JointOpState,
+) -> Result<PairTokens, Failure> {
+    let current: HashSet<u64> = op.selector_ids.iter().copied().collect();
+    let mut desired = PairTokens::new();
+    for pair in pairs {
+        let mut held = state
+            .tokens
+            .get(&pair_name(*pair))
+            .cloned()
+            .unwrap_or_default();
+        held.retain(|id, _| current.contains(id));
+        let missing: Vec<u64> = op
+            .selector_ids
+            .iter()
+            .copied()
+            .filter(|id| !held.contains_key(id))
+            .collect();
+        held.extend(derive(core, link, *pair, &missing).await?);
+        desired.insert(pair_name(*pair), held);
+    }
+    Ok(desired)
+}
+
+/// From what the broker holds to what it must: the new tokens by selector (for their kinds
+/// and local refs), and the tokens to remove.
+fn difference(
+    held: &HashSet<&String>,
+    desired: &PairTokens,
+) -> (BTreeMap<u64, Vec<String>>, Vec<Vec<u8>>) {
+    let wanted: HashSet<&String> = desired
+        .values()
+        .flat_map(|m| m.values().flatten())
+        .collect();
+    let mut add: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for per_selector in desired.values() {
+        for (id, list) in per_selector {
+            let new: Vec<String> = list.iter().filter(|t| !held.contains(t)).cloned().collect();
+            if !new.is_empty() {
+                add.entry(*id).or_default().extend(new);
+            }
+        }
+    }
+    let remove = held
+        .iter()
+        .filter(|t| !wanted.contains(*t))
+        .filter_map(|t| hex::decode(t).ok())
+        .collect();
+    (add, remove)
 }
 
 /// Joint tokens (hex) of the stored selectors `ids` under `pair`, by id.

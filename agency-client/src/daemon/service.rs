@@ -14,7 +14,7 @@ use super::core::Core;
 use super::epochs;
 use super::link::Link;
 use super::records::Action;
-use super::store::{Batch, LAST_ALERT_SEQ, alert_key};
+use super::store::{Batch, LAST_ALERT_SEQ, alert_key, match_federation_key};
 use super::timing::now_unix;
 use super::tokenize::{self, TokenizeError};
 use super::views::{alert_view, op_view};
@@ -39,13 +39,7 @@ impl ControlService {
     /// The broker that holds match `id`: a joint federation's when its alerts came from one,
     /// else our own. Match ids are UUIDs, unique across brokers.
     fn broker_of(&self, id: &str) -> Result<(BrokerClient<Channel>, Duration), Status> {
-        let federation = self
-            .core
-            .store
-            .alerts_after(0, usize::MAX)?
-            .into_iter()
-            .find(|a| a.match_id == id && !a.federation.is_empty())
-            .map(|a| a.federation);
+        let federation: Option<String> = self.core.store.get(&match_federation_key(id))?;
         let joint = federation.and_then(|f| self.core.joints.iter().find(|j| j.name == f));
         Ok(match joint {
             Some(j) => (j.broker.clone(), j.call_timeout),

@@ -12,6 +12,7 @@
 //! | `m/cursor/<sink>`      | u64 BE: the last alert seq a sink took  |
 //! | `m/joint/<name>/broker_alert_seq`, `.../broker_incarnation` | as the two above, for a joint federation's broker |
 //! | `j/<name>/<operation id>` | [`JointOpState`](super::records::JointOpState): what that joint broker was last told |
+//! | `mf/<match id>`        | the joint federation whose broker holds the match (JSON string) |
 //!
 //! Local alert numbers are agencyd's own: the broker's may start over after it is restored
 //! from a backup (a new queue incarnation), and the sinks, `watch` and the CLI must never see
@@ -102,6 +103,11 @@ pub const LAST_ALERT_SEQ: &[u8] = b"m/last_alert_seq";
 /// Key of what joint federation `federation`'s broker was last told of operation `op_id`.
 pub fn joint_key(federation: &str, op_id: &str) -> Vec<u8> {
     format!("j/{federation}/{op_id}").into_bytes()
+}
+
+/// Key of the joint federation whose broker holds match `match_id` (absent: our own).
+pub fn match_federation_key(match_id: &str) -> Vec<u8> {
+    format!("mf/{match_id}").into_bytes()
 }
 
 /// Key of the broker's seq of the last alert stored.

@@ -19,6 +19,7 @@ use tonic::transport::Server;
 
 use crate::config::BrokerConfig;
 use crate::ops::metrics::Metrics;
+use crate::ops::registry_mirror;
 use crate::store::StoreError;
 use crate::tokens::TokenKeyError;
 use crate::transport::access::Gate;
@@ -46,6 +47,12 @@ pub enum StartError {
     Pepper(#[from] crate::secrets::pepper::PepperError),
 }
 
+/// A stand-alone token service's registry mirror: its source and its health.
+type Mirror = (
+    registry_mirror::MirrorSource,
+    Arc<registry_mirror::MirrorHealth>,
+);
+
 /// Which services this process serves on its mTLS port. (Not to be confused with an agency's
 /// role in the registry: this is what the *process* is.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +78,8 @@ pub async fn start(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker, S
     started
 }
 
-async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker, StartError> {
-    let metrics = Arc::new(Metrics::new());
-    let tls = ReloadableTls::load(TlsPaths {
+fn tls_paths(config: &BrokerConfig) -> TlsPaths {
+    TlsPaths {
         ca_cert: config.tls.ca_cert.clone(),
         server_cert: config.tls.server_cert.clone(),
         server_key: config.tls.server_key.clone(),
@@ -82,31 +88,44 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
         stale_crl: config.tls.stale_crl,
         namespace: Some(config.tls.namespace.clone()).filter(|ns| !ns.is_empty()),
         partners: config.tls.partner_cas.clone(),
-    })?;
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    }
+}
 
-    let keys = keys::TokenKeys::load(config, mode)?;
-    let pepper = store::load_pepper(config, mode)?;
-    let audit_key = match mode {
+/// The audit checkpoints' MAC key: a broker's (created on first start); a token service has
+/// no ledger to checkpoint.
+fn audit_key(config: &BrokerConfig, mode: Mode) -> Result<Option<[u8; 32]>, StartError> {
+    Ok(match mode {
         Mode::Broker => Some(crate::secrets::file::load_or_create_secret(
             &config.secrets.audit_key,
             "audit checkpoint key",
         )?),
         Mode::TokenServiceOnly => None,
-    };
-    let mirror = match mode {
-        Mode::TokenServiceOnly => {
-            crate::ops::registry_mirror::configured(config).map_err(StartError::Config)?
-        }
-        Mode::Broker if config.token_service.registry_broker.is_some() => {
-            return Err(StartError::Config(
-                "[token_service] registry_broker is for a stand-alone token service; the \
+    })
+}
+
+/// A stand-alone token service's mirror of the broker's registry, if configured; a broker
+/// holds the registry itself and refuses the setting.
+fn registry_mirror(config: &BrokerConfig, mode: Mode) -> Result<Option<Mirror>, StartError> {
+    match mode {
+        Mode::TokenServiceOnly => registry_mirror::configured(config).map_err(StartError::Config),
+        Mode::Broker if config.token_service.registry_broker.is_some() => Err(StartError::Config(
+            "[token_service] registry_broker is for a stand-alone token service; the \
                  broker holds the registry itself"
-                    .into(),
-            ));
-        }
-        Mode::Broker => None,
-    };
+                .into(),
+        )),
+        Mode::Broker => Ok(None),
+    }
+}
+
+async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let tls = ReloadableTls::load(tls_paths(config))?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let keys = keys::TokenKeys::load(config, mode)?;
+    let pepper = store::load_pepper(config, mode)?;
+    let audit_key = audit_key(config, mode)?;
+    let mirror = registry_mirror(config, mode)?;
     let (core, store) = store::open_core(config, pepper.as_ref(), &metrics)?;
     let gate = Arc::new(Gate::new(
         tls.clone(),
@@ -134,7 +153,7 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
 
     let mut tasks = tasks::spawn(config, mode, &core, &tls, audit_key, &shutdown_rx);
     if let Some((source, health)) = mirror {
-        tasks.push(tokio::spawn(crate::ops::registry_mirror::run(
+        tasks.push(tokio::spawn(registry_mirror::run(
             source,
             core.clone(),
             health,
