@@ -22,6 +22,23 @@ pub fn match_of(alert: &v1::Alert) -> &v1::MatchAlert {
     }
 }
 
+/// `a` and `b` each register an operation on one fresh token of `kind` (local refs 1 and 2):
+/// one match between them. The token.
+pub async fn register_shared(
+    a: &mut BrokerClient<Channel>,
+    b: &mut BrokerClient<Channel>,
+    kind: crate::SelectorKind,
+) -> Vec<u8> {
+    let t = crate::token();
+    for (client, local_ref) in [(a, 1), (b, 2)] {
+        client
+            .register_operation(crate::registration(vec![crate::entry(&t, kind, local_ref)]))
+            .await
+            .unwrap();
+    }
+    t
+}
+
 /// The id of the first match of the agency's first operation.
 pub async fn first_match_id(client: &mut BrokerClient<Channel>) -> String {
     client

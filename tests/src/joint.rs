@@ -218,6 +218,37 @@ impl Joint {
         c
     }
 
+    /// Waits until the joint broker's view of China's `agency`'s operation `id` satisfies
+    /// `want`.
+    pub async fn wait_operation(
+        &self,
+        agency: &str,
+        id: &str,
+        what: &str,
+        want: impl Fn(&deconfliction_proto::v1::Operation) -> bool,
+    ) {
+        use deconfliction_proto::v1;
+        let (cert, key) = self.cn.agency_pem(agency);
+        let channel = crate::connect(self.broker.addr, &self.cn.ca_pem(), Some((&cert, &key)))
+            .await
+            .unwrap();
+        let client = v1::broker_client::BrokerClient::new(channel);
+        let want = &want;
+        crate::eventually(std::time::Duration::from_secs(30), what, move || {
+            let mut c = client.clone();
+            let id = id.to_owned();
+            async move {
+                let op = c
+                    .get_operation(v1::GetOperationRequest { operation_id: id })
+                    .await
+                    .ok()?
+                    .into_inner();
+                want(&op).then_some(())
+            }
+        })
+        .await;
+    }
+
     /// Share A pinned as at the start.
     pub fn first_pin() -> (String, u32, Option<(String, u32)>) {
         (public_hex(&SEED_CN), 1, None)

@@ -17,7 +17,7 @@ use deconfliction_proto::v1::broker_client::BrokerClient;
 use rand::RngCore;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-pub use calls::{contact_card, first_match_id, match_of, subscribe};
+pub use calls::{contact_card, first_match_id, match_of, register_shared, subscribe};
 pub use deconfliction_proto::v1::SelectorKind;
 
 /// A federation in a temp folder: its PKI, its broker's configuration, and (while running)

@@ -240,19 +240,11 @@ async fn a_yunnan_bureau_and_a_lao_unit_find_their_common_target_at_the_joint_br
     })
     .await
     .unwrap();
-    eventually(WAIT, "the close at the joint broker", || {
-        let mut c = at_joint.clone();
-        let id = released.clone();
-        async move {
-            let op = c
-                .get_operation(v1::GetOperationRequest { operation_id: id })
-                .await
-                .ok()?
-                .into_inner();
-            (op.state == v1::OperationState::Closed as i32).then_some(())
-        }
-    })
-    .await;
+    joint
+        .wait_operation("yn-psb", &released, "the close at the joint broker", |op| {
+            op.state == v1::OperationState::Closed as i32
+        })
+        .await;
     let lao_home = alert_views(&mut v)
         .await
         .into_iter()

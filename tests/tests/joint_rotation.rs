@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use agency_client::control::{self, pb};
 use agency_client::daemon::{self, DaemonConfig};
-use deconfliction_proto::v1;
 use deconfliction_tests::agencyd::{ControlClient, alert_views, control_client};
 use deconfliction_tests::joint::{
     Joint, SEED_CN, ShareKey, ShareKeys, public_hex, release, share_service,
@@ -35,28 +34,10 @@ fn phone() -> pb::Selector {
 
 /// Waits until the joint broker holds `n` tokens for Yunnan's operation `id`.
 async fn wait_tokens(joint: &Joint, id: &str, n: u32) {
-    let (cert, key) = joint.cn.agency_pem("yn-psb");
-    let channel = connect(joint.broker.addr, &joint.cn.ca_pem(), Some((&cert, &key)))
-        .await
-        .unwrap();
-    let client = v1::broker_client::BrokerClient::new(channel);
-    eventually(
-        WAIT,
-        &format!("{n} joint tokens on Yunnan's operation"),
-        || {
-            let mut c = client.clone();
-            let id = id.to_owned();
-            async move {
-                let op = c
-                    .get_operation(v1::GetOperationRequest { operation_id: id })
-                    .await
-                    .ok()?
-                    .into_inner();
-                (op.token_count == n).then_some(())
-            }
-        },
-    )
-    .await;
+    let what = format!("{n} joint tokens on Yunnan's operation");
+    joint
+        .wait_operation("yn-psb", id, &what, |op| op.token_count == n)
+        .await;
 }
 
 async fn wait_joint_match(c: &ControlClient, who: &str) {

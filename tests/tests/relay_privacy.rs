@@ -30,17 +30,10 @@ async fn the_other_sides_disclose_withdraw_and_message_leave_a_partys_view_uncha
     let fed = Federation::start(&["yn-psb", "gd-psb"]).await;
     let (mut yn, mut gd) = (fed.client("yn-psb").await, fed.client("gd-psb").await);
     let mut gd_s = subscribe(&mut gd).await;
-    let t = token();
-    yn.register_operation(registration(vec![entry(&t, SelectorKind::Phone, 1)]))
-        .await
-        .unwrap();
-    gd.register_operation(registration(vec![entry(&t, SelectorKind::Phone, 2)]))
-        .await
-        .unwrap();
-    let m = match &next_alerts(&mut gd_s, 1, WAIT).await[0].event {
-        Some(v1::alert::Event::Match(m)) => m.match_id.clone(),
-        e => panic!("{e:?}"),
-    };
+    register_shared(&mut yn, &mut gd, SelectorKind::Phone).await;
+    let m = match_of(&next_alerts(&mut gd_s, 1, WAIT).await[0])
+        .match_id
+        .clone();
     let before = view(&mut gd, &m).await;
 
     // Yunnan discloses its card and withdraws it again: Guangdong is told nothing, and its

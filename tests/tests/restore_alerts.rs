@@ -134,13 +134,7 @@ async fn a_place_not_in_the_queue_is_refused_with_what_to_do() {
     let fed = Federation::start(&["yn-psb", "gd-psb"]).await;
     let (mut yn, mut gd) = (fed.client("yn-psb").await, fed.client("gd-psb").await);
     let mut s = subscribe(&mut yn).await;
-    let t = token();
-    yn.register_operation(registration(vec![entry(&t, SelectorKind::Phone, 1)]))
-        .await
-        .unwrap();
-    gd.register_operation(registration(vec![entry(&t, SelectorKind::Phone, 2)]))
-        .await
-        .unwrap();
+    register_shared(&mut yn, &mut gd, SelectorKind::Phone).await;
     let got = next_alerts(&mut s, 1, WAIT).await;
     let incarnation = got[0].incarnation;
     assert_ne!(incarnation, 0, "every alert says its queue's incarnation");

@@ -41,41 +41,47 @@ async fn token_service(fed: &Federation, root: &Path) -> (RunningBroker, BrokerC
     (service, config, pin)
 }
 
-/// One evaluation for `agency` at the token service: Ok, or the refusal's code and message.
-async fn evaluate(
-    fed: &Federation,
+/// The stand-alone token service as agencies reach it (without borrowing the federation,
+/// whose broker the test stops and starts).
+struct Probe {
     addr: std::net::SocketAddr,
     pin: PinnedKey,
-    agency: &str,
-) -> Result<(), (Code, String)> {
-    let (cert, key) = fed.agency_pem(agency);
-    let channel = connect(addr, &fed.ca_pem(), Some((&cert, &key)))
-        .await
-        .unwrap();
-    let mut d = TokenDeriver::from_channel(channel, pin).with_call_timeout(WAIT);
-    match d.token(FORM).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let code = e.grpc_code().unwrap_or_else(|| panic!("{e:?}"));
-            Err((code, e.to_string()))
-        }
-    }
+    ca: String,
+    agencies: std::path::PathBuf,
 }
 
-async fn until(
-    fed: &Federation,
-    addr: std::net::SocketAddr,
-    pin: PinnedKey,
-    agency: &str,
-    what: &str,
-    want: impl Fn(&Result<(), (Code, String)>) -> bool,
-) {
-    let want = &want;
-    eventually(WAIT, what, move || async move {
-        let got = evaluate(fed, addr, pin, agency).await;
-        want(&got).then_some(())
-    })
-    .await;
+impl Probe {
+    /// One evaluation for `agency`: Ok, or the refusal's code and message.
+    async fn evaluate(&self, agency: &str) -> Result<(), (Code, String)> {
+        let dir = self.agencies.join(agency);
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let (cert, key) = (read("cert.pem"), read("key.pem"));
+        let channel = connect(self.addr, &self.ca, Some((&cert, &key)))
+            .await
+            .unwrap();
+        let mut d = TokenDeriver::from_channel(channel, self.pin).with_call_timeout(WAIT);
+        match d.token(FORM).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let code = e.grpc_code().unwrap_or_else(|| panic!("{e:?}"));
+                Err((code, e.to_string()))
+            }
+        }
+    }
+
+    /// Waits until an evaluation for `agency` gives what `want` accepts.
+    async fn until(
+        &self,
+        agency: &str,
+        what: &str,
+        want: impl Fn(&Result<(), (Code, String)>) -> bool,
+    ) {
+        let want = &want;
+        eventually(WAIT, what, move || async move {
+            want(&self.evaluate(agency).await).then_some(())
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,8 +96,13 @@ async fn suspensions_and_role_changes_at_the_broker_reach_the_token_service() {
         .await;
     let root = fed.dir.path().join("token-service");
     let (service, _config, pin) = token_service(&fed, &root).await;
-    let addr = service.addr;
-    until(&fed, addr, pin, "yn-psb", "Yunnan served", Result::is_ok).await;
+    let probe = Probe {
+        addr: service.addr,
+        pin,
+        ca: fed.ca_pem(),
+        agencies: fed.dir.path().join("agencies"),
+    };
+    probe.until("yn-psb", "Yunnan served", Result::is_ok).await;
 
     // The token-service role reads the registry and does nothing else at the broker.
     let mut as_ts = fed.client("ts-mirror").await;
@@ -128,31 +139,21 @@ async fn suspensions_and_role_changes_at_the_broker_reach_the_token_service() {
         })
         .await
         .unwrap();
-    until(
-        &fed,
-        addr,
-        pin,
-        "yn-psb",
+    probe.until("yn-psb",
         "Yunnan refused",
         |r| matches!(r, Err((Code::PermissionDenied, m)) if m.contains("certificate under review")),
     )
     .await;
-    assert!(evaluate(&fed, addr, pin, "gd-psb").await.is_ok());
+    assert!(probe.evaluate("gd-psb").await.is_ok());
     admin
         .reinstate_agency(v1::ReinstateAgencyRequest {
             agency_id: "yn-psb".into(),
         })
         .await
         .unwrap();
-    until(
-        &fed,
-        addr,
-        pin,
-        "yn-psb",
-        "Yunnan served again",
-        Result::is_ok,
-    )
-    .await;
+    probe
+        .until("yn-psb", "Yunnan served again", Result::is_ok)
+        .await;
 
     // A role change: an agency made watch centre gets no more tokens.
     admin
@@ -163,38 +164,28 @@ async fn suspensions_and_role_changes_at_the_broker_reach_the_token_service() {
         })
         .await
         .unwrap();
-    until(
-        &fed,
-        addr,
-        pin,
-        "gd-psb",
-        "Guangdong refused",
-        |r| matches!(r, Err((Code::PermissionDenied, m)) if m.contains("watch centre")),
-    )
-    .await;
+    probe
+        .until(
+            "gd-psb",
+            "Guangdong refused",
+            |r| matches!(r, Err((Code::PermissionDenied, m)) if m.contains("watch centre")),
+        )
+        .await;
 
     // The broker gone: once the mirror is stale, nothing is evaluated (a suspension made
     // meanwhile could not be seen).
     fed.stop_broker().await;
-    until(
-        &fed,
-        addr,
-        pin,
-        "yn-psb",
-        "stale registry refused",
-        |r| matches!(r, Err((Code::Unavailable, m)) if m.contains("registry")),
-    )
-    .await;
+    probe
+        .until(
+            "yn-psb",
+            "stale registry refused",
+            |r| matches!(r, Err((Code::Unavailable, m)) if m.contains("registry")),
+        )
+        .await;
     fed.start_broker().await;
-    until(
-        &fed,
-        addr,
-        pin,
-        "yn-psb",
-        "served after the broker is back",
-        Result::is_ok,
-    )
-    .await;
+    probe
+        .until("yn-psb", "served after the broker is back", Result::is_ok)
+        .await;
     service.shutdown().await;
 }
 
