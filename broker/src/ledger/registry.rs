@@ -102,16 +102,18 @@ impl Ledger {
                 changed.push((agency, entry));
             }
         }
-        if !changed.is_empty() {
-            txn.audit(
-                AuditEvent::new("broker", "registry_mirror")
-                    .count("changed", changed.len() as u64)
-                    .count(
-                        "suspended",
-                        changed.iter().filter(|(_, e)| e.suspended).count() as u64,
-                    ),
-            );
+        if changed.is_empty() {
+            // The usual refresh: nothing to write, not even an empty batch.
+            return Ok(0);
         }
+        txn.audit(
+            AuditEvent::new("broker", "registry_mirror")
+                .count("changed", changed.len() as u64)
+                .count(
+                    "suspended",
+                    changed.iter().filter(|(_, e)| e.suspended).count() as u64,
+                ),
+        );
         let _ = txn.commit(&self.hub, &self.audit, now)?;
         for (agency, entry) in &changed {
             self.cache_entry(agency, entry);
