@@ -88,11 +88,12 @@ async fn audit_chain_records_every_change_and_detects_tampering() {
     {
         use deconflict_broker::store::{SledStore, Store, WriteBatch};
         let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
-        let key = deconflict_broker::ledger::audit::key(3);
-        let raw = String::from_utf8(store.get(&key).unwrap().unwrap()).unwrap();
-        let forged = raw.replacen("\"actor\":\"", "\"actor\":\"x", 1);
+        use deconflict_broker::ledger::audit;
+        let key = audit::key(3);
+        let mut forged = audit::decode(&key, &store.get(&key).unwrap().unwrap()).unwrap();
+        forged.actor.insert(0, 'x');
         let mut b = WriteBatch::default();
-        b.put(key, forged.into_bytes());
+        b.put(key, audit::encode(&forged).unwrap());
         store.apply(b).unwrap();
         store.flush_blocking().unwrap();
     }

@@ -72,21 +72,71 @@ struct Hashed<'a> {
     counts: &'a BTreeMap<String, u64>,
 }
 
-fn record_hash(prev: &[u8; 32], r: &AuditRecord) -> [u8; 32] {
-    let body = serde_json::to_vec(&Hashed {
-        seq: r.seq,
-        at_unix: r.at_unix,
-        actor: &r.actor,
-        action: &r.action,
-        ids: &r.ids,
-        counts: &r.counts,
-    })
-    .unwrap_or_default();
+/// The chain's hash: over the JSON of the record's content, whichever form the record is
+/// stored in, so that records of every store format verify alike.
+fn content_hash(prev: &[u8; 32], content: &Hashed<'_>) -> [u8; 32] {
+    let body = serde_json::to_vec(content).unwrap_or_default();
     let mut h = Sha256::new();
     h.update(DOMAIN);
     h.update(prev);
     h.update(body);
     h.finalize().into()
+}
+
+fn record_hash(prev: &[u8; 32], r: &AuditRecord) -> [u8; 32] {
+    content_hash(
+        prev,
+        &Hashed {
+            seq: r.seq,
+            at_unix: r.at_unix,
+            actor: &r.actor,
+            action: &r.action,
+            ids: &r.ids,
+            counts: &r.counts,
+        },
+    )
+}
+
+/// The first byte of a record in the binary form (store format 3 on). Format-2 records are
+/// JSON and begin with `{`.
+const BINARY_TAG: u8 = 1;
+
+/// A record as format 3 stores it: about half the bytes of the JSON form, with no hex.
+#[derive(Serialize, Deserialize)]
+struct BinaryRecord<'a> {
+    seq: u64,
+    at_unix: i64,
+    #[serde(borrow)]
+    actor: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    action: std::borrow::Cow<'a, str>,
+    ids: Vec<std::borrow::Cow<'a, str>>,
+    counts: Vec<(std::borrow::Cow<'a, str>, u64)>,
+    prev: [u8; 32],
+    hash: [u8; 32],
+}
+
+fn encode_binary(
+    content: &Hashed<'_>,
+    prev: &[u8; 32],
+    hash: &[u8; 32],
+) -> Result<Vec<u8>, StoreError> {
+    let record = BinaryRecord {
+        seq: content.seq,
+        at_unix: content.at_unix,
+        actor: content.actor.into(),
+        action: content.action.into(),
+        ids: content.ids.iter().map(|s| s.as_str().into()).collect(),
+        counts: content
+            .counts
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), *v))
+            .collect(),
+        prev: *prev,
+        hash: *hash,
+    };
+    postcard::to_extend(&record, vec![BINARY_TAG])
+        .map_err(|e| StoreError::Io(format!("audit encoding failed: {e}")))
 }
 
 pub fn key(seq: u64) -> Vec<u8> {
@@ -100,14 +150,52 @@ pub struct AuditLog {
     head: Mutex<(u64, [u8; 32])>,
 }
 
-fn decode(key: &[u8], value: &[u8]) -> Result<AuditRecord, StoreError> {
-    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+/// A stored record, in either form.
+pub fn decode(key: &[u8], value: &[u8]) -> Result<AuditRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
         key: format!(
             "au/{}",
             hex::encode(key.get(PREFIX.len()..).unwrap_or_default())
         ),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    match value.split_first() {
+        Some((&BINARY_TAG, rest)) => {
+            let r: BinaryRecord<'_> =
+                postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string()))?;
+            Ok(AuditRecord {
+                seq: r.seq,
+                at_unix: r.at_unix,
+                actor: r.actor.into_owned(),
+                action: r.action.into_owned(),
+                ids: r.ids.into_iter().map(|s| s.into_owned()).collect(),
+                counts: r
+                    .counts
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v))
+                    .collect(),
+                prev: hex::encode(r.prev),
+                hash: hex::encode(r.hash),
+            })
+        }
+        Some((b'{', _)) => serde_json::from_slice(value).map_err(|e| corrupt(e.to_string())),
+        _ => Err(corrupt("neither a binary nor a JSON audit record".into())),
+    }
+}
+
+/// The binary form of `record` as given, hashes included (tests forge records with it).
+pub fn encode(record: &AuditRecord) -> Result<Vec<u8>, StoreError> {
+    let content = Hashed {
+        seq: record.seq,
+        at_unix: record.at_unix,
+        actor: &record.actor,
+        action: &record.action,
+        ids: &record.ids,
+        counts: &record.counts,
+    };
+    let prev = unhex(&record.prev).unwrap_or_default();
+    let hash = unhex(&record.hash).unwrap_or_default();
+    encode_binary(&content, &prev, &hash)
 }
 
 fn unhex(s: &str) -> Option<[u8; 32]> {
@@ -156,21 +244,16 @@ impl AuditLog {
         let (mut seq, mut prev) = *head;
         for e in events {
             seq += 1;
-            let mut r = AuditRecord {
+            let content = Hashed {
                 seq,
                 at_unix,
-                actor: e.actor,
-                action: e.action.to_owned(),
-                ids: e.ids,
-                counts: e.counts,
-                prev: hex::encode(prev),
-                hash: String::new(),
+                actor: &e.actor,
+                action: e.action,
+                ids: &e.ids,
+                counts: &e.counts,
             };
-            let hash = record_hash(&prev, &r);
-            r.hash = hex::encode(hash);
-            let value = serde_json::to_vec(&r)
-                .map_err(|e| StoreError::Io(format!("audit encoding failed: {e}")))?;
-            batch.put(key(seq), value);
+            let hash = content_hash(&prev, &content);
+            batch.put(key(seq), encode_binary(&content, &prev, &hash)?);
             prev = hash;
         }
         if !batch.is_empty() {
@@ -330,8 +413,11 @@ pub fn export(
             return Ok(n);
         };
         let next = last.clone();
-        for (_, v) in &page {
-            out.write_all(v)
+        for (k, v) in &page {
+            // JSON lines whichever form the record is stored in.
+            let line = serde_json::to_vec(&decode(k, v)?)
+                .map_err(|e| StoreError::Io(format!("audit encoding failed: {e}")))?;
+            out.write_all(&line)
                 .and_then(|_| out.write_all(b"\n"))
                 .map_err(|e| StoreError::Io(e.to_string()))?;
             n += 1;
@@ -383,10 +469,10 @@ mod tests {
         let store = SledStore::open(dir.path()).unwrap();
         log_three(&store);
         let raw = store.get(&key(2)).unwrap().unwrap();
-        let mut r: AuditRecord = serde_json::from_slice(&raw).unwrap();
+        let mut r = decode(&key(2), &raw).unwrap();
         r.counts.insert("tokens".into(), 4);
         let mut b = WriteBatch::default();
-        b.put(key(2), serde_json::to_vec(&r).unwrap());
+        b.put(key(2), encode(&r).unwrap());
         store.apply(b).unwrap();
         match verify(&store).unwrap() {
             Verdict::Broken { seq, reason } => {

@@ -87,7 +87,7 @@ impl Ledger {
             ));
         }
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let notified = notify_owners(&mut txn, touched, now)?;
         txn.audit(
             AuditEvent::new(agency.as_str(), "check")
@@ -118,7 +118,7 @@ impl Ledger {
         let mut touched = HitsByOperation::new();
         for stored in tokens {
             let mut hit = false;
-            for posting in postings::read(self.store.as_ref(), stored)? {
+            for posting in postings::read(self.store.as_ref(), &self.indexes.tokens, stored)? {
                 if posting.window.end <= now || !posting.window.overlaps(window) {
                     continue;
                 }

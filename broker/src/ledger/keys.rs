@@ -4,9 +4,7 @@
 //! | prefix | key rest | value |
 //! |---|---|---|
 //! | `op/` | operation id (16) | [`OpRecord`](super::records::OpRecord) |
-//! | `ag/` | agency (len-prefixed) + operation id | empty: an agency's operations |
 //! | `tk/` | stored token (32) | list of [`Posting`](super::records::Posting): the open operations holding it |
-//! | `ex/` | window end (8, offset) + operation id | empty: the expiry schedule of open operations |
 //! | `mt/` | match id (16) | [`MatchRecord`](super::records::MatchRecord) |
 //! | `pr/` | lower operation id + higher operation id | match id |
 //! | `aq/` | agency (len-prefixed) + sequence (8) | encoded `deconfliction.v1.Alert` |
@@ -17,21 +15,25 @@
 //! | `meta/incarnation` | | the alert queues' incarnation (u64 BE): new at creation and at every restore |
 //! | `meta/pepper` | | fingerprints of the pepper layers the store is keyed with (see [`crate::secrets::pepper`]) |
 //! | `meta/rekey-incomplete` | | present only while a pepper re-key writes this store |
+//!
+//! An agency's operations and the expiry schedule are indexes in memory, rebuilt from the
+//! `op/` records at start (see [`super::op_index`]). Stores of format 2 and earlier also hold
+//! them as `ag/` and `ex/` keys, which the upgrade to format 3 removes (see [`super::format`]).
 
 use uuid::Uuid;
 
 use crate::identity::AgencyId;
 
 pub const OP: &[u8] = b"op/";
-pub const AGENCY_OPS: &[u8] = b"ag/";
 pub const TOKEN: &[u8] = b"tk/";
-pub const EXPIRY: &[u8] = b"ex/";
 pub const MATCH: &[u8] = b"mt/";
 pub const PAIR: &[u8] = b"pr/";
 pub const ALERT: &[u8] = b"aq/";
 pub const QUEUE: &[u8] = b"as/";
 pub const REGISTRY: &[u8] = b"rg/";
 pub const INCARNATION: &[u8] = b"meta/incarnation";
+/// Prefixes of format 2 and earlier that format 3 keeps in memory instead.
+pub const LEGACY: [&[u8]; 2] = [b"ag/", b"ex/"];
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
@@ -50,35 +52,21 @@ pub fn op(id: &Uuid) -> Vec<u8> {
     cat(&[OP, id.as_bytes()])
 }
 
-pub fn agency_ops_prefix(agency: &AgencyId) -> Vec<u8> {
-    cat(&[AGENCY_OPS, &agency_part(agency)])
-}
-
-pub fn agency_op(agency: &AgencyId, id: &Uuid) -> Vec<u8> {
-    cat(&[&agency_ops_prefix(agency), id.as_bytes()])
-}
-
 pub fn token(stored: &[u8; 32]) -> Vec<u8> {
     cat(&[TOKEN, stored])
 }
 
-fn time_part(unix: i64) -> [u8; 8] {
-    // Offset so that negative times sort before positive ones.
-    ((unix as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-pub fn expiry(end_unix: i64, op: &Uuid) -> Vec<u8> {
-    cat(&[EXPIRY, &time_part(end_unix), op.as_bytes()])
-}
-
-/// The first `ex/` key after every operation ending at or before `unix`.
-pub fn expiry_upto(unix: i64) -> Vec<u8> {
-    cat(&[EXPIRY, &time_part(unix.saturating_add(1))])
-}
-
-pub fn expiry_op(key: &[u8]) -> Option<Uuid> {
-    let tail = key.get(EXPIRY.len() + 8..)?;
-    Uuid::from_slice(tail).ok()
+/// The first key after every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Only 0xff bytes: no key is after them all but the end of the keyspace.
+    vec![0xff; prefix.len() + 17]
 }
 
 pub fn match_record(id: &Uuid) -> Vec<u8> {
@@ -115,16 +103,6 @@ pub fn registry(agency: &AgencyId) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expiry_keys_sort_by_time() {
-        let id = Uuid::nil();
-        assert!(expiry(-5, &id) < expiry(3, &id));
-        assert!(expiry(3, &id) < expiry(1_000_000, &id));
-        assert!(expiry(10, &id) < expiry_upto(10));
-        assert!(expiry_upto(10) < expiry(11, &id));
-        assert_eq!(expiry_op(&expiry(10, &id)), Some(id));
-    }
 
     #[test]
     fn pair_is_symmetric_and_agency_prefixes_do_not_overlap() {

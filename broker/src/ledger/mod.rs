@@ -10,8 +10,10 @@
 
 pub mod audit;
 mod check;
+pub mod format;
 pub mod keys;
 mod matching;
+mod op_index;
 mod operations;
 mod postings;
 mod queue;
@@ -20,12 +22,14 @@ mod registry;
 pub mod rekey;
 mod relay;
 mod retention;
+mod token_filter;
 mod txn;
 pub mod views;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use check::CheckOutcome;
+pub use op_index::IndexReport;
 pub use operations::{Amendment, NewOperation, Registered, registration_digest};
 pub use queue::{AlertHub, renew_incarnation};
 pub use registry::MatchFilter;
@@ -89,6 +93,17 @@ pub struct Ledger {
         std::sync::RwLock<std::collections::HashMap<AgencyId, Option<records::AgencyEntry>>>,
     /// The alert queues' incarnation (see [`queue`]); changes only by a restore, offline.
     incarnation: u64,
+    /// The agency index, the expiry schedule and the token filter (see [`op_index`]).
+    indexes: op_index::Indexes,
+    /// What opening found: an upgrade it made, and the rebuilt indexes.
+    opened: Opened,
+}
+
+/// What [`Ledger::open`] did before the ledger could serve, for the start-up log.
+#[derive(Debug, Clone, Copy)]
+pub struct Opened {
+    pub upgraded: Option<format::Upgraded>,
+    pub indexes: IndexReport,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -100,10 +115,16 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Opens the ledger on `store`, resuming its audit chain.
+    /// Opens the ledger on `store`: upgrades an earlier format, resumes the audit chain and
+    /// rebuilds the in-memory indexes from the operation records.
     pub fn open(store: Arc<dyn Store>, policy: Policy) -> Result<Self, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let upgraded = format::upgrade(store.as_ref(), now)?;
         let audit = Arc::new(AuditLog::open(store.as_ref())?);
         let incarnation = queue::open_incarnation(store.as_ref())?;
+        let (indexes, report) = op_index::Indexes::build(store.as_ref())?;
         Ok(Self {
             store,
             policy,
@@ -113,7 +134,22 @@ impl Ledger {
             check_tallies: Mutex::default(),
             registry_cache: std::sync::RwLock::default(),
             incarnation,
+            indexes,
+            opened: Opened {
+                upgraded,
+                indexes: report,
+            },
         })
+    }
+
+    /// What opening the ledger did (an upgrade, the indexes rebuilt and how long it took).
+    pub fn opened(&self) -> Opened {
+        self.opened
+    }
+
+    /// A write transaction on this ledger's store and indexes (callers hold the writer lock).
+    fn txn(&self) -> txn::Txn<'_> {
+        txn::Txn::new(self.store.as_ref(), &self.indexes)
     }
 
     /// The audit chain's head, to be kept outside the store as a checkpoint.

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::op_index::IndexChange;
 use super::postings;
 use super::records::{OpRecord, OpState, Posting, StoredToken, TokenRec, Window};
 use super::txn::Txn;
@@ -130,7 +131,7 @@ impl Ledger {
         self.check_token_count(new.tokens.len())?;
         let digest = new.digest();
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         if let Some(existing) = txn.get_rec::<OpRecord>(&keys::op(&new.id))? {
             if existing.agency != agency.as_str() {
                 return Err(BrokerError::IdTaken(new.id));
@@ -175,8 +176,11 @@ impl Ledger {
             };
             postings::upsert(&mut txn, &t.stored, posting)?;
         }
-        txn.put(keys::agency_op(agency, &new.id), Vec::new());
-        txn.put(keys::expiry(record.window.end, &new.id), Vec::new());
+        txn.index(IndexChange::Registered {
+            agency: record.agency.clone(),
+            id: new.id,
+            end: record.window.end,
+        });
         txn.put_rec(keys::op(&new.id), &record)?;
         txn.audit(
             AuditEvent::new(agency.as_str(), "register")
@@ -211,7 +215,7 @@ impl Ledger {
         now: i64,
     ) -> Result<(OpRecord, u32, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let mut record = self.own_open_op(&txn, agency, id)?;
         if record.state != OpState::Open {
             return Err(BrokerError::OperationEnded {
@@ -241,8 +245,11 @@ impl Ledger {
         let window_moved = match amendment.window {
             Some(w) if w != record.window => {
                 self.check_window(&w, now)?;
-                txn.delete(keys::expiry(record.window.end, id));
-                txn.put(keys::expiry(w.end, id), Vec::new());
+                txn.index(IndexChange::WindowMoved {
+                    id: *id,
+                    from: record.window.end,
+                    to: w.end,
+                });
                 record.window = w;
                 true
             }
@@ -291,7 +298,7 @@ impl Ledger {
         now: i64,
     ) -> Result<(OpRecord, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let mut record = self.own_open_op(&txn, agency, id)?;
         if record.state == OpState::Open {
             end_operation(&mut txn, id, &mut record, OpState::Closed, now)?;
@@ -302,7 +309,7 @@ impl Ledger {
     }
 
     pub fn get(&self, agency: &AgencyId, id: &Uuid) -> Result<OpRecord> {
-        let txn = Txn::new(self.store.as_ref());
+        let txn = self.txn();
         self.own_open_op(&txn, agency, id)
     }
 
@@ -315,45 +322,25 @@ impl Ledger {
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<(OperationPage, Option<Uuid>)> {
-        let txn = Txn::new(self.store.as_ref());
-        let prefix = keys::agency_ops_prefix(agency);
-        let end = prefix_end(&prefix);
-        let mut start = match after {
-            // Just past `after`: ids are 16 bytes, so appending a byte is the next key.
-            Some(id) => {
-                let mut k = keys::agency_op(agency, &id);
-                k.push(0);
-                k
-            }
-            None => prefix.clone(),
-        };
+        let txn = self.txn();
         let limit = limit.max(1);
+        let mut after = after;
         let mut out = Vec::new();
         loop {
-            let chunk = self.store.range(&start, &end, limit)?;
-            let exhausted = chunk.len() < limit;
-            for (key, _) in &chunk {
-                let Some(id) = key
-                    .get(prefix.len()..)
-                    .and_then(|b| Uuid::from_slice(b).ok())
-                else {
-                    continue;
-                };
-                if let Some(record) = txn.get_rec::<OpRecord>(&keys::op(&id))?
+            let ids = self.indexes.ops().agency_ops(agency.as_str(), after, limit);
+            for id in &ids {
+                if let Some(record) = txn.get_rec::<OpRecord>(&keys::op(id))?
                     && (include_ended || record.state == OpState::Open)
                 {
-                    out.push((id, record));
+                    out.push((*id, record));
                     if out.len() == limit {
                         // There may be more after this one.
-                        return Ok((out, Some(id)));
+                        return Ok((out, Some(*id)));
                     }
                 }
             }
-            match chunk.last() {
-                Some((key, _)) if !exhausted => {
-                    start = key.clone();
-                    start.push(0);
-                }
+            match ids.last() {
+                Some(last) if ids.len() == limit => after = Some(*last),
                 _ => return Ok((out, None)),
             }
         }
@@ -362,23 +349,18 @@ impl Ledger {
     /// Expires open operations whose window has ended, at most `limit` per call.
     pub fn sweep_expired(&self, now: i64, limit: usize) -> Result<(usize, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
-        let due = self
-            .store
-            .range(keys::EXPIRY, &keys::expiry_upto(now), limit)?;
+        let mut txn = self.txn();
+        let due = self.indexes.ops().due(now, limit);
         let mut count = 0;
-        for (key, _) in due {
-            txn.delete(key.clone());
-            let Some(id) = keys::expiry_op(&key) else {
-                continue;
-            };
-            if let Some(mut record) = txn.get_rec::<OpRecord>(&keys::op(&id))?
-                && record.state == OpState::Open
-                && record.window.end <= now
-            {
-                end_operation(&mut txn, &id, &mut record, OpState::Expired, now)?;
-                txn.audit(AuditEvent::new("broker", "expire").id(id));
-                count += 1;
+        for (end, id) in due {
+            match txn.get_rec::<OpRecord>(&keys::op(&id))? {
+                Some(mut record) if record.state == OpState::Open && record.window.end <= now => {
+                    end_operation(&mut txn, &id, &mut record, OpState::Expired, now)?;
+                    txn.audit(AuditEvent::new("broker", "expire").id(id));
+                    count += 1;
+                }
+                // Not open any more: only the schedule's entry is left to remove.
+                _ => txn.index(IndexChange::Ended { id, end }),
             }
         }
         let notes = txn.commit(&self.hub, &self.audit, now)?;
@@ -397,7 +379,10 @@ pub(super) fn end_operation(
     for t in &record.tokens {
         postings::remove(txn, &t.stored, id)?;
     }
-    txn.delete(keys::expiry(record.window.end, id));
+    txn.index(IndexChange::Ended {
+        id: *id,
+        end: record.window.end,
+    });
     record.state = state;
     record.updated = now;
     txn.put_rec(keys::op(id), record)?;
@@ -410,17 +395,4 @@ pub(crate) fn state_word(state: OpState) -> &'static str {
         OpState::Closed => "closed",
         OpState::Expired => "expired",
     }
-}
-
-/// The first key after every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    // Only 0xff bytes: no key is after them all but the end of the keyspace.
-    vec![0xff; prefix.len() + 17]
 }

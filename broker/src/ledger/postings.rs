@@ -1,16 +1,25 @@
 //! The token index: one key per stored token, whose value lists the open operations holding
 //! it. A check or a match lookup is then one point read per token (a sled range scan clones
 //! whole leaf nodes and cost most of a check), and an absent key is an immediate "no hit".
+//! Most absent keys are not even read: the [`TokenFilter`] in memory rules them out.
 
 use uuid::Uuid;
 
 use super::keys;
 use super::records::{Posting, StoredToken, decode, encode};
+use super::token_filter::TokenFilter;
 use super::txn::Txn;
 use crate::store::{Store, StoreError};
 
 /// The open operations holding `stored`, as the store has them.
-pub(super) fn read(store: &dyn Store, stored: &StoredToken) -> Result<Vec<Posting>, StoreError> {
+pub(super) fn read(
+    store: &dyn Store,
+    filter: &TokenFilter,
+    stored: &StoredToken,
+) -> Result<Vec<Posting>, StoreError> {
+    if !filter.may_hold(stored) {
+        return Ok(Vec::new());
+    }
     let key = keys::token(stored);
     match store.get(&key)? {
         Some(bytes) => decode(&key, &bytes),
@@ -20,6 +29,9 @@ pub(super) fn read(store: &dyn Store, stored: &StoredToken) -> Result<Vec<Postin
 
 /// The same, seeing the transaction's own pending writes.
 pub(super) fn read_txn(txn: &Txn<'_>, stored: &StoredToken) -> Result<Vec<Posting>, StoreError> {
+    if !txn.may_hold(stored) {
+        return Ok(Vec::new());
+    }
     Ok(txn.get_rec(&keys::token(stored))?.unwrap_or_default())
 }
 
@@ -34,6 +46,7 @@ pub(super) fn upsert(
         Some(existing) => *existing = posting,
         None => list.push(posting),
     }
+    txn.note_token(stored);
     txn.put(keys::token(stored), encode(&list)?);
     Ok(())
 }

@@ -260,7 +260,7 @@ impl Ledger {
             });
         }
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let state_key = keys::queue_state(agency);
         let mut state: QueueState = txn.get_rec(&state_key)?.unwrap_or_default();
         let last = state.last_seq();

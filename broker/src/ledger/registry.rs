@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::operations::end_operation;
 use super::records::{AgencyEntry, MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
-use super::txn::Txn;
 use super::views::{AgencyCounts, MatchSummary, Statistics};
 use super::{Ledger, Notifications, keys};
 use crate::error::{BrokerError, Result};
@@ -60,7 +59,7 @@ impl Ledger {
     /// an admin since are left alone.
     pub fn seed_registry(&self, entries: &[(AgencyId, i32, String)], now: i64) -> Result<usize> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let mut added = Vec::new();
         for (agency, role, name) in entries {
             let key = keys::registry(agency);
@@ -93,7 +92,7 @@ impl Ledger {
     /// Returns how many entries changed.
     pub fn mirror_registry(&self, entries: &[(AgencyId, AgencyEntry)], now: i64) -> Result<usize> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let mut changed = Vec::new();
         for (agency, entry) in entries {
             let key = keys::registry(agency);
@@ -138,7 +137,7 @@ impl Ledger {
         now: i64,
     ) -> Result<(AgencyEntry, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let key = keys::registry(agency);
         let previous: Option<AgencyEntry> = txn.get_rec(&key)?;
         let entry = AgencyEntry {
@@ -173,7 +172,7 @@ impl Ledger {
             return Err(BrokerError::SelfSuspension);
         }
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let key = keys::registry(agency);
         let mut entry: AgencyEntry = txn
             .get_rec(&key)?
@@ -188,11 +187,11 @@ impl Ledger {
         txn.put_rec(key, &entry)?;
         let mut closed = 0;
         if suspend && close_operations {
-            let prefix = keys::agency_ops_prefix(agency);
-            for (k, _) in self.store.scan_prefix(&prefix)? {
-                let Some(id) = k.get(prefix.len()..).and_then(|b| Uuid::from_slice(b).ok()) else {
-                    continue;
-                };
+            let ids = self
+                .indexes
+                .ops()
+                .agency_ops(agency.as_str(), None, usize::MAX);
+            for id in ids {
                 if let Some(mut op) = txn.get_rec::<OpRecord>(&keys::op(&id))?
                     && op.state == OpState::Open
                 {

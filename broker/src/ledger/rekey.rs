@@ -5,7 +5,9 @@
 //!
 //! What holds a stored value, and is rewritten: the token index keys (`tk/`), each operation's
 //! tokens and registration digest (`op/`), each match's shared tokens (`mt/`). Everything else
-//! (postings, alert queues, registry, audit log) is copied as it is. The source is only read.
+//! (postings, alert queues, registry, audit log) is copied as it is, but for the keys of an
+//! earlier format that the current one no longer keeps (see [`super::format`]): the target is
+//! written in the current format. The source is only read.
 //!
 //! A crash part-way leaves a target that no broker opens (it carries
 //! [`REKEY_INCOMPLETE_KEY`] until the last batch, which also records the new fingerprints and
@@ -84,7 +86,12 @@ pub fn rekey(
         start = [last.as_slice(), &[0]].concat();
         let mut batch = WriteBatch::default();
         for (key, value) in page {
-            if key == FINGERPRINT_KEY || key == REKEY_INCOMPLETE_KEY {
+            // Keys of an earlier format that the target's format keeps elsewhere.
+            if key == FINGERPRINT_KEY
+                || key == REKEY_INCOMPLETE_KEY
+                || key == super::format::UPGRADE_INCOMPLETE_KEY
+                || keys::LEGACY.iter().any(|p| key.starts_with(p))
+            {
                 continue;
             }
             let (key, value) = rewrite(key, value, layer, &mut report)?;

@@ -141,7 +141,7 @@ impl Ledger {
     }
 
     pub fn get_match(&self, agency: &AgencyId, id: &Uuid) -> Result<PartyView> {
-        let txn = Txn::new(self.store.as_ref());
+        let txn = self.txn();
         let (m, s) = self.party_match(&txn, agency, id)?;
         self.view(&txn, id, &m, s)
     }
@@ -154,7 +154,7 @@ impl Ledger {
         now: i64,
     ) -> Result<(PartyView, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let (m, s) = self.party_match(&txn, agency, id)?;
         let to = s.other();
         let event = v1::alert::Event::Message(v1::MessageAlert {
@@ -181,7 +181,7 @@ impl Ledger {
         now: i64,
     ) -> Result<(PartyView, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         side_mut(&mut m, s).card = Some(card);
         let other = s.other();
@@ -222,7 +222,7 @@ impl Ledger {
         now: i64,
     ) -> Result<(PartyView, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         if m.cards_exchanged {
             return Err(BrokerError::CardsExchanged(*id));
@@ -254,7 +254,7 @@ impl Ledger {
             StateChange::Reopen => (MatchState::Open, 0, String::new()),
         };
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         if m.state == MatchState::Resolved && state == MatchState::Resolved && m.outcome != outcome
         {

@@ -6,8 +6,8 @@ use deconfliction_proto::v1;
 use prost::Message;
 use uuid::Uuid;
 
+use super::op_index::IndexChange;
 use super::records::{MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
-use super::txn::Txn;
 use super::{Ledger, Notifications, keys, queue};
 use crate::error::Result;
 use crate::identity::AgencyId;
@@ -32,7 +32,7 @@ pub struct Purged {
 impl Ledger {
     pub fn purge(&self, retention: &Retention, now: i64) -> Result<(Purged, Notifications)> {
         let _guard = self.lock();
-        let mut txn = Txn::new(self.store.as_ref());
+        let mut txn = self.txn();
         let mut purged = Purged::default();
         if let Some(age) = retention.ended_operations {
             for (k, v) in self.store.scan_prefix(keys::OP)? {
@@ -47,9 +47,10 @@ impl Ledger {
                     continue;
                 };
                 txn.delete(k.clone());
-                if let Ok(agency) = AgencyId::parse(&op.agency) {
-                    txn.delete(keys::agency_op(&agency, &id));
-                }
+                txn.index(IndexChange::Purged {
+                    agency: op.agency,
+                    id,
+                });
                 purged.operations += 1;
             }
         }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::records::{QueueState, decode, encode};
+use super::op_index::{IndexChange, Indexes};
+use super::records::{QueueState, StoredToken, decode, encode};
 use super::{AlertHub, Notifications, keys};
 use crate::identity::AgencyId;
 use crate::ledger::audit::{AuditEvent, AuditLog};
@@ -14,17 +15,21 @@ use crate::store::{Store, StoreError, WriteBatch};
 
 pub(crate) struct Txn<'a> {
     store: &'a dyn Store,
+    indexes: &'a Indexes,
     batch: WriteBatch,
+    index_changes: Vec<IndexChange>,
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
     audit: Vec<AuditEvent>,
     pub(crate) notifications: Notifications,
 }
 
 impl<'a> Txn<'a> {
-    pub(crate) fn new(store: &'a dyn Store) -> Self {
+    pub(crate) fn new(store: &'a dyn Store, indexes: &'a Indexes) -> Self {
         Self {
             store,
+            indexes,
             batch: WriteBatch::default(),
+            index_changes: Vec::new(),
             overlay: HashMap::new(),
             audit: Vec::new(),
             notifications: Notifications::default(),
@@ -65,6 +70,23 @@ impl<'a> Txn<'a> {
         self.batch.delete(key);
     }
 
+    /// Whether a stored token may be in the index (false: certainly not, no read needed).
+    pub(crate) fn may_hold(&self, stored: &StoredToken) -> bool {
+        self.indexes.tokens.may_hold(stored)
+    }
+
+    /// Enters a stored token into the token filter at once: bits set before the batch is
+    /// applied, so no reader can find the token in the store but not in the filter (a batch
+    /// that then fails leaves a bit too many, which costs a read, never a miss).
+    pub(crate) fn note_token(&self, stored: &StoredToken) {
+        self.indexes.tokens.insert(stored);
+    }
+
+    /// An index change, made once the batch is applied.
+    pub(crate) fn index(&mut self, change: IndexChange) {
+        self.index_changes.push(change);
+    }
+
     /// Records an audit event, sealed into the chain in the same batch.
     pub(crate) fn audit(&mut self, event: AuditEvent) {
         self.audit.push(event);
@@ -82,6 +104,7 @@ impl<'a> Txn<'a> {
             hub.ensure(&q.agency, || durable_last_seq(self.store, &q.agency))?;
         }
         audit.apply_with(self.store, self.batch, self.audit, at)?;
+        self.indexes.apply(self.index_changes);
         Ok(self.notifications)
     }
 }

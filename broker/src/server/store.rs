@@ -59,8 +59,10 @@ pub(super) fn open_core(
         max_window_seconds: config.policy.max_window_days.saturating_mul(86_400),
         match_same_agency: config.policy.match_same_agency,
     };
+    let ledger = Ledger::open(store, policy)?;
+    log_opened(&ledger.opened());
     let core = Arc::new(Core {
-        ledger: Arc::new(Ledger::open(store, policy)?),
+        ledger: Arc::new(ledger),
         flusher,
         metrics: metrics.clone(),
         check_limiter: RateLimiter::new(
@@ -73,6 +75,26 @@ pub(super) fn open_core(
         ),
     });
     Ok((core, store_weak))
+}
+
+fn log_opened(opened: &crate::ledger::Opened) {
+    if let Some(u) = opened.upgraded {
+        tracing::info!(
+            from = u.from,
+            to = u.to,
+            keys_removed = u.keys_removed,
+            "store upgraded to the current format"
+        );
+    }
+    let i = opened.indexes;
+    tracing::info!(
+        operations = i.operations,
+        open_operations = i.open_operations,
+        open_tokens = i.open_tokens,
+        token_filter_mib = i.filter_bytes >> 20,
+        took_ms = i.took.as_millis() as u64,
+        "indexes rebuilt from the operation records"
+    );
 }
 
 /// Enters the agencies named in the configuration into the registry (first start only for

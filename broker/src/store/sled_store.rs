@@ -9,7 +9,10 @@ use super::{KvPair, Store, StoreError, WriteBatch};
 /// 2: the pepper may be a chain of layers (`meta/pepper`). A format-1 broker would read a
 /// re-keyed store with its one pepper and silently miss every match, so it must refuse it.
 /// Format-1 stores are read as they are.
-pub const FORMAT_VERSION: u32 = 2;
+///
+/// 3: the agency index and expiry schedule live in memory, audit records are binary. Earlier
+/// stores are upgraded in place when the ledger opens them (see `ledger::format`).
+pub const FORMAT_VERSION: u32 = 3;
 /// Where the store records its format version.
 pub const FORMAT_KEY: &[u8] = b"meta/format";
 

@@ -38,6 +38,8 @@ struct Args {
     concurrency: Vec<usize>,
     sizes: Vec<u64>,
     json: Option<PathBuf>,
+    /// Stored tokens in the broker the check/register/alerts/tokens parts run against.
+    preload: u64,
     /// Run only these parts (check, register, alerts, tokens, rekey, growth); empty: all.
     only: Vec<String>,
 }
@@ -55,6 +57,7 @@ fn parse_args() -> Args {
         concurrency: vec![1, 8, 64],
         sizes: vec![100_000],
         json: None,
+        preload: 100_000,
         only: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -72,6 +75,13 @@ fn parse_args() -> Args {
                     .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
                     .unwrap_or_default();
             }
+            "--preload" => a.preload = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.preload),
+            "--concurrency" => {
+                a.concurrency = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
+                    .unwrap_or_default();
+            }
             "--json" => a.json = it.next().map(PathBuf::from),
             "--only" => {
                 a.only = it
@@ -81,7 +91,7 @@ fn parse_args() -> Args {
             }
             "--help" | "-h" => {
                 println!(
-                    "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--json FILE] \
+                    "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--concurrency 1,8,64] [--preload 100000] [--json FILE] \
                      [--only check,register,alerts,tokens,rekey,growth]"
                 );
                 std::process::exit(0);
@@ -112,7 +122,7 @@ async fn main() {
     std::fs::create_dir_all(fed.config.token_service.seed.parent().unwrap()).unwrap();
     std::fs::write(&fed.config.token_service.seed, seed).unwrap();
     let pepper = Pepper::load_or_create(&fed.config.secrets.pepper).unwrap();
-    preload(fed.data_dir(), &pepper, 100_000);
+    preload(fed.data_dir(), &pepper, args.preload);
     fed.config.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let broker = start_broker(&fed).await;
     let ch = fed.channel("bench-a").await.unwrap();

@@ -101,8 +101,64 @@ pub(crate) async fn raw_sled_rate(c: usize, secs: f64) -> f64 {
     rate
 }
 
+/// The ledger in the bench's own process: a registration of 8 fresh tokens, then a group
+/// flush. Beside the raw-sled baseline it shows what the ledger adds, and beside the gRPC row
+/// what the RPC adds.
+pub(crate) async fn ledger_register_rate(c: usize, secs: f64) -> (f64, Vec<Duration>) {
+    use deconflict_broker::ledger::records::{TokenRec, Window};
+    use deconflict_broker::ledger::{Ledger, NewOperation, Policy};
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let flusher = Flusher::start(store.clone(), None);
+    let ledger = Arc::new(Ledger::open(store, Policy::default()).unwrap());
+    let agency = deconflict_broker::identity::AgencyId::parse("bench-a").unwrap();
+    drive(c, secs, move |_| {
+        let ledger = ledger.clone();
+        let flusher = flusher.clone();
+        let agency = agency.clone();
+        async move {
+            let t0 = now();
+            let tokens = (0..8)
+                .map(|k| {
+                    let mut stored = [0u8; 32];
+                    rand::thread_rng().fill_bytes(&mut stored);
+                    TokenRec {
+                        stored,
+                        kind: SelectorKind::Email as i32,
+                        local_ref: k,
+                    }
+                })
+                .collect();
+            let op = NewOperation {
+                id: uuid::Uuid::new_v4(),
+                window: Window {
+                    start: t0,
+                    end: t0 + 86_400,
+                },
+                tokens,
+                case_reference: String::new(),
+                earlier_digests: Vec::new(),
+            };
+            let _ = ledger.register(&agency, op, t0).unwrap();
+            flusher.flush().await.unwrap();
+        }
+    })
+    .await
+}
+
 pub(crate) async fn bench_register(ch: &Channel, c: usize, secs: f64, rows: &mut Vec<Row>) {
     let base = raw_sled_rate(c, secs).await;
+    let (ledger_rate, ledger_lat) = ledger_register_rate(c, secs).await;
+    rows.push(Row {
+        what: "register via the ledger in-process (no RPC)".into(),
+        concurrency: c,
+        per_second: ledger_rate,
+        baseline_per_second: base,
+        ratio: ledger_rate / base,
+        p50_us: pct(&ledger_lat, 0.5),
+        p99_us: pct(&ledger_lat, 0.99),
+        p999_us: pct(&ledger_lat, 0.999),
+    });
     let client = BrokerClient::new(ch.clone());
     let (rate, lat) = drive(c, secs, move |_| {
         let mut b = client.clone();

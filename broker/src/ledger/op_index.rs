@@ -1,0 +1,238 @@
+//! Indexes the ledger keeps in memory instead of in the store: each agency's operations, the
+//! expiry schedule of open operations, and the [`TokenFilter`]. All three follow from the
+//! operation records, so they are rebuilt from them at start and never written: a
+//! registration writes two keys fewer, and a store holds about one key per stored token.
+//!
+//! They change only through [`Txn`](super::txn::Txn), which applies its [`IndexChange`]s once
+//! its batch is in the store, under the ledger's writer lock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::keys;
+use super::records::{OpRecord, OpState, decode};
+use super::token_filter::TokenFilter;
+use crate::store::{Store, StoreError};
+
+/// What a committed transaction changed in the indexes.
+#[derive(Debug)]
+pub(crate) enum IndexChange {
+    Registered {
+        agency: String,
+        id: Uuid,
+        end: i64,
+    },
+    WindowMoved {
+        id: Uuid,
+        from: i64,
+        to: i64,
+    },
+    /// Closed or expired: off the expiry schedule, still listed for its agency.
+    Ended {
+        id: Uuid,
+        end: i64,
+    },
+    /// Purged by retention: gone from the agency's list too.
+    Purged {
+        agency: String,
+        id: Uuid,
+    },
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct OpIndex {
+    by_agency: HashMap<String, BTreeSet<Uuid>>,
+    /// (window end, operation) of every open operation.
+    expiry: BTreeSet<(i64, Uuid)>,
+}
+
+impl OpIndex {
+    fn note(&mut self, id: Uuid, record: &OpRecord) {
+        self.by_agency
+            .entry(record.agency.clone())
+            .or_default()
+            .insert(id);
+        if record.state == OpState::Open {
+            self.expiry.insert((record.window.end, id));
+        }
+    }
+
+    fn apply(&mut self, change: IndexChange) {
+        match change {
+            IndexChange::Registered { agency, id, end } => {
+                self.by_agency.entry(agency).or_default().insert(id);
+                self.expiry.insert((end, id));
+            }
+            IndexChange::WindowMoved { id, from, to } => {
+                if self.expiry.remove(&(from, id)) {
+                    self.expiry.insert((to, id));
+                }
+            }
+            IndexChange::Ended { id, end } => {
+                self.expiry.remove(&(end, id));
+            }
+            IndexChange::Purged { agency, id } => {
+                if let Some(ops) = self.by_agency.get_mut(&agency) {
+                    ops.remove(&id);
+                    if ops.is_empty() {
+                        self.by_agency.remove(&agency);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The agency's operations in id order after `after` (exclusive), at most `limit`.
+    pub(crate) fn agency_ops(&self, agency: &str, after: Option<Uuid>, limit: usize) -> Vec<Uuid> {
+        let Some(ops) = self.by_agency.get(agency) else {
+            return Vec::new();
+        };
+        match after {
+            Some(after) => ops
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .take(limit)
+                .copied()
+                .collect(),
+            None => ops.iter().take(limit).copied().collect(),
+        }
+    }
+
+    /// Open operations whose window ended at or before `now`, earliest first, at most `limit`.
+    pub(crate) fn due(&self, now: i64, limit: usize) -> Vec<(i64, Uuid)> {
+        self.expiry
+            .iter()
+            .take_while(|(end, _)| *end <= now)
+            .take(limit)
+            .copied()
+            .collect()
+    }
+}
+
+/// What rebuilding the indexes found, for the start-up log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IndexReport {
+    pub operations: u64,
+    pub open_operations: u64,
+    pub open_tokens: u64,
+    pub filter_bytes: usize,
+    pub took: Duration,
+}
+
+#[derive(Debug)]
+pub(crate) struct Indexes {
+    pub(crate) tokens: TokenFilter,
+    ops: RwLock<OpIndex>,
+}
+
+/// Operation records read per page while rebuilding (bounded memory at any store size).
+const PAGE: usize = 4096;
+
+impl Indexes {
+    /// Rebuilds every index from the operation records.
+    pub(crate) fn build(store: &dyn Store) -> Result<(Self, IndexReport), StoreError> {
+        let started = Instant::now();
+        let mut ops = OpIndex::default();
+        let mut report = IndexReport::default();
+        let tokens = TokenFilter::default();
+        let end = keys::prefix_end(keys::OP);
+        let mut start = keys::OP.to_vec();
+        loop {
+            let page = store.range(&start, &end, PAGE)?;
+            for (key, value) in &page {
+                let Some(id) = key
+                    .get(keys::OP.len()..)
+                    .and_then(|b| Uuid::from_slice(b).ok())
+                else {
+                    continue;
+                };
+                let record: OpRecord = decode(key, value)?;
+                report.operations += 1;
+                if record.state == OpState::Open {
+                    report.open_operations += 1;
+                    for t in &record.tokens {
+                        tokens.insert(&t.stored);
+                    }
+                    report.open_tokens += record.tokens.len() as u64;
+                }
+                ops.note(id, &record);
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => {
+                    start = [last.as_slice(), &[0]].concat();
+                }
+                _ => break,
+            }
+        }
+        report.filter_bytes = tokens.bytes();
+        report.took = started.elapsed();
+        Ok((
+            Self {
+                tokens,
+                ops: RwLock::new(ops),
+            },
+            report,
+        ))
+    }
+
+    pub(crate) fn ops(&self) -> RwLockReadGuard<'_, OpIndex> {
+        // Index changes are whole (each apply is one insert/remove), so a panic elsewhere
+        // cannot have left a half-done change behind.
+        self.ops.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ops_mut(&self) -> RwLockWriteGuard<'_, OpIndex> {
+        self.ops.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn apply(&self, changes: Vec<IndexChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut ops = self.ops_mut();
+        for change in changes {
+            ops.apply(change);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agency_pages_and_the_schedule_follow_changes() {
+        let mut index = OpIndex::default();
+        let ids: Vec<Uuid> = (1..=3).map(Uuid::from_u128).collect();
+        for (i, id) in ids.iter().enumerate() {
+            index.apply(IndexChange::Registered {
+                agency: "yn".into(),
+                id: *id,
+                end: 100 + i as i64,
+            });
+        }
+        assert_eq!(index.agency_ops("yn", None, 2), ids[..2]);
+        assert_eq!(index.agency_ops("yn", Some(ids[1]), 5), ids[2..]);
+        assert!(index.agency_ops("gd", None, 5).is_empty());
+        index.apply(IndexChange::WindowMoved {
+            id: ids[0],
+            from: 100,
+            to: 500,
+        });
+        assert_eq!(index.due(101, 10), vec![(101, ids[1])]);
+        index.apply(IndexChange::Ended {
+            id: ids[1],
+            end: 101,
+        });
+        assert!(index.due(101, 10).is_empty());
+        assert_eq!(index.due(1_000, 1), vec![(102, ids[2])]);
+        index.apply(IndexChange::Purged {
+            agency: "yn".into(),
+            id: ids[1],
+        });
+        assert_eq!(index.agency_ops("yn", None, 5), vec![ids[0], ids[2]]);
+    }
+}
