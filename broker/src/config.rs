@@ -32,6 +32,7 @@ pub struct BrokerConfig {
     pub policy: PolicySection,
     pub federation: FederationSection,
     pub retention: RetentionSection,
+    pub store: StoreSection,
     /// Agencies known at start (roles); an admin's later changes are kept over these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agencies: Vec<AgencySection>,
@@ -51,6 +52,22 @@ pub struct JointShareSection {
     /// The share's public key (64 hex digits): what that side's token service publishes.
     pub public_key: String,
     pub key_epoch: u32,
+}
+
+/// The embedded store (sled).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// sled's page cache, in MiB. The broker's resident memory is about this plus the
+    /// in-memory indexes (about 90 bytes per stored token) plus sled's own bookkeeping;
+    /// docs/operations.md gives the budget at 10 M stored tokens.
+    pub cache_mib: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self { cache_mib: 256 }
+    }
 }
 
 /// How long ended things are kept, in days (fractions allowed; 0 or less keeps forever).

@@ -64,7 +64,7 @@ pub fn upgrade(store: &dyn Store, now: i64) -> Result<Option<Upgraded>, StoreErr
     };
     let mut removed = 0u64;
     for prefix in keys::LEGACY {
-        let end = keys::prefix_end(prefix);
+        let end = crate::store::prefix_end(prefix);
         loop {
             let page = store.range(prefix, &end, PAGE)?;
             if page.is_empty() {

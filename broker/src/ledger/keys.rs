@@ -56,19 +56,6 @@ pub fn token(stored: &[u8; 32]) -> Vec<u8> {
     cat(&[TOKEN, stored])
 }
 
-/// The first key after every key that starts with `prefix`.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    // Only 0xff bytes: no key is after them all but the end of the keyspace.
-    vec![0xff; prefix.len() + 17]
-}
-
 pub fn match_record(id: &Uuid) -> Vec<u8> {
     cat(&[MATCH, id.as_bytes()])
 }

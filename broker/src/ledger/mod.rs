@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod check;
+pub mod compact;
 pub mod format;
 pub mod keys;
 mod matching;

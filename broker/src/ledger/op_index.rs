@@ -1,5 +1,6 @@
 //! Indexes the ledger keeps in memory instead of in the store: each agency's operations, the
-//! expiry schedule of open operations, and the [`TokenFilter`]. All three follow from the
+//! expiry schedule of open operations, when each ended operation ended (what retention
+//! purges), and the [`TokenFilter`]. All three follow from the
 //! operation records, so they are rebuilt from them at start and never written: a
 //! registration writes two keys fewer, and a store holds about one key per stored token.
 //!
@@ -30,15 +31,22 @@ pub(crate) enum IndexChange {
         from: i64,
         to: i64,
     },
-    /// Closed or expired: off the expiry schedule, still listed for its agency.
+    /// Closed or expired at `at`: off the expiry schedule, still listed for its agency.
     Ended {
         id: Uuid,
         end: i64,
+        at: i64,
     },
-    /// Purged by retention: gone from the agency's list too.
+    /// A schedule entry whose operation is not open any more.
+    Unscheduled {
+        id: Uuid,
+        end: i64,
+    },
+    /// Purged by retention (it had ended at `ended_at`): gone from every index.
     Purged {
         agency: String,
         id: Uuid,
+        ended_at: i64,
     },
 }
 
@@ -47,6 +55,8 @@ pub(crate) struct OpIndex {
     by_agency: HashMap<String, BTreeSet<Uuid>>,
     /// (window end, operation) of every open operation.
     expiry: BTreeSet<(i64, Uuid)>,
+    /// (time it ended, operation) of every closed or expired operation.
+    ended: BTreeSet<(i64, Uuid)>,
 }
 
 impl OpIndex {
@@ -57,6 +67,8 @@ impl OpIndex {
             .insert(id);
         if record.state == OpState::Open {
             self.expiry.insert((record.window.end, id));
+        } else {
+            self.ended.insert((record.updated, id));
         }
     }
 
@@ -71,10 +83,19 @@ impl OpIndex {
                     self.expiry.insert((to, id));
                 }
             }
-            IndexChange::Ended { id, end } => {
+            IndexChange::Ended { id, end, at } => {
+                self.expiry.remove(&(end, id));
+                self.ended.insert((at, id));
+            }
+            IndexChange::Unscheduled { id, end } => {
                 self.expiry.remove(&(end, id));
             }
-            IndexChange::Purged { agency, id } => {
+            IndexChange::Purged {
+                agency,
+                id,
+                ended_at,
+            } => {
+                self.ended.remove(&(ended_at, id));
                 if let Some(ops) = self.by_agency.get_mut(&agency) {
                     ops.remove(&id);
                     if ops.is_empty() {
@@ -98,6 +119,15 @@ impl OpIndex {
                 .collect(),
             None => ops.iter().take(limit).copied().collect(),
         }
+    }
+
+    /// Operations that ended at or before `cutoff`, earliest first.
+    pub(crate) fn ended_by(&self, cutoff: i64) -> Vec<(i64, Uuid)> {
+        self.ended
+            .iter()
+            .take_while(|(at, _)| *at <= cutoff)
+            .copied()
+            .collect()
     }
 
     /// Open operations whose window ended at or before `now`, earliest first, at most `limit`.
@@ -127,9 +157,6 @@ pub(crate) struct Indexes {
     ops: RwLock<OpIndex>,
 }
 
-/// Operation records read per page while rebuilding (bounded memory at any store size).
-const PAGE: usize = 4096;
-
 impl Indexes {
     /// Rebuilds every index from the operation records.
     pub(crate) fn build(store: &dyn Store) -> Result<(Self, IndexReport), StoreError> {
@@ -137,35 +164,25 @@ impl Indexes {
         let mut ops = OpIndex::default();
         let mut report = IndexReport::default();
         let tokens = TokenFilter::default();
-        let end = keys::prefix_end(keys::OP);
-        let mut start = keys::OP.to_vec();
-        loop {
-            let page = store.range(&start, &end, PAGE)?;
-            for (key, value) in &page {
-                let Some(id) = key
-                    .get(keys::OP.len()..)
-                    .and_then(|b| Uuid::from_slice(b).ok())
-                else {
-                    continue;
-                };
-                let record: OpRecord = decode(key, value)?;
-                report.operations += 1;
-                if record.state == OpState::Open {
-                    report.open_operations += 1;
-                    for t in &record.tokens {
-                        tokens.insert(&t.stored);
-                    }
-                    report.open_tokens += record.tokens.len() as u64;
+        crate::store::for_each_prefixed(store, keys::OP, |key, value| {
+            let Some(id) = key
+                .get(keys::OP.len()..)
+                .and_then(|b| Uuid::from_slice(b).ok())
+            else {
+                return Ok(());
+            };
+            let record: OpRecord = decode(key, value)?;
+            report.operations += 1;
+            if record.state == OpState::Open {
+                report.open_operations += 1;
+                for t in &record.tokens {
+                    tokens.insert(&t.stored);
                 }
-                ops.note(id, &record);
+                report.open_tokens += record.tokens.len() as u64;
             }
-            match page.last() {
-                Some((last, _)) if page.len() == PAGE => {
-                    start = [last.as_slice(), &[0]].concat();
-                }
-                _ => break,
-            }
-        }
+            ops.note(id, &record);
+            Ok::<_, StoreError>(())
+        })?;
         report.filter_bytes = tokens.bytes();
         report.took = started.elapsed();
         Ok((
@@ -226,13 +243,18 @@ mod tests {
         index.apply(IndexChange::Ended {
             id: ids[1],
             end: 101,
+            at: 150,
         });
         assert!(index.due(101, 10).is_empty());
         assert_eq!(index.due(1_000, 1), vec![(102, ids[2])]);
+        assert!(index.ended_by(149).is_empty());
+        assert_eq!(index.ended_by(150), vec![(150, ids[1])]);
         index.apply(IndexChange::Purged {
             agency: "yn".into(),
             id: ids[1],
+            ended_at: 150,
         });
         assert_eq!(index.agency_ops("yn", None, 5), vec![ids[0], ids[2]]);
+        assert!(index.ended_by(1_000).is_empty());
     }
 }

@@ -360,7 +360,7 @@ impl Ledger {
                     count += 1;
                 }
                 // Not open any more: only the schedule's entry is left to remove.
-                _ => txn.index(IndexChange::Ended { id, end }),
+                _ => txn.index(IndexChange::Unscheduled { id, end }),
             }
         }
         let notes = txn.commit(&self.hub, &self.audit, now)?;
@@ -382,6 +382,7 @@ pub(super) fn end_operation(
     txn.index(IndexChange::Ended {
         id: *id,
         end: record.window.end,
+        at: now,
     });
     record.state = state;
     record.updated = now;

@@ -224,13 +224,14 @@ impl Ledger {
     pub fn statistics(&self) -> Result<Statistics> {
         let mut per: BTreeMap<String, AgencyCounts> = BTreeMap::new();
         let mut stats = Statistics::default();
-        for (k, v) in self.store.scan_prefix(keys::OP)? {
-            let op: OpRecord = decode(&k, &v)?;
+        crate::store::for_each_prefixed(self.store.as_ref(), keys::OP, |k, v| {
+            let op: OpRecord = decode(k, v)?;
             if op.state == OpState::Open {
                 stats.open_operations += 1;
                 slot(&mut per, &op.agency).open_operations += 1;
             }
-        }
+            Ok::<_, crate::store::StoreError>(())
+        })?;
         for (k, v) in self.store.scan_prefix(keys::MATCH)? {
             let m: MatchRecord = decode(&k, &v)?;
             match m.state {

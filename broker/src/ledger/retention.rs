@@ -35,23 +35,25 @@ impl Ledger {
         let mut txn = self.txn();
         let mut purged = Purged::default();
         if let Some(age) = retention.ended_operations {
-            for (k, v) in self.store.scan_prefix(keys::OP)? {
-                let op: OpRecord = decode(&k, &v)?;
-                if op.state == OpState::Open || now - op.updated < age {
-                    continue;
-                }
-                let Some(id) = k
-                    .get(keys::OP.len()..)
-                    .and_then(|b| Uuid::from_slice(b).ok())
-                else {
-                    continue;
+            // Only what is due is read: the index knows when each operation ended.
+            let due = self.indexes.ops().ended_by(now.saturating_sub(age));
+            for (ended_at, id) in due {
+                let key = keys::op(&id);
+                let agency = match txn.get_rec::<OpRecord>(&key)? {
+                    Some(op) if op.state == OpState::Open || now - op.updated < age => continue,
+                    Some(op) => {
+                        txn.delete(key);
+                        purged.operations += 1;
+                        op.agency
+                    }
+                    // Gone already: only the index entry is left.
+                    None => String::new(),
                 };
-                txn.delete(k.clone());
                 txn.index(IndexChange::Purged {
-                    agency: op.agency,
+                    agency,
                     id,
+                    ended_at,
                 });
-                purged.operations += 1;
             }
         }
         if let Some(age) = retention.resolved_matches {

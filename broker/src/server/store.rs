@@ -27,6 +27,9 @@ pub(super) fn load_pepper(config: &BrokerConfig, mode: Mode) -> Result<Option<Pe
     }
 }
 
+/// Below this, sled's cache cannot even hold the tree's inner nodes of a small store.
+const MIN_CACHE_MIB: u64 = 16;
+
 /// Opens the store (both modes keep one: the broker for its ledger, the token service for its
 /// audit log). A wrong pepper would make every stored token unmatchable, so it is checked
 /// against the fingerprints the store records before anything is served.
@@ -41,7 +44,17 @@ pub(super) fn open_core(
         path: data.clone(),
         reason: e.to_string(),
     })?;
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data.join("store"))?);
+    if config.store.cache_mib < MIN_CACHE_MIB {
+        return Err(StartError::Config(format!(
+            "store.cache_mib = {} is too small: give at least {MIN_CACHE_MIB} (the default is 256)",
+            config.store.cache_mib
+        )));
+    }
+    if let Some(reason) = crate::ledger::compact::interrupted(data) {
+        return Err(StartError::Config(reason));
+    }
+    let cache = config.store.cache_mib.saturating_mul(1024 * 1024);
+    let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(&data.join("store"), cache)?);
     if let Some(pepper) = pepper {
         pepper.bind(store.as_ref(), &config.secrets.pepper_paths())?;
     }

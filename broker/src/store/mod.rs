@@ -73,6 +73,41 @@ pub fn bytes_under(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The first key after every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Only 0xff bytes: no key is after them all but the end of the keyspace.
+    vec![0xff; prefix.len() + 64]
+}
+
+/// Visits every pair whose key starts with `prefix`, in key order, a page at a time: memory
+/// stays bounded whatever the store holds (ten million operations do not fit in one `Vec`).
+pub fn for_each_prefixed<E: From<StoreError>>(
+    store: &dyn Store,
+    prefix: &[u8],
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    const PAGE: usize = 4096;
+    let end = prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    loop {
+        let page = store.range(&start, &end, PAGE)?;
+        for (k, v) in &page {
+            visit(k, v)?;
+        }
+        match page.last() {
+            Some((last, _)) if page.len() == PAGE => start = [last.as_slice(), &[0]].concat(),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// A sorted, durable key-value store.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;

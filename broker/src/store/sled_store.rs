@@ -16,6 +16,9 @@ pub const FORMAT_VERSION: u32 = 3;
 /// Where the store records its format version.
 pub const FORMAT_KEY: &[u8] = b"meta/format";
 
+/// sled's page cache unless configured otherwise (offline tools, tests).
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
@@ -32,9 +35,15 @@ fn io(e: sled::Error) -> StoreError {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`, refusing a store written by a newer format.
+    /// Opens (or creates) the store in `dir` with the default page cache, refusing a store
+    /// written by a newer format.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = open_with_lock_retry(dir)?;
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// The same, with a page cache of `cache_bytes` (`[store] cache_mib`).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let db = open_with_lock_retry(dir, cache_bytes)?;
         let tree = db.open_tree("ledger").map_err(io)?;
         let store = Self { db, tree };
         match store.tree.get(FORMAT_KEY).map_err(io)? {
@@ -95,7 +104,7 @@ fn remember_opened(dir: &Path) {
 /// sled releases its file lock only once its background threads let go of the database,
 /// shortly after the last handle is dropped; an in-process restart (tests, backup restore)
 /// must wait for that rather than fail. A lock held by another process is reported at once.
-fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
+fn open_with_lock_retry(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let ours = opened_here(dir);
     loop {
@@ -103,7 +112,7 @@ fn open_with_lock_retry(dir: &Path) -> Result<sled::Db, StoreError> {
             .path(dir)
             // Durability comes from our own group-commit flush, not from a timer.
             .flush_every_ms(None)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .open();
         match opened {
             Ok(db) => {

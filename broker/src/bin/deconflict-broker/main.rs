@@ -3,6 +3,7 @@
 mod pepper_cmd;
 mod remote;
 mod restore;
+mod store_cmd;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -95,6 +96,11 @@ enum Command {
         /// The backup folder.
         #[arg(long)]
         from: PathBuf,
+    },
+    /// The store of a stopped broker: compact it.
+    Store {
+        #[command(subcommand)]
+        command: store_cmd::StoreCommand,
     },
     /// The pepper: show its layers, or re-key a stopped broker's store under a new one.
     Pepper {
@@ -517,6 +523,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Pki { command } => pki(command),
         Command::Audit { command } => audit(command),
         Command::Restore { config, from } => restore::restore(&config, &from),
+        Command::Store { command } => store_cmd::run(command),
         Command::Pepper { command } => pepper_cmd::run(command),
         Command::Watch {
             connection,

@@ -122,7 +122,7 @@ async fn main() {
     std::fs::create_dir_all(fed.config.token_service.seed.parent().unwrap()).unwrap();
     std::fs::write(&fed.config.token_service.seed, seed).unwrap();
     let pepper = Pepper::load_or_create(&fed.config.secrets.pepper).unwrap();
-    preload(fed.data_dir(), &pepper, args.preload);
+    let _ = preload(fed.data_dir(), &pepper, args.preload);
     fed.config.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let broker = start_broker(&fed).await;
     let ch = fed.channel("bench-a").await.unwrap();
@@ -178,16 +178,24 @@ async fn main() {
         );
     }
     println!();
-    println!("| stored tokens | check p50 µs | check p99 µs | broker RSS MiB | disk bytes/token |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| stored tokens | check p50 µs | check p99 µs | held check p50 µs | held check p99 µs \
+         | broker RSS MiB | disk bytes/token | start s | compacted bytes/token | compact s |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for g in &growth {
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} |",
             g.stored_tokens,
             g.check_p50_us,
             g.check_p99_us,
+            g.held_check_p50_us,
+            g.held_check_p99_us,
             g.rss_bytes as f64 / (1024.0 * 1024.0),
-            g.disk_bytes_per_token
+            g.disk_bytes_per_token,
+            g.start_seconds,
+            g.compacted_bytes_per_token,
+            g.compact_seconds
         );
     }
     if let Some(path) = args.json {

@@ -328,22 +328,72 @@ pub(crate) struct Growth {
     pub(crate) check_p99_us: f64,
     pub(crate) rss_bytes: u64,
     pub(crate) disk_bytes_per_token: f64,
+    /// Checks of 8 tokens the broker holds (reads that the token filter cannot spare).
+    pub(crate) held_check_p50_us: f64,
+    pub(crate) held_check_p99_us: f64,
+    pub(crate) start_seconds: f64,
+    /// After `deconflict-broker store compact` (offline), and how long that took.
+    pub(crate) compacted_bytes_per_token: f64,
+    pub(crate) compact_seconds: f64,
 }
 
 pub(crate) async fn bench_growth(size: u64, secs: f64) -> Growth {
     let mut fed = setup().await;
     let pepper = Pepper::load_or_create(&fed.config.secrets.pepper).unwrap();
-    preload(fed.data_dir(), &pepper, size);
+    let held = Arc::new(preload(fed.data_dir(), &pepper, size));
     fed.config.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let broker = start_broker(&fed).await;
     let ch = fed.channel("bench-a").await.unwrap();
     let client = BrokerClient::new(ch);
-    let (_, lat) = drive(8, secs, move |_| {
+    // Most checks find nothing: tokens nobody holds.
+    let (_, lat) = drive(8, secs, check_with(client.clone(), |_| token())).await;
+    // The worst case for the cache: every token held (by the checking agency itself, so that
+    // the figure is the index read alone, with no notice written), each a read of a cold page.
+    let (_, held_lat) = drive(
+        8,
+        secs,
+        check_with(client, move |i| {
+            held[(i.wrapping_mul(2_654_435_761)) % held.len()].to_vec()
+        }),
+    )
+    .await;
+    let rss = rss_bytes(broker.child.id());
+    let start_seconds = broker.ready_after.as_secs_f64();
+    drop(broker);
+    let disk = deconflict_broker::store::bytes_under(&fed.data_dir().join("store"));
+    let started = Instant::now();
+    let compacted = deconflict_broker::ledger::compact::compact(fed.data_dir(), false, now())
+        .unwrap()
+        .bytes_after;
+    Growth {
+        stored_tokens: size,
+        check_p50_us: pct(&lat, 0.5),
+        check_p99_us: pct(&lat, 0.99),
+        rss_bytes: rss,
+        disk_bytes_per_token: disk as f64 / size as f64,
+        compacted_bytes_per_token: compacted as f64 / size as f64,
+        compact_seconds: started.elapsed().as_secs_f64(),
+        held_check_p50_us: pct(&held_lat, 0.5),
+        held_check_p99_us: pct(&held_lat, 0.99),
+        start_seconds,
+    }
+}
+
+/// A check of 8 tokens, the i-th call's k-th token made by `pick(i * 8 + k)`.
+fn check_with(
+    client: BrokerClient<Channel>,
+    pick: impl Fn(usize) -> Vec<u8> + Send + Sync + Clone + 'static,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
++ Send
++ Sync
++ Clone
++ 'static {
+    move |i| {
         let mut b = client.clone();
-        async move {
-            let tokens = (0..8)
-                .map(|i| entry(&token(), SelectorKind::Phone, i))
-                .collect();
+        let tokens = (0..8)
+            .map(|k| entry(&pick(i * 8 + k), SelectorKind::Phone, k as u64))
+            .collect();
+        Box::pin(async move {
             b.check(v1::CheckRequest {
                 window: Some(v1::Window {
                     start_unix: now(),
@@ -353,18 +403,6 @@ pub(crate) async fn bench_growth(size: u64, secs: f64) -> Growth {
             })
             .await
             .unwrap();
-        }
-    })
-    .await;
-    let rss = rss_bytes(broker.child.id());
-    drop(broker);
-    Growth {
-        stored_tokens: size,
-        check_p50_us: pct(&lat, 0.5),
-        check_p99_us: pct(&lat, 0.99),
-        rss_bytes: rss,
-        disk_bytes_per_token: deconflict_broker::store::bytes_under(&fed.data_dir().join("store"))
-            as f64
-            / size as f64,
+        })
     }
 }

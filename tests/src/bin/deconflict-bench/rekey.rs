@@ -12,7 +12,7 @@ use crate::harness::{Row, preload};
 pub(crate) fn bench_rekey(tokens: u64, rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().unwrap();
     let pepper = Pepper::from_bytes([3; 32]);
-    preload(dir.path(), &pepper, tokens);
+    let _ = preload(dir.path(), &pepper, tokens);
     let source = SledStore::open(&dir.path().join("store")).unwrap();
 
     let started = Instant::now();
