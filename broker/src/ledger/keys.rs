@@ -56,6 +56,14 @@ pub fn token(stored: &[u8; 32]) -> Vec<u8> {
     cat(&[TOKEN, stored])
 }
 
+/// The same key without an allocation, for the check path.
+pub fn token_array(stored: &[u8; 32]) -> [u8; 35] {
+    let mut key = [0u8; 35];
+    key[..3].copy_from_slice(TOKEN);
+    key[3..].copy_from_slice(stored);
+    key
+}
+
 pub fn match_record(id: &Uuid) -> Vec<u8> {
     cat(&[MATCH, id.as_bytes()])
 }
@@ -90,6 +98,12 @@ pub fn registry(agency: &AgencyId) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_keys_agree() {
+        let stored = [7u8; 32];
+        assert_eq!(token_array(&stored).as_slice(), token(&stored).as_slice());
+    }
 
     #[test]
     fn pair_is_symmetric_and_agency_prefixes_do_not_overlap() {

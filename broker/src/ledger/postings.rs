@@ -20,11 +20,10 @@ pub(super) fn read(
     if !filter.may_hold(stored) {
         return Ok(Vec::new());
     }
-    let key = keys::token(stored);
-    match store.get(&key)? {
-        Some(bytes) => decode(&key, &bytes),
-        None => Ok(Vec::new()),
-    }
+    let key = keys::token_array(stored);
+    let mut postings = Ok(Vec::new());
+    store.read_in_place(&key, &mut |bytes| postings = decode(&key, bytes))?;
+    postings
 }
 
 /// The same, seeing the transaction's own pending writes.
@@ -42,11 +41,14 @@ pub(super) fn upsert(
     posting: Posting,
 ) -> Result<(), StoreError> {
     let mut list = read_txn(txn, stored)?;
+    if list.is_empty() {
+        // A new key: the filter learns of it (a token already listed is in it already).
+        txn.note_token(stored);
+    }
     match list.iter_mut().find(|p| p.op == posting.op) {
         Some(existing) => *existing = posting,
         None => list.push(posting),
     }
-    txn.note_token(stored);
     txn.put(keys::token(stored), encode(&list)?);
     Ok(())
 }

@@ -111,6 +111,17 @@ pub fn for_each_prefixed<E: From<StoreError>>(
 /// A sorted, durable key-value store.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Hands the value of `key`, if there is one, to `visit` without copying it out of the
+    /// store's cache (the check path reads this way); true if there was a value.
+    fn read_in_place(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        Ok(match self.get(key)? {
+            Some(v) => {
+                visit(&v);
+                true
+            }
+            None => false,
+        })
+    }
     /// All pairs whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError>;
     /// Pairs with `start <= key < end`, in key order, at most `limit`.

@@ -146,6 +146,17 @@ impl Store for SledStore {
         Ok(self.tree.get(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
+    fn read_in_place(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        // sled hands out a reference-counted view of its cached value: no copy.
+        Ok(match self.tree.get(key).map_err(io)? {
+            Some(v) => {
+                visit(&v);
+                true
+            }
+            None => false,
+        })
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
         self.tree
             .scan_prefix(prefix)
