@@ -242,6 +242,9 @@ async fn plain_health_port_and_metrics_endpoint_serve_orchestrators() {
         "deconfliction_flush_seconds",
         "deconfliction_matches_created_total 0",
         "deconfliction_store_bytes",
+        // The first stage of the token filter (8 MiB), and the start's index rebuild.
+        "deconfliction_token_filter_bytes 8388608",
+        "deconfliction_index_rebuild_seconds",
     ] {
         assert!(body.contains(metric), "metrics lack {metric}:\n{body}");
     }

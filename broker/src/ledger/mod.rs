@@ -148,6 +148,11 @@ impl Ledger {
         self.opened
     }
 
+    /// Memory of the token filter now (it grows in stages as tokens are registered).
+    pub fn token_filter_bytes(&self) -> usize {
+        self.indexes.tokens.bytes()
+    }
+
     /// A write transaction on this ledger's store and indexes (callers hold the writer lock).
     fn txn(&self) -> txn::Txn<'_> {
         txn::Txn::new(self.store.as_ref(), &self.indexes)

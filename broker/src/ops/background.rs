@@ -104,6 +104,9 @@ pub async fn store_size_gauge(core: Arc<Core>, mut stop: watch::Receiver<bool>) 
         if let Ok(bytes) = core.ledger.store().size_on_disk() {
             core.metrics.store_bytes.set(bytes as i64);
         }
+        core.metrics
+            .token_filter_bytes
+            .set(core.ledger.token_filter_bytes() as i64);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(15)) => {}
             _ = stop.wait_for(|s| *s) => return,

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub refused_calls: Family<ReasonLabel, Counter>,
     pub alert_queue_depth: Family<AgencyLabel, Gauge>,
     pub store_bytes: Gauge,
+    pub token_filter_bytes: Gauge,
+    pub index_rebuild_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub crl_stale: Gauge,
     pub operations_expired: Counter,
     pub flush_seconds: Histogram,
@@ -83,6 +85,8 @@ impl Metrics {
             refused_calls: Family::default(),
             alert_queue_depth: Family::default(),
             store_bytes: Gauge::default(),
+            token_filter_bytes: Gauge::default(),
+            index_rebuild_seconds: Gauge::default(),
             crl_stale: Gauge::default(),
             operations_expired: Counter::default(),
             flush_seconds: Histogram::new([
@@ -145,6 +149,16 @@ impl Metrics {
             m.alert_queue_depth.clone(),
         );
         registry.register("store_bytes", "Store size on disk", m.store_bytes.clone());
+        registry.register(
+            "token_filter_bytes",
+            "Memory of the filter over stored tokens (it grows in stages)",
+            m.token_filter_bytes.clone(),
+        );
+        registry.register(
+            "index_rebuild_seconds",
+            "How long the last start took to rebuild the in-memory indexes",
+            m.index_rebuild_seconds.clone(),
+        );
         registry.register(
             "crl_stale",
             "1 while the CRL is past its next-update time (re-sign it: pki crl)",

@@ -74,6 +74,9 @@ pub(super) fn open_core(
     };
     let ledger = Ledger::open(store, policy)?;
     log_opened(&ledger.opened());
+    metrics
+        .index_rebuild_seconds
+        .set(ledger.opened().indexes.took.as_secs_f64());
     let core = Arc::new(Core {
         ledger: Arc::new(ledger),
         flusher,
