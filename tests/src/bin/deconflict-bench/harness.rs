@@ -42,6 +42,39 @@ pub(crate) struct Row {
     pub(crate) p999_us: f64,
 }
 
+impl Row {
+    /// A measured figure against its baseline, with the percentiles of `sorted` latencies.
+    pub(crate) fn measured(
+        what: impl Into<String>,
+        concurrency: usize,
+        per_second: f64,
+        baseline_per_second: f64,
+        sorted: &[Duration],
+    ) -> Self {
+        Self {
+            what: what.into(),
+            concurrency,
+            per_second,
+            baseline_per_second,
+            ratio: per_second / baseline_per_second,
+            p50_us: pct(sorted, 0.5),
+            p99_us: pct(sorted, 0.99),
+            p999_us: pct(sorted, 0.999),
+        }
+    }
+}
+
+/// A new operation of `tokens` with the window `[start, end)`, as the ledger takes it.
+pub(crate) fn new_operation(tokens: Vec<TokenRec>, start: i64, end: i64) -> NewOperation {
+    NewOperation {
+        id: uuid::Uuid::new_v4(),
+        window: Window { start, end },
+        tokens,
+        case_reference: String::new(),
+        earlier_digests: Vec::new(),
+    }
+}
+
 pub(crate) fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -117,16 +150,7 @@ pub(crate) fn preload(data: &Path, pepper: &Pepper, tokens: u64) -> Vec<[u8; 32]
                 }
             })
             .collect();
-        let op = NewOperation {
-            id: uuid::Uuid::new_v4(),
-            window: Window {
-                start: t0 - 3600,
-                end: t0 + 300 * 86_400,
-            },
-            tokens: toks,
-            case_reference: String::new(),
-            earlier_digests: Vec::new(),
-        };
+        let op = new_operation(toks, t0 - 3600, t0 + 300 * 86_400);
         let _ = ledger.register(&agency, op, t0).unwrap();
         if i % 50_000 == 0 && i > 0 {
             eprint!(

@@ -54,26 +54,8 @@ pub(crate) async fn bench_baseline_and_check(
         }
     })
     .await;
-    rows.push(Row {
-        what: "empty RPC (health)".into(),
-        concurrency: c,
-        per_second: base,
-        baseline_per_second: base,
-        ratio: 1.0,
-        p50_us: pct(&blat, 0.5),
-        p99_us: pct(&blat, 0.99),
-        p999_us: pct(&blat, 0.999),
-    });
-    rows.push(Row {
-        what: "check, 8 tokens".into(),
-        concurrency: c,
-        per_second: rate,
-        baseline_per_second: base,
-        ratio: rate / base,
-        p50_us: pct(&lat, 0.5),
-        p99_us: pct(&lat, 0.99),
-        p999_us: pct(&lat, 0.999),
-    });
+    rows.push(Row::measured("empty RPC (health)", c, base, base, &blat));
+    rows.push(Row::measured("check, 8 tokens", c, rate, base, &lat));
 }
 
 /// Raw sled: 8 inserts applied as one batch, then a group flush, per call.
@@ -105,8 +87,8 @@ pub(crate) async fn raw_sled_rate(c: usize, secs: f64) -> f64 {
 /// flush. Beside the raw-sled baseline it shows what the ledger adds, and beside the gRPC row
 /// what the RPC adds.
 pub(crate) async fn ledger_register_rate(c: usize, secs: f64) -> (f64, Vec<Duration>) {
-    use deconflict_broker::ledger::records::{TokenRec, Window};
-    use deconflict_broker::ledger::{Ledger, NewOperation, Policy};
+    use deconflict_broker::ledger::records::TokenRec;
+    use deconflict_broker::ledger::{Ledger, Policy};
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
     let flusher = Flusher::start(store.clone(), None);
@@ -129,16 +111,7 @@ pub(crate) async fn ledger_register_rate(c: usize, secs: f64) -> (f64, Vec<Durat
                     }
                 })
                 .collect();
-            let op = NewOperation {
-                id: uuid::Uuid::new_v4(),
-                window: Window {
-                    start: t0,
-                    end: t0 + 86_400,
-                },
-                tokens,
-                case_reference: String::new(),
-                earlier_digests: Vec::new(),
-            };
+            let op = new_operation(tokens, t0, t0 + 86_400);
             let _ = ledger.register(&agency, op, t0).unwrap();
             flusher.flush().await.unwrap();
         }
@@ -149,16 +122,13 @@ pub(crate) async fn ledger_register_rate(c: usize, secs: f64) -> (f64, Vec<Durat
 pub(crate) async fn bench_register(ch: &Channel, c: usize, secs: f64, rows: &mut Vec<Row>) {
     let base = raw_sled_rate(c, secs).await;
     let (ledger_rate, ledger_lat) = ledger_register_rate(c, secs).await;
-    rows.push(Row {
-        what: "register via the ledger in-process (no RPC)".into(),
-        concurrency: c,
-        per_second: ledger_rate,
-        baseline_per_second: base,
-        ratio: ledger_rate / base,
-        p50_us: pct(&ledger_lat, 0.5),
-        p99_us: pct(&ledger_lat, 0.99),
-        p999_us: pct(&ledger_lat, 0.999),
-    });
+    rows.push(Row::measured(
+        "register via the ledger in-process (no RPC)",
+        c,
+        ledger_rate,
+        base,
+        &ledger_lat,
+    ));
     let client = BrokerClient::new(ch.clone());
     let (rate, lat) = drive(c, secs, move |_| {
         let mut b = client.clone();
@@ -172,16 +142,13 @@ pub(crate) async fn bench_register(ch: &Channel, c: usize, secs: f64, rows: &mut
         }
     })
     .await;
-    rows.push(Row {
-        what: "register, 8 tokens (durable)".into(),
-        concurrency: c,
-        per_second: rate,
-        baseline_per_second: base,
-        ratio: rate / base,
-        p50_us: pct(&lat, 0.5),
-        p99_us: pct(&lat, 0.99),
-        p999_us: pct(&lat, 0.999),
-    });
+    rows.push(Row::measured(
+        "register, 8 tokens (durable)",
+        c,
+        rate,
+        base,
+        &lat,
+    ));
 }
 
 /// Alert latency: B's registration acknowledged → A's stream, at `per_second`.
@@ -308,16 +275,13 @@ pub(crate) async fn bench_token_service(
             }
         })
         .await;
-        rows.push(Row {
-            what: format!("token service, batch of {batch}"),
-            concurrency: c,
-            per_second: rate,
-            baseline_per_second: bare,
-            ratio: rate / bare,
-            p50_us: pct(&lat, 0.5),
-            p99_us: pct(&lat, 0.99),
-            p999_us: pct(&lat, 0.999),
-        });
+        rows.push(Row::measured(
+            format!("token service, batch of {batch}"),
+            c,
+            rate,
+            bare,
+            &lat,
+        ));
     }
 }
 

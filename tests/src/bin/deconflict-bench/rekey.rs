@@ -39,14 +39,11 @@ pub(crate) fn bench_rekey(tokens: u64, rows: &mut Vec<Row>) {
         report.records as f64 / rekey_secs,
         copied as f64 / copy_secs,
     );
-    rows.push(Row {
-        what: format!("pepper re-key, {tokens} tokens (records/s vs store copy)"),
-        concurrency: 1,
-        per_second: rate,
-        baseline_per_second: base,
-        ratio: rate / base,
-        p50_us: 0.0,
-        p99_us: 0.0,
-        p999_us: 0.0,
-    });
+    rows.push(Row::measured(
+        format!("pepper re-key, {tokens} tokens (records/s vs store copy)"),
+        1,
+        rate,
+        base,
+        &[],
+    ));
 }
