@@ -38,6 +38,8 @@ struct Args {
     concurrency: Vec<usize>,
     sizes: Vec<u64>,
     json: Option<PathBuf>,
+    /// The growth part's broker page cache (`[store] cache_mib`); None: the default.
+    cache_mib: Option<u64>,
     /// Stored tokens in the broker the check/register/alerts/tokens parts run against.
     preload: u64,
     /// Run only these parts (check, register, alerts, tokens, rekey, growth); empty: all.
@@ -58,6 +60,7 @@ fn parse_args() -> Args {
         sizes: vec![100_000],
         json: None,
         preload: 100_000,
+        cache_mib: None,
         only: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -75,6 +78,7 @@ fn parse_args() -> Args {
                     .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
                     .unwrap_or_default();
             }
+            "--cache-mib" => a.cache_mib = it.next().and_then(|v| v.parse().ok()),
             "--preload" => a.preload = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.preload),
             "--concurrency" => {
                 a.concurrency = it
@@ -91,7 +95,7 @@ fn parse_args() -> Args {
             }
             "--help" | "-h" => {
                 println!(
-                    "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--concurrency 1,8,64] [--preload 100000] [--json FILE] \
+                    "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--concurrency 1,8,64] [--preload 100000] [--cache-mib 256] [--json FILE] \
                      [--only check,register,alerts,tokens,rekey,growth]"
                 );
                 std::process::exit(0);
@@ -158,7 +162,7 @@ async fn main() {
     let mut growth = Vec::new();
     for &size in args.sizes.iter().filter(|_| args.wants("growth")) {
         eprintln!("  growth: {size} stored tokens");
-        growth.push(bench_growth(size, args.seconds).await);
+        growth.push(bench_growth(size, args.seconds, args.cache_mib).await);
     }
 
     println!();

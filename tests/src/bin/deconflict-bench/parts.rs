@@ -301,8 +301,11 @@ pub(crate) struct Growth {
     pub(crate) compact_seconds: f64,
 }
 
-pub(crate) async fn bench_growth(size: u64, secs: f64) -> Growth {
+pub(crate) async fn bench_growth(size: u64, secs: f64, cache_mib: Option<u64>) -> Growth {
     let mut fed = setup().await;
+    if let Some(mib) = cache_mib {
+        fed.config.store.cache_mib = mib;
+    }
     let pepper = Pepper::load_or_create(&fed.config.secrets.pepper).unwrap();
     let held = Arc::new(preload(fed.data_dir(), &pepper, size));
     fed.config.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
