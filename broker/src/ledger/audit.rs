@@ -83,23 +83,26 @@ fn content_hash(prev: &[u8; 32], content: &Hashed<'_>) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn record_hash(prev: &[u8; 32], r: &AuditRecord) -> [u8; 32] {
-    content_hash(
-        prev,
-        &Hashed {
-            seq: r.seq,
-            at_unix: r.at_unix,
-            actor: &r.actor,
-            action: &r.action,
-            ids: &r.ids,
-            counts: &r.counts,
-        },
-    )
+/// What the hash covers of a record read back.
+fn content(r: &AuditRecord) -> Hashed<'_> {
+    Hashed {
+        seq: r.seq,
+        at_unix: r.at_unix,
+        actor: &r.actor,
+        action: &r.action,
+        ids: &r.ids,
+        counts: &r.counts,
+    }
 }
 
-/// The first byte of a record in the binary form (store format 3 on). Format-2 records are
-/// JSON and begin with `{`.
+fn record_hash(prev: &[u8; 32], r: &AuditRecord) -> [u8; 32] {
+    content_hash(prev, &content(r))
+}
+
+/// The first byte of a record in the binary form (store format 3 on).
 const BINARY_TAG: u8 = 1;
+/// The first byte of a record in the JSON form (format 2 and earlier): `{`.
+const JSON_TAG: u8 = 0x7b;
 
 /// A record as format 3 stores it: about half the bytes of the JSON form, with no hex.
 #[derive(Serialize, Deserialize)]
@@ -178,24 +181,16 @@ pub fn decode(key: &[u8], value: &[u8]) -> Result<AuditRecord, StoreError> {
                 hash: hex::encode(r.hash),
             })
         }
-        Some((b'{', _)) => serde_json::from_slice(value).map_err(|e| corrupt(e.to_string())),
+        Some((&JSON_TAG, _)) => serde_json::from_slice(value).map_err(|e| corrupt(e.to_string())),
         _ => Err(corrupt("neither a binary nor a JSON audit record".into())),
     }
 }
 
 /// The binary form of `record` as given, hashes included (tests forge records with it).
 pub fn encode(record: &AuditRecord) -> Result<Vec<u8>, StoreError> {
-    let content = Hashed {
-        seq: record.seq,
-        at_unix: record.at_unix,
-        actor: &record.actor,
-        action: &record.action,
-        ids: &record.ids,
-        counts: &record.counts,
-    };
     let prev = unhex(&record.prev).unwrap_or_default();
     let hash = unhex(&record.hash).unwrap_or_default();
-    encode_binary(&content, &prev, &hash)
+    encode_binary(&content(record), &prev, &hash)
 }
 
 fn unhex(s: &str) -> Option<[u8; 32]> {

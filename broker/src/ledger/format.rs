@@ -29,15 +29,7 @@ pub struct Upgraded {
 
 /// The format version the store records (1 if it records none: the first format had no key).
 pub fn stored_version(store: &dyn Store) -> Result<u32, StoreError> {
-    match store.get(FORMAT_KEY)? {
-        None => Ok(1),
-        Some(v) => <[u8; 4]>::try_from(v.as_slice())
-            .map(u32::from_be_bytes)
-            .map_err(|_| StoreError::Corrupt {
-                key: "meta/format".into(),
-                reason: "not a u32".into(),
-            }),
-    }
+    Ok(crate::store::recorded_format(store)?.unwrap_or(1))
 }
 
 /// Brings `store` to [`FORMAT_VERSION`]; `None` when it was there already.

@@ -53,7 +53,7 @@ pub fn op(id: &Uuid) -> Vec<u8> {
 }
 
 pub fn token(stored: &[u8; 32]) -> Vec<u8> {
-    cat(&[TOKEN, stored])
+    token_array(stored).to_vec()
 }
 
 /// The same key without an allocation, for the check path.

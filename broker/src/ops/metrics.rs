@@ -95,91 +95,105 @@ impl Metrics {
             flush_group_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 256.0]),
             registry: Registry::default(),
         };
-        registry.register(
+        m.register_traffic(&mut registry);
+        m.register_state(&mut registry);
+        Self { registry, ..m }
+    }
+
+    /// What agencies ask of the broker and what it refuses.
+    fn register_traffic(&self, r: &mut Registry) {
+        r.register(
             "registrations",
             "Operations registered",
-            m.registrations.clone(),
+            self.registrations.clone(),
         );
-        registry.register(
+        r.register(
             "registered_tokens",
             "Tokens registered or added, per selector kind",
-            m.registered_tokens.clone(),
+            self.registered_tokens.clone(),
         );
-        registry.register("amendments", "Operations amended", m.amendments.clone());
-        registry.register("closes", "Operations closed", m.closes.clone());
-        registry.register("checks", "Hit/no-hit checks answered", m.checks.clone());
-        registry.register(
+        r.register("amendments", "Operations amended", self.amendments.clone());
+        r.register("closes", "Operations closed", self.closes.clone());
+        r.register("checks", "Hit/no-hit checks answered", self.checks.clone());
+        r.register(
             "check_hits",
             "Checked tokens that hit",
-            m.check_hits.clone(),
+            self.check_hits.clone(),
         );
-        registry.register(
+        r.register(
             "matches_created",
             "Matches created",
-            m.matches_created.clone(),
+            self.matches_created.clone(),
         );
-        registry.register(
+        r.register(
             "matches_grown",
             "Matches that grew",
-            m.matches_grown.clone(),
+            self.matches_grown.clone(),
         );
-        registry.register(
+        r.register(
             "alerts_delivered",
             "Alerts sent on Subscribe streams",
-            m.alerts_delivered.clone(),
+            self.alerts_delivered.clone(),
         );
-        registry.register(
+        r.register(
             "token_evaluations",
             "Blinded elements evaluated, per agency and key epoch",
-            m.token_evaluations.clone(),
+            self.token_evaluations.clone(),
         );
-        registry.register(
+        r.register(
             "refused_connections",
             "TLS connections refused, by reason",
-            m.refused_connections.clone(),
+            self.refused_connections.clone(),
         );
-        registry.register(
+        r.register(
             "refused_calls",
             "Calls refused, by reason",
-            m.refused_calls.clone(),
+            self.refused_calls.clone(),
         );
-        registry.register(
+    }
+
+    /// The broker's state: queues, store, indexes, certificates, durability.
+    fn register_state(&self, r: &mut Registry) {
+        r.register(
             "alert_queue_depth",
             "Unacknowledged alerts, per agency",
-            m.alert_queue_depth.clone(),
+            self.alert_queue_depth.clone(),
         );
-        registry.register("store_bytes", "Store size on disk", m.store_bytes.clone());
-        registry.register(
+        r.register(
+            "store_bytes",
+            "Store size on disk",
+            self.store_bytes.clone(),
+        );
+        r.register(
             "token_filter_bytes",
             "Memory of the filter over stored tokens (it grows in stages)",
-            m.token_filter_bytes.clone(),
+            self.token_filter_bytes.clone(),
         );
-        registry.register(
+        r.register(
             "index_rebuild_seconds",
             "How long the last start took to rebuild the in-memory indexes",
-            m.index_rebuild_seconds.clone(),
+            self.index_rebuild_seconds.clone(),
         );
-        registry.register(
+        r.register(
             "crl_stale",
             "1 while the CRL is past its next-update time (re-sign it: pki crl)",
-            m.crl_stale.clone(),
+            self.crl_stale.clone(),
         );
-        registry.register(
+        r.register(
             "operations_expired",
             "Operations expired at window end",
-            m.operations_expired.clone(),
+            self.operations_expired.clone(),
         );
-        registry.register(
+        r.register(
             "flush_seconds",
             "Group-commit flush latency",
-            m.flush_seconds.clone(),
+            self.flush_seconds.clone(),
         );
-        registry.register(
+        r.register(
             "flush_group_size",
             "Writes covered by one group flush",
-            m.flush_group_size.clone(),
+            self.flush_group_size.clone(),
         );
-        Self { registry, ..m }
     }
 
     pub fn connection_refused(&self, reason: &str) {

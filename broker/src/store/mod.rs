@@ -73,6 +73,21 @@ pub fn bytes_under(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The format version the store records at [`FORMAT_KEY`], if it records one.
+pub fn recorded_format(store: &dyn Store) -> Result<Option<u32>, StoreError> {
+    store
+        .get(FORMAT_KEY)?
+        .map(|v| {
+            <[u8; 4]>::try_from(v.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    key: "meta/format".into(),
+                    reason: "not a u32".into(),
+                })
+        })
+        .transpose()
+}
+
 /// The first key after every key that starts with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();

@@ -46,33 +46,20 @@ impl SledStore {
         let db = open_with_lock_retry(dir, cache_bytes)?;
         let tree = db.open_tree("ledger").map_err(io)?;
         let store = Self { db, tree };
-        match store.tree.get(FORMAT_KEY).map_err(io)? {
-            None => {
-                store
-                    .tree
-                    .insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
-                    .map_err(io)?;
-                store.flush_blocking()?;
+        match super::recorded_format(&store)? {
+            None => store.set_format_version(FORMAT_VERSION)?,
+            Some(found) if found > FORMAT_VERSION => {
+                return Err(StoreError::TooNew {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
             }
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        key: "meta/format".into(),
-                        reason: "not a u32".into(),
-                    })?;
-                if found > FORMAT_VERSION {
-                    return Err(StoreError::TooNew {
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
-                }
-            }
+            Some(_) => {}
         }
         Ok(store)
     }
 
-    /// Overwrites the stored format version (tests of the upgrade refusal use it).
+    /// Records the format version (a new store's, or a test's of the upgrade refusal).
     pub fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
         self.tree
             .insert(FORMAT_KEY, &version.to_be_bytes())
