@@ -537,13 +537,7 @@ const JOINT_BATCH: usize = 100;
 /// A stand-alone token service serving the second share (seed 9…9) beside `fed`'s broker.
 async fn share_b_service(fed: &Federation) -> deconflict_broker::server::RunningBroker {
     let root = fed.dir.path().join("share-b");
-    let (cert, key) = fed.server_cert(&root, "share-b");
-    let mut c = fed.config.clone();
-    c.server.listen = "127.0.0.1:0".parse().unwrap();
-    c.server.data_dir = root.join("data");
-    c.tls.server_cert = cert;
-    c.tls.server_key = key;
-    c.token_service.seed = root.join("share-b.seed");
+    let mut c = fed.service_config(&root, "share-b");
     c.token_service.quota_per_minute = 1_000_000_000_000;
     c.token_service.quota_per_day = 1_000_000_000_000;
     write_token_seed(&c, &[9u8; 32]);

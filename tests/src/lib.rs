@@ -136,27 +136,46 @@ impl Federation {
     /// service beside the broker: a token service, a joint broker), saved as `dir/name.pem`
     /// and `dir/name.key`; their paths.
     pub fn server_cert(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-        let c = self
-            .pki
-            .issue_server(
-                name,
-                &["localhost".into()],
-                &["127.0.0.1".parse().unwrap()],
-                2,
-            )
-            .unwrap();
-        let (cert, key) = (
-            dir.join(format!("{name}.pem")),
-            dir.join(format!("{name}.key")),
-        );
-        PkiDir::save(&c, &cert, &key).unwrap();
-        (cert, key)
+        localhost_server_cert(&self.pki, dir, name)
+    }
+
+    /// This federation's configuration for a second service beside its broker (a token
+    /// service, say) in `root`: its own address, data folder and localhost certificate, and
+    /// its token-service seed at `root/name.seed`.
+    pub fn service_config(&self, root: &Path, name: &str) -> BrokerConfig {
+        let (cert, key) = self.server_cert(root, name);
+        let mut c = self.config.clone();
+        c.server.listen = "127.0.0.1:0".parse().unwrap();
+        c.server.data_dir = root.join("data");
+        c.tls.server_cert = cert;
+        c.tls.server_key = key;
+        c.token_service.seed = root.join(format!("{name}.seed"));
+        c
     }
 
     /// The broker's data folder (for leak scans).
     pub fn data_dir(&self) -> &Path {
         &self.config.server.data_dir
     }
+}
+
+/// A server certificate of `pki`'s CA for localhost and 127.0.0.1, saved as `dir/name.pem` and
+/// `dir/name.key`; their paths.
+pub fn localhost_server_cert(pki: &PkiDir, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let c = pki
+        .issue_server(
+            name,
+            &["localhost".into()],
+            &["127.0.0.1".parse().unwrap()],
+            2,
+        )
+        .unwrap();
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    PkiDir::save(&c, &cert, &key).unwrap();
+    (cert, key)
 }
 
 fn save_agency(root: &Path, agency: &str, cert: &CertAndKey) {

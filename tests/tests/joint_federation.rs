@@ -80,21 +80,7 @@ impl Country {
 
     /// A server certificate for localhost saved under `name`, for a service of this country.
     fn server(&self, name: &str) -> (PathBuf, PathBuf) {
-        let c = self
-            .pki
-            .issue_server(
-                name,
-                &["localhost".into()],
-                &["127.0.0.1".parse().unwrap()],
-                2,
-            )
-            .unwrap();
-        let (cert, key) = (
-            self.dir.join(format!("{name}.pem")),
-            self.dir.join(format!("{name}.key")),
-        );
-        PkiDir::save(&c, &cert, &key).unwrap();
-        (cert, key)
+        deconfliction_tests::localhost_server_cert(&self.pki, &self.dir, name)
     }
 }
 

@@ -54,6 +54,14 @@ async fn wait_joint_match(c: &ControlClient, who: &str) {
     .await;
 }
 
+/// China's token service restarted on its address with `keys`: one step of a rotation.
+async fn serve_china_share(mut joint: Joint, keys: ShareKeys) -> Joint {
+    let addr = joint.share_a.addr;
+    joint.share_a.shutdown().await;
+    joint.share_a = share_service(&joint.cn, &joint.la, "la", keys, Some(addr)).await;
+    joint
+}
+
 async fn start(mut c: DaemonConfig) -> (daemon::Daemon, ControlClient) {
     c.daemon.key_poll_seconds = 1;
     let d = daemon::start(c.clone()).await.unwrap();
@@ -82,18 +90,12 @@ async fn a_share_rotates_without_a_released_operation_missing_a_match() {
         seed: SEED_CN2,
         epoch: 2,
     };
-    let addr = joint.share_a.addr;
-    let share_a = joint.share_a;
-    share_a.shutdown().await;
-    joint.share_a = share_service(
-        &joint.cn,
-        &joint.la,
-        "la",
+    joint = serve_china_share(
+        joint,
         ShareKeys {
             current: new,
             previous: Some(old),
         },
-        Some(addr),
     )
     .await;
 
@@ -118,17 +120,12 @@ async fn a_share_rotates_without_a_released_operation_missing_a_match() {
 
     // The overlap ends: China serves epoch 2 alone, Yunnan pins it alone; the old pair's
     // token leaves the joint broker.
-    let share_a = joint.share_a;
-    share_a.shutdown().await;
-    joint.share_a = share_service(
-        &joint.cn,
-        &joint.la,
-        "la",
+    joint = serve_china_share(
+        joint,
         ShareKeys {
             current: new,
             previous: None,
         },
-        Some(addr),
     )
     .await;
     yd.shutdown().await;

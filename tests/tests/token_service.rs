@@ -388,13 +388,7 @@ async fn evaluations_past_the_quota_are_resource_exhausted() {
 async fn the_stand_alone_token_service_derives_tokens_and_serves_nothing_else() {
     let fed = Federation::start(&["yn-psb"]).await;
     let root = fed.dir.path().join("token-service");
-    let (cert, key) = fed.server_cert(&root, "token-service");
-    let mut config = fed.config.clone();
-    config.server.listen = "127.0.0.1:0".parse().unwrap();
-    config.server.data_dir = root.join("data");
-    config.tls.server_cert = cert;
-    config.tls.server_key = key;
-    config.token_service.seed = root.join("token-service.seed");
+    let mut config = fed.service_config(&root, "token-service");
     config.secrets.pepper = root.join("pepper");
     let seed = [9u8; 32];
     write_token_seed(&config, &seed);

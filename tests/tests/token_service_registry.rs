@@ -20,13 +20,7 @@ const FORM: &[u8] = b"dcf1\0phone\0+8613800138000";
 
 /// A stand-alone token service beside `fed`'s broker, mirroring its registry every second.
 async fn token_service(fed: &Federation, root: &Path) -> (RunningBroker, BrokerConfig, PinnedKey) {
-    let (cert, key) = fed.server_cert(root, "token-service");
-    let mut config = fed.config.clone();
-    config.server.listen = "127.0.0.1:0".parse().unwrap();
-    config.server.data_dir = root.join("data");
-    config.tls.server_cert = cert;
-    config.tls.server_key = key;
-    config.token_service.seed = root.join("token-service.seed");
+    let mut config = fed.service_config(root, "token-service");
     let client = fed.agency_dir("ts-mirror");
     config.token_service.registry_broker = Some(format!("https://{}", fed.addr()));
     config.token_service.registry_cert = Some(client.join("cert.pem"));
