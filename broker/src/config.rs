@@ -41,6 +41,58 @@ pub struct BrokerConfig {
     /// two in a joint one, whose broker serves no token service itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub joint_shares: Vec<JointShareSection>,
+    /// Exercises served beside the live federation (see docs/drills.md).
+    pub drills: DrillsSection,
+    /// Set only in the configuration the live broker derives for one of its drills: never
+    /// read from a file, so no live broker can be configured into being a drill by mistake.
+    #[serde(skip)]
+    pub drill: Option<DrillIdentity>,
+}
+
+/// Exercises this broker serves beside itself, each a federation of its own (own port, token
+/// key, pepper and store), started and ended by an admin (`deconflict-broker drill`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillsSection {
+    /// Serve drills at all (a joint broker or a stand-alone token service never does).
+    pub enabled: bool,
+    /// Where each drill's store and secrets live while it runs (default: `drills` in the data
+    /// folder); a drill's folder is removed when it ends.
+    pub root: Option<PathBuf>,
+    /// Drills running at once.
+    pub max_running: usize,
+    /// The longest a drill may be started for, in days.
+    pub max_days: f64,
+    /// After the end is announced, how long participants have to receive it before the drill
+    /// stops and its data is purged, in seconds.
+    pub end_grace_seconds: u64,
+}
+
+impl Default for DrillsSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            root: None,
+            max_running: 4,
+            max_days: 14.0,
+            end_grace_seconds: 5,
+        }
+    }
+}
+
+impl DrillsSection {
+    pub fn root(&self, data_dir: &Path) -> PathBuf {
+        self.root.clone().unwrap_or_else(|| data_dir.join("drills"))
+    }
+}
+
+/// What a drill's own broker knows of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillIdentity {
+    pub id: String,
+    pub name: String,
+    pub starts: i64,
+    pub ends: i64,
 }
 
 /// One key share of a joint federation, as published by its broker.
@@ -379,6 +431,9 @@ impl BrokerConfig {
         };
         fix(&mut self.server.data_dir);
         if let Some(root) = &mut self.server.backup_root {
+            fix(root);
+        }
+        if let Some(root) = &mut self.drills.root {
             fix(root);
         }
         fix(&mut self.tls.ca_cert);

@@ -89,6 +89,27 @@ pub enum BrokerError {
     #[error("{} already exists; back up into a new folder", .0.display())]
     BackupTargetExists(PathBuf),
 
+    // --- Exercises.
+    /// The drill was halted: it takes nothing new.
+    #[error("this exercise was halted ({0}); it takes nothing new")]
+    DrillHalted(String),
+    /// A drill id is used once, ever, per broker.
+    #[error("drill {0} exists already (ended drills keep their id); choose another id")]
+    DrillExists(String),
+    /// No drill of this id is running here.
+    #[error("no running drill {0} on this broker")]
+    NoSuchDrill(String),
+    /// Drills are not served by this process (a drill itself, a token service, a joint
+    /// broker, or `[drills] enabled = false`).
+    #[error("{0}")]
+    DrillsNotServed(String),
+    /// A store of a drill served as live, of live data served as a drill, or of another drill.
+    #[error("{0}")]
+    DrillStore(String),
+    /// A drill could not be started or stopped (its port, its folder…).
+    #[error("{0}")]
+    DrillHost(String),
+
     // --- The token service.
     /// The requested key epoch is not (or no longer) served.
     #[error("{0}")]

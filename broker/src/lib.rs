@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod core;
+pub mod drills;
 pub mod error;
 pub mod grpc;
 pub mod identity;

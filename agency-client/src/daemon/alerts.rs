@@ -105,6 +105,15 @@ async fn subscribe_once(
     shutdown: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<bool, StoreError> {
+    if feed.federation.is_empty()
+        && let Err(status) = core.link.refresh_info(feed.call_timeout).await
+    {
+        // Never take alerts from a broker of another federation (a drill's, or live).
+        if status.code() == tonic::Code::FailedPrecondition {
+            tracing::error!(reason = status.message(), "alerts: not subscribing");
+        }
+        return Ok(false);
+    }
     let (after, incarnation) = feed.cursor(core)?;
     let mut broker = feed.broker.clone();
     let call = broker.subscribe(v1::SubscribeRequest { after, incarnation });
@@ -213,6 +222,7 @@ pub async fn handle(core: &Arc<Core>, feed: &Feed, alert: v1::Alert) -> Result<(
         if core.config.sinks.log {
             tracing::info!(
                 seq,
+                exercise = record.exercise,
                 federation = %record.federation,
                 kind = %record.kind,
                 match_id = %record.match_id,
@@ -245,6 +255,8 @@ fn kind_name(event: Option<&Event>) -> &'static str {
         Some(Event::Contact(_)) => "contact",
         Some(Event::MatchState(_)) => "match_state",
         Some(Event::AlertsPurged(_)) => "alerts_purged",
+        Some(Event::Drill(d)) if d.halted => "drill_halted",
+        Some(Event::Drill(_)) => "drill_ended",
         None => "unknown",
     }
 }
@@ -272,6 +284,8 @@ fn resolve(core: &Core, alert: &v1::Alert, seq: u64) -> Result<AlertRecord, Stor
         outcome: None,
         note: None,
         by_you: false,
+        drill_id: core.link.drill.clone().unwrap_or_default(),
+        exercise: core.link.drill.is_some(),
     };
     let mut refs: Vec<u64> = Vec::new();
     match &alert.event {
@@ -316,6 +330,16 @@ fn resolve(core: &Core, alert: &v1::Alert, seq: u64) -> Result<AlertRecord, Stor
                 p.last_seq,
                 p.older_than_seconds / 86_400
             ));
+        }
+        Some(Event::Drill(d)) if d.halted => {
+            rec.note = Some(format!(
+                "EXERCISE HALTED by the controller: {}. Stop all exercise activity now.",
+                d.reason
+            ));
+        }
+        Some(Event::Drill(_)) => {
+            rec.note =
+                Some("The exercise has ended; its data is being purged at the broker.".to_owned());
         }
         None => {}
     }

@@ -31,6 +31,19 @@ pub struct DaemonConfig {
     /// made with both countries' key shares. Nothing else ever leaves home.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub joint: Vec<JointSection>,
+    /// Set when this daemon takes part in an exercise (docs/drills.md): `[broker]` is then the
+    /// drill's port and `[token_service]` pins the drill's key. A drill daemon has a data
+    /// folder of its own, holds nothing live, and refuses a broker that is not that drill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillSection>,
+}
+
+/// `[drill]`: the exercise this daemon takes part in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillSection {
+    /// The drill's id, as the controller announced it.
+    pub id: String,
 }
 
 /// `[[joint]]`: one joint federation.
@@ -74,6 +87,16 @@ pub struct JointShareSection {
 }
 
 /// Whether `name` can name a joint federation.
+/// A drill id as the broker accepts it: 1 to 40 of a-z, 0-9 and '-', not starting with '-'.
+pub fn drill_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 40
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 pub fn joint_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 32
@@ -332,7 +355,28 @@ impl DaemonConfig {
                 env,
             });
         }
-        self.check_joint(&file)
+        self.check_joint(&file)?;
+        self.check_drill(&file)
+    }
+
+    /// A drill daemon names its drill and takes part in nothing else.
+    fn check_drill(&self, file: &str) -> Result<(), ConfigError> {
+        let Some(drill) = &self.drill else {
+            return Ok(());
+        };
+        if !drill_id_ok(&drill.id) {
+            return Err(ConfigError::Invalid(format!(
+                "{file}: [drill] id {:?}: the drill's id as announced (a-z, 0-9 and '-')",
+                drill.id
+            )));
+        }
+        if !self.joint.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "{file}: [drill] and [[joint]] together: a drill daemon takes part in the drill \
+                 only; run it beside your live agencyd, with its own data folder"
+            )));
+        }
+        Ok(())
     }
 
     /// Each joint federation: a usable, unique name, a broker, both shares with a key.

@@ -54,6 +54,8 @@ pub struct Link {
     /// The name the broker's certificate must hold.
     pub broker_name: super::reach::ExpectedName,
     info: Mutex<Option<v1::FederationInfo>>,
+    /// The drill this daemon takes part in (None: the live federation).
+    pub drill: Option<String>,
 }
 
 /// Reads a PEM file named by the configuration key `key` (`[tls] ca`, ...).
@@ -149,6 +151,7 @@ impl Link {
             address: config.broker.address.clone(),
             broker_name,
             info: Mutex::new(None),
+            drill: config.drill.as_ref().map(|d| d.id.clone()),
         })
     }
 
@@ -177,6 +180,9 @@ impl Link {
             .get_federation_info(request)
             .await?
             .into_inner();
+        // Nothing is sent to, or taken from, a broker of another federation (live or drill).
+        super::drill::check_federation(self.drill.as_deref(), &info, &self.address)
+            .map_err(tonic::Status::failed_precondition)?;
         *self.info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
         Ok(info)
     }
@@ -335,7 +341,7 @@ pub async fn fetch_federation_info(config: &DaemonConfig) -> Result<v1::Federati
     request.set_timeout(Duration::from_secs(
         config.broker.call_timeout_seconds.max(1),
     ));
-    BrokerClient::new(channel)
+    let info = BrokerClient::new(channel)
         .get_federation_info(request)
         .await
         .map(tonic::Response::into_inner)
@@ -350,7 +356,13 @@ pub async fn fetch_federation_info(config: &DaemonConfig) -> Result<v1::Federati
                 ),
                 Err(e) => e.to_string(),
             }
-        })
+        })?;
+    super::drill::check_federation(
+        config.drill.as_ref().map(|d| d.id.as_str()),
+        &info,
+        &config.broker.address,
+    )?;
+    Ok(info)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod alerts;
 pub mod config;
 mod core;
+mod drill;
 mod epochs;
 mod ingest;
 mod joint;
@@ -66,12 +67,16 @@ pub enum StartError {
     /// A sink or the inbox folder.
     #[error("{0}")]
     Sink(String),
+    /// A data folder of another federation (a drill's given to the live daemon, or the
+    /// reverse).
+    #[error("{0}")]
+    Drill(String),
 }
 
 impl StartError {
     /// Whether fixing the configuration (or the files it names) is what it takes.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::Link(_))
+        matches!(self, Self::Link(_) | Self::Drill(_))
     }
 }
 
@@ -94,6 +99,12 @@ impl std::fmt::Debug for Daemon {
 /// spawns the control server, outbox, alert subscription, sinks and inbox watcher.
 pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     let store = Arc::new(Store::open(&config.daemon.data_dir)?);
+    drill::bind_store(
+        &store,
+        config.drill.as_ref().map(|d| d.id.as_str()),
+        &config.daemon.data_dir.display().to_string(),
+    )
+    .map_err(StartError::Drill)?;
     let link = Link::new(&config)?;
     let last_alert = store.get_u64(LAST_ALERT_SEQ)?;
     let socket = config.socket_path();

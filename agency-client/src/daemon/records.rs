@@ -253,6 +253,12 @@ pub struct AlertRecord {
     pub selectors: Vec<AlertSelector>,
     /// local_refs not found in the store.
     pub unresolved_refs: Vec<u64>,
+    /// The drill this alert belongs to (empty: live). Whatever shows it must say EXERCISE.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub drill_id: String,
+    /// True for every alert of a drill: the one field a consumer needs to test.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exercise: bool,
     /// match / checked: ids of `selectors` that matched only on their Pinyin form (a Han
     /// name met a Latin spelling, or a homophone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

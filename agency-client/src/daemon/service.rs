@@ -38,6 +38,28 @@ pub struct ControlService {
 impl ControlService {
     /// The broker that holds match `id`: a joint federation's when its alerts came from one,
     /// else our own. Match ids are UUIDs, unique across brokers.
+    /// Tells the broker holding each match that an officer acknowledged an alert about it
+    /// (for the watch centre's view and an exercise's report). Best effort, in the
+    /// background: the acknowledgement itself is local and already stored.
+    fn tell_acknowledged(&self, matches: Vec<String>) {
+        for id in matches {
+            let Ok((mut broker, timeout)) = self.broker_of(&id) else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let request = timed(
+                    v1::AcknowledgeMatchRequest {
+                        match_id: id.clone(),
+                    },
+                    timeout,
+                );
+                if let Err(s) = broker.acknowledge_match(request).await {
+                    tracing::debug!(match_id = %id, code = ?s.code(), "acknowledgement not told to the broker");
+                }
+            });
+        }
+    }
+
     fn broker_of(&self, id: &str) -> Result<(BrokerClient<Channel>, Duration), Status> {
         let federation: Option<String> = self.core.store.get(&match_federation_key(id))?;
         let joint = federation.and_then(|f| self.core.joints.iter().find(|j| j.name == f));
@@ -331,6 +353,7 @@ impl AgencyControl for ControlService {
     ) -> Result<Response<pb::AckAlertsResponse>, Status> {
         let req = request.into_inner();
         let core = &self.core;
+        let mut matches: Vec<String> = Vec::new();
         let (acked, unacked) = {
             let _writer = core.store.write_lock();
             let all = core.store.alerts_after(0, usize::MAX)?;
@@ -347,6 +370,9 @@ impl AgencyControl for ControlService {
                     a.acked = true;
                     batch.put(alert_key(a.seq), &a)?;
                     acked += 1;
+                    if !a.match_id.is_empty() && !matches.contains(&a.match_id) {
+                        matches.push(a.match_id.clone());
+                    }
                 } else if !a.acked {
                     unacked += 1;
                 }
@@ -355,6 +381,7 @@ impl AgencyControl for ControlService {
             (acked, unacked)
         };
         core.store.flush().await?;
+        self.tell_acknowledged(matches);
         Ok(Response::new(pb::AckAlertsResponse { acked, unacked }))
     }
 
@@ -367,6 +394,22 @@ impl AgencyControl for ControlService {
         let req = request.into_inner();
         let rx = watch_feed::start(self.core.clone(), req, self.shutdown.clone());
         Ok(Response::new(rx))
+    }
+
+    async fn identify(
+        &self,
+        _: Request<pb::IdentifyRequest>,
+    ) -> Result<Response<pb::IdentifyResponse>, Status> {
+        let link = &self.core.link;
+        Ok(Response::new(pb::IdentifyResponse {
+            daemon_version: env!("CARGO_PKG_VERSION").into(),
+            drill_id: link.drill.clone().unwrap_or_default(),
+            drill_name: link
+                .info()
+                .and_then(|i| i.drill)
+                .map(|d| d.name)
+                .unwrap_or_default(),
+        }))
     }
 
     async fn status(
@@ -443,6 +486,12 @@ impl AgencyControl for ControlService {
             key_advice: advice,
             rederiving_operations: rederiving,
             joint,
+            drill: info.as_ref().and_then(|i| i.drill.clone()).or_else(|| {
+                core.link.drill.as_ref().map(|id| v1::DrillInfo {
+                    drill_id: id.clone(),
+                    ..Default::default()
+                })
+            }),
         }))
     }
 

@@ -93,6 +93,8 @@ fn alert_kind(kind: &str) -> pb::AlertKind {
         "contact" => pb::AlertKind::Contact,
         "match_state" => pb::AlertKind::MatchState,
         "alerts_purged" => pb::AlertKind::AlertsPurged,
+        "drill_halted" => pb::AlertKind::DrillHalted,
+        "drill_ended" => pb::AlertKind::DrillEnded,
         _ => pb::AlertKind::Unspecified,
     }
 }
@@ -169,5 +171,6 @@ pub fn alert_view(rec: &AlertRecord) -> pb::AlertView {
         outcome: outcome_value(rec.outcome.as_deref()),
         note: rec.note.clone().unwrap_or_default(),
         by_you: rec.by_you,
+        drill_id: rec.drill_id.clone(),
     }
 }

@@ -8,6 +8,7 @@ use deconfliction_proto::v1::admin_server::Admin;
 use tonic::{Request, Response, Status};
 
 use crate::core::Core;
+use crate::drills::DrillHost;
 use crate::error::BrokerError;
 use crate::grpc::validate;
 use crate::ledger::records::AgencyEntry;
@@ -19,14 +20,22 @@ pub struct AdminService {
     gate: Arc<Gate>,
     /// The only folder backups are written into (`server.backup_root`).
     backup_root: Option<std::path::PathBuf>,
+    /// The drills this broker serves beside itself, if it does.
+    drills: Option<Arc<DrillHost>>,
 }
 
 impl AdminService {
-    pub fn new(core: Arc<Core>, gate: Arc<Gate>, backup_root: Option<std::path::PathBuf>) -> Self {
+    pub fn new(
+        core: Arc<Core>,
+        gate: Arc<Gate>,
+        backup_root: Option<std::path::PathBuf>,
+        drills: Option<Arc<DrillHost>>,
+    ) -> Self {
         Self {
             core,
             gate,
             backup_root,
+            drills,
         }
     }
 }
@@ -138,6 +147,34 @@ impl Admin for AdminService {
             records,
             bytes,
         }))
+    }
+
+    async fn start_drill(
+        &self,
+        req: Request<v1::StartDrillRequest>,
+    ) -> Result<Response<v1::DrillStatus>, Status> {
+        super::drills::start(&self.gate, self.drills.as_deref(), req).await
+    }
+
+    async fn halt_drill(
+        &self,
+        req: Request<v1::HaltDrillRequest>,
+    ) -> Result<Response<v1::DrillStatus>, Status> {
+        super::drills::halt(&self.gate, self.drills.as_deref(), req).await
+    }
+
+    async fn end_drill(
+        &self,
+        req: Request<v1::EndDrillRequest>,
+    ) -> Result<Response<v1::EndDrillResponse>, Status> {
+        super::drills::end(&self.gate, self.drills.as_deref(), req).await
+    }
+
+    async fn list_drills(
+        &self,
+        req: Request<v1::ListDrillsRequest>,
+    ) -> Result<Response<v1::ListDrillsResponse>, Status> {
+        super::drills::list(&self.gate, self.drills.as_deref(), req).await
     }
 
     async fn list_agencies(

@@ -35,6 +35,8 @@ pub struct FederationParams {
     /// A joint federation's shares: (name, public key, epoch), and their sum.
     pub joint_shares: Vec<(String, [u8; 32], u32)>,
     pub joint_public_key: Option<[u8; 32]>,
+    /// Set when this broker serves a drill.
+    pub drill: Option<crate::config::DrillIdentity>,
 }
 
 pub struct BrokerService {
@@ -107,6 +109,7 @@ impl Broker for BrokerService {
         req: Request<v1::RegisterOperationRequest>,
     ) -> Result<Response<v1::RegisterOperationResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
+        self.core.ledger.refuse_if_halted()?;
         let core = &self.core;
         let n = req.get_ref().tokens.len();
         core.charge(&core.register_limiter, "registrations", &agency, n)?;
@@ -136,6 +139,7 @@ impl Broker for BrokerService {
         req: Request<v1::AmendOperationRequest>,
     ) -> Result<Response<v1::AmendOperationResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
+        self.core.ledger.refuse_if_halted()?;
         let core = &self.core;
         let n = req.get_ref().add_tokens.len();
         if n > 0 {
@@ -210,6 +214,7 @@ impl Broker for BrokerService {
         req: Request<v1::CheckRequest>,
     ) -> Result<Response<v1::CheckResponse>, Status> {
         let agency = self.gate.admit(&req, Need::Agency)?.0;
+        self.core.ledger.refuse_if_halted()?;
         // Charged in tokens, before any of them is peppered or looked up.
         let core = &self.core;
         core.charge(
@@ -373,6 +378,13 @@ impl Broker for BrokerService {
         relay::get_match(&self.core, &self.gate, req).await
     }
 
+    async fn acknowledge_match(
+        &self,
+        req: Request<v1::AcknowledgeMatchRequest>,
+    ) -> Result<Response<v1::AcknowledgeMatchResponse>, Status> {
+        relay::acknowledge(&self.core, &self.gate, req).await
+    }
+
     async fn get_federation_info(
         &self,
         req: Request<v1::GetFederationInfoRequest>,
@@ -416,6 +428,17 @@ impl Broker for BrokerService {
                 .joint_public_key
                 .map(|k| k.to_vec())
                 .unwrap_or_default(),
+            drill: self.federation.drill.as_ref().map(|d| {
+                let halt_reason = self.core.ledger.drill_halt_reason();
+                v1::DrillInfo {
+                    drill_id: d.id.clone(),
+                    name: d.name.clone(),
+                    starts_unix: d.starts,
+                    ends_unix: d.ends,
+                    halted: halt_reason.is_some(),
+                    halt_reason: halt_reason.unwrap_or_default(),
+                }
+            }),
         }))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod broker;
+pub(crate) mod drills;
 pub mod oversight;
 pub mod oversize;
 pub mod paging;

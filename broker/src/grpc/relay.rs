@@ -16,6 +16,7 @@ pub(crate) async fn send_message(
     req: Request<v1::SendMessageRequest>,
 ) -> Result<Response<v1::SendMessageResponse>, Status> {
     let (agency, _) = gate.admit(&req, Need::Agency)?;
+    core.ledger.refuse_if_halted()?;
     let req = req.into_inner();
     let id = match_id(&req.match_id)?;
     validate::message_text(&req.text)?;
@@ -35,6 +36,7 @@ pub(crate) async fn disclose(
     req: Request<v1::DiscloseRequest>,
 ) -> Result<Response<v1::MatchView>, Status> {
     let (agency, _) = gate.admit(&req, Need::Agency)?;
+    core.ledger.refuse_if_halted()?;
     let req = req.into_inner();
     let id = match_id(&req.match_id)?;
     let card = validate::card(req.card.as_ref())?;
@@ -82,4 +84,18 @@ pub(crate) async fn get_match(
     let (agency, _) = gate.admit(&req, Need::Agency)?;
     let id = match_id(&req.get_ref().match_id)?;
     Ok(Response::new(core.ledger.get_match(&agency, &id)?.into()))
+}
+
+/// An officer acknowledged an alert about the match (for the watch centre's view).
+pub(crate) async fn acknowledge(
+    core: &Core,
+    gate: &Gate,
+    req: Request<v1::AcknowledgeMatchRequest>,
+) -> Result<Response<v1::AcknowledgeMatchResponse>, Status> {
+    let (agency, _) = gate.admit(&req, Need::Agency)?;
+    let id = match_id(&req.get_ref().match_id)?;
+    let notes = core.ledger.acknowledge_match(&agency, &id, Core::now())?;
+    core.durable(notes).await?;
+    tracing::debug!(agency = %agency, r#match = %id, "match acknowledged");
+    Ok(Response::new(v1::AcknowledgeMatchResponse {}))
 }

@@ -23,7 +23,13 @@ fn code(e: &BrokerError) -> Code {
         | E::SelfSuspension
         | E::BackupTargetExists(_)
         | E::KeyEpochNotServed(_)
-        | E::QueueRestarted { .. } => Code::FailedPrecondition,
+        | E::QueueRestarted { .. }
+        | E::DrillHalted(_)
+        | E::DrillsNotServed(_)
+        | E::DrillStore(_) => Code::FailedPrecondition,
+        E::DrillExists(_) => Code::AlreadyExists,
+        E::NoSuchDrill(_) => Code::NotFound,
+        E::DrillHost(_) => Code::Unavailable,
         E::QuotaExceeded(_)
         | E::RateExceeded { .. }
         | E::LargerThanRate { .. }

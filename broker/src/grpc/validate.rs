@@ -343,6 +343,61 @@ pub fn suspension_reason(reason: &str) -> Result<()> {
     Ok(())
 }
 
+/// A drill id: it names a folder and appears in every participant's screens, so it is kept
+/// to lower-case letters, digits and '-'.
+pub fn drill_id(text: &str) -> Result<String> {
+    let ok = !text.is_empty()
+        && text.len() <= 40
+        && !text.starts_with('-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(invalid(format!(
+            "drill_id {text:?} must be 1 to 40 lower-case letters, digits or '-', not starting \
+             with '-'"
+        )))
+    }
+}
+
+/// A drill to start: id, a name for screens, a duration, a port, and its simulated bureaus.
+pub fn drill_start(r: &v1::StartDrillRequest) -> Result<crate::drills::DrillRequest> {
+    let id = drill_id(&r.drill_id)?;
+    check_len("name", &r.name, 200)?;
+    if r.duration_seconds == 0 {
+        return Err(invalid(
+            "duration_seconds must be given: how long the drill runs",
+        ));
+    }
+    let duration_secs = i64::try_from(r.duration_seconds)
+        .map_err(|_| invalid("duration_seconds is out of range"))?;
+    let port =
+        u16::try_from(r.port).map_err(|_| invalid(format!("port {} is not a TCP port", r.port)))?;
+    let mut simulated = Vec::with_capacity(r.simulated.len());
+    for s in &r.simulated {
+        let agency = agency_id(&s.agency_id)?;
+        enrolment(v1::Role::Agency as i32, &s.display_name)?;
+        simulated.push((agency.to_string(), s.display_name.clone()));
+    }
+    Ok(crate::drills::DrillRequest {
+        id,
+        name: r.name.clone(),
+        duration_secs,
+        port,
+        simulated,
+    })
+}
+
+/// Why a drill is halted: every participant reads it at once, so it must say something.
+pub fn halt_reason(reason: &str) -> Result<()> {
+    if reason.trim().is_empty() {
+        return Err(invalid("reason must say why the drill is halted"));
+    }
+    check_len("reason", reason, MAX_SUSPENSION_REASON_CHARS)
+}
+
 /// Where a backup goes: a new folder directly or further below the configured backup root
 /// (a name relative to it, or an absolute path inside it), reached through no symbolic link
 /// and no `..`, so that an admin certificate cannot write anywhere else on the host.

@@ -3,6 +3,7 @@
 
 use deconfliction_proto::v1;
 
+use crate::ledger::progress::SideProgress;
 use crate::ledger::records::MatchState;
 use crate::ledger::{AgencyCounts, MatchSummary, OwnSelector, PartyView, Statistics};
 
@@ -39,6 +40,15 @@ impl From<PartyView> for v1::MatchView {
 impl From<MatchSummary> for v1::MatchMetadata {
     fn from(m: MatchSummary) -> Self {
         let [a, b] = m.agencies;
+        let progress = |agency: &str, p: SideProgress| v1::MatchProgress {
+            agency_id: agency.to_owned(),
+            seen_unix: p.seen,
+            acknowledged_unix: p.acknowledged,
+            first_message_unix: p.first_message,
+            messages: p.messages,
+            disclosed_unix: p.disclosed,
+            resolved_unix: p.resolved,
+        };
         Self {
             match_id: m.match_id.to_string(),
             created_unix: m.created,
@@ -46,6 +56,7 @@ impl From<MatchSummary> for v1::MatchMetadata {
             state: state(m.state),
             outcome: m.outcome,
             kinds: m.kinds,
+            progress: vec![progress(&a, m.progress.a), progress(&b, m.progress.b)],
             agency_ids: vec![a, b],
             shared_tokens: m.shared_tokens,
         }

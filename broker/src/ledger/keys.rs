@@ -10,6 +10,10 @@
 //! | `aq/` | agency (len-prefixed) + sequence (8) | encoded `deconfliction.v1.Alert` |
 //! | `as/` | agency (len-prefixed) | [`QueueState`](super::records::QueueState) |
 //! | `rg/` | agency id | [`AgencyEntry`](super::records::AgencyEntry): role, suspension |
+//! | `mp/` | match id (16) | [`MatchProgress`](super::progress::MatchProgress): when each side reacted |
+//! | `drill/` | drill id | [`DrillRecord`](super::drills::DrillRecord): an exercise this broker serves |
+//! | `meta/drill` | | in a drill's own store only: the drill's id, so it can never be served as a live store |
+//! | `meta/drill-halted` | | in a drill's own store only: why it was halted |
 //! | `au/` | sequence (8) | audit record (see [`crate::ledger::audit`]) |
 //! | `meta/format` | | store format version (u32 BE) |
 //! | `meta/incarnation` | | the alert queues' incarnation (u64 BE): new at creation and at every restore |
@@ -31,6 +35,10 @@ pub const PAIR: &[u8] = b"pr/";
 pub const ALERT: &[u8] = b"aq/";
 pub const QUEUE: &[u8] = b"as/";
 pub const REGISTRY: &[u8] = b"rg/";
+pub const PROGRESS: &[u8] = b"mp/";
+pub const DRILL: &[u8] = b"drill/";
+pub const DRILL_ID: &[u8] = b"meta/drill";
+pub const DRILL_HALTED: &[u8] = b"meta/drill-halted";
 pub const INCARNATION: &[u8] = b"meta/incarnation";
 /// Prefixes of format 2 and earlier that format 3 keeps in memory instead.
 pub const LEGACY: [&[u8]; 2] = [b"ag/", b"ex/"];
@@ -88,6 +96,14 @@ pub fn alert(agency: &AgencyId, seq: u64) -> Vec<u8> {
 
 pub fn queue_state(agency: &AgencyId) -> Vec<u8> {
     cat(&[QUEUE, &agency_part(agency)])
+}
+
+pub fn progress(match_id: &Uuid) -> Vec<u8> {
+    cat(&[PROGRESS, match_id.as_bytes()])
+}
+
+pub fn drill(id: &str) -> Vec<u8> {
+    cat(&[DRILL, id.as_bytes()])
 }
 
 pub fn registry(agency: &AgencyId) -> Vec<u8> {

@@ -11,12 +11,15 @@
 pub mod audit;
 mod check;
 pub mod compact;
+pub mod drills;
+mod exercise;
 pub mod format;
 pub mod keys;
 mod matching;
 mod op_index;
 mod operations;
 mod postings;
+pub mod progress;
 mod queue;
 pub mod records;
 mod registry;
@@ -98,6 +101,8 @@ pub struct Ledger {
     indexes: op_index::Indexes,
     /// What opening found: an upgrade it made, and the rebuilt indexes.
     opened: Opened,
+    /// In a drill's ledger, why the drill was halted (see [`exercise`]).
+    drill_halted: std::sync::RwLock<Option<String>>,
 }
 
 /// What [`Ledger::open`] did before the ledger could serve, for the start-up log.
@@ -140,6 +145,7 @@ impl Ledger {
                 upgraded,
                 indexes: report,
             },
+            drill_halted: std::sync::RwLock::default(),
         })
     }
 

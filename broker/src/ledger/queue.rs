@@ -272,9 +272,12 @@ impl Ledger {
         if upto > state.acked {
             let start = keys::alert(agency, state.acked.saturating_add(1));
             let end = keys::alert(agency, upto.saturating_add(1));
-            for (key, _) in self.store.range(&start, &end, usize::MAX)? {
+            let mut acked = Vec::new();
+            for (key, value) in self.store.range(&start, &end, usize::MAX)? {
                 txn.delete(key);
+                acked.push(value);
             }
+            super::progress::record_seen(&mut txn, agency, &acked, now)?;
             state.acked = upto;
             txn.put_rec(state_key, &state)?;
             txn.audit(AuditEvent::new(agency.as_str(), "ack").count("upto", upto));

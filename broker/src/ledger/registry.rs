@@ -305,6 +305,7 @@ impl Ledger {
                 kinds: kinds.into_iter().collect(),
                 agencies: [m.a.agency.clone(), m.b.agency.clone()],
                 shared_tokens: m.shared.len() as u32,
+                progress: self.match_progress(&id)?,
             });
         }
         out.sort_by_key(|m| m.created);

@@ -7,6 +7,7 @@
 use deconfliction_proto::v1;
 use uuid::Uuid;
 
+use super::progress::{self, Step};
 use super::records::{Card, MatchRecord, MatchSide, MatchState, OpRecord};
 use super::txn::Txn;
 use super::views::{OwnSelector, PartyView};
@@ -163,6 +164,8 @@ impl Ledger {
             text: text.to_owned(),
         });
         self.notify(&mut txn, &m, to, now, event)?;
+        let own = Some(side(&m, s).op);
+        progress::record(&mut txn, id, &m, agency.as_str(), own, Step::Message, now)?;
         txn.audit(
             AuditEvent::new(agency.as_str(), "message")
                 .id(id)
@@ -205,6 +208,8 @@ impl Ledger {
             m.updated = now;
         }
         txn.put_rec(keys::match_record(id), &m)?;
+        let own = Some(side(&m, s).op);
+        progress::record(&mut txn, id, &m, agency.as_str(), own, Step::Disclosed, now)?;
         txn.audit(
             AuditEvent::new(agency.as_str(), "disclose")
                 .id(id)
@@ -277,11 +282,13 @@ impl Ledger {
                 });
                 self.notify(&mut txn, &m, to, now, event)?;
             }
-            let action = if state == MatchState::Resolved {
-                "resolve"
+            let (action, step) = if state == MatchState::Resolved {
+                ("resolve", Step::Resolved)
             } else {
-                "reopen"
+                ("reopen", Step::Reopened)
             };
+            let own = Some(side(&m, s).op);
+            progress::record(&mut txn, id, &m, agency.as_str(), own, step, now)?;
             txn.audit(
                 AuditEvent::new(agency.as_str(), action)
                     .id(id)

@@ -63,6 +63,12 @@ impl Ledger {
                     continue;
                 }
                 txn.delete(k.clone());
+                if let Some(id) = k
+                    .get(keys::MATCH.len()..)
+                    .and_then(|b| Uuid::from_slice(b).ok())
+                {
+                    txn.delete(keys::progress(&id));
+                }
                 txn.delete(keys::pair(
                     &Uuid::from_bytes(m.a.op),
                     &Uuid::from_bytes(m.b.op),

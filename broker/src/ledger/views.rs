@@ -40,6 +40,8 @@ pub struct MatchSummary {
     pub kinds: Vec<i32>,
     pub agencies: [String; 2],
     pub shared_tokens: u32,
+    /// In the order of `agencies`.
+    pub progress: super::progress::MatchProgress,
 }
 
 /// Federation-wide counts for the watch centre.

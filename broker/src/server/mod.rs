@@ -127,6 +127,16 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
     let audit_key = audit_key(config, mode)?;
     let mirror = registry_mirror(config, mode)?;
     let (core, store) = store::open_core(config, pepper.as_ref(), &metrics)?;
+    if mode == Mode::Broker {
+        // A drill's store is never served as live, nor live data as a drill.
+        core.ledger
+            .bind_drill(config.drill.as_ref().map(|d| d.id.as_str()))
+            .map_err(|e| StartError::Config(e.to_string()))?;
+    }
+    let drills = match mode {
+        Mode::Broker => crate::drills::DrillHost::new(config, core.clone()),
+        Mode::TokenServiceOnly => None,
+    };
     let gate = Arc::new(Gate::new(
         tls.clone(),
         core.ledger.clone(),
@@ -146,6 +156,7 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
             shutdown: &shutdown_rx,
             audit_key,
             registry: mirror.as_ref().map(|(_, health)| health.clone()),
+            drills: drills.clone(),
         },
         &mut health,
     )
@@ -170,6 +181,12 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
     )
     .await?;
 
+    if let Some(host) = &drills {
+        tasks.push(crate::drills::spawn_runner(
+            host.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     let mut stop = shutdown_rx.clone();
     let server = tokio::spawn(
         Server::builder()
@@ -196,5 +213,6 @@ async fn start_steps(config: &BrokerConfig, mode: Mode) -> Result<RunningBroker,
         shutdown: shutdown_tx,
         tasks,
         server,
+        drills,
     })
 }

@@ -13,6 +13,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::config::BrokerConfig;
 use crate::core::Core;
+use crate::drills::DrillHost;
 use crate::grpc::admin::AdminService;
 use crate::grpc::broker::{BrokerService, FederationParams};
 use crate::grpc::oversight::OversightService;
@@ -38,6 +39,8 @@ pub(super) struct RouteParts<'a> {
     pub audit_key: Option<[u8; 32]>,
     /// A stand-alone token service's registry mirror.
     pub registry: Option<Arc<MirrorHealth>>,
+    /// The drills this broker serves beside itself, if it does.
+    pub drills: Option<Arc<DrillHost>>,
 }
 
 /// The services, marked serving in `health` as they are added.
@@ -68,6 +71,7 @@ pub(super) async fn routes(
                 .map(|j| j.shares.clone())
                 .unwrap_or_default(),
             joint_public_key: parts.keys.joint.as_ref().map(|j| j.public_key),
+            drill: parts.config.drill.clone(),
         };
         let broker = BrokerService::new(
             parts.core.clone(),
@@ -86,6 +90,7 @@ pub(super) async fn routes(
                 parts.core.clone(),
                 parts.gate.clone(),
                 parts.config.server.backup_root.clone(),
+                parts.drills,
             )))
             .add_service(
                 BrokerServer::new(broker)

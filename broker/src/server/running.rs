@@ -25,6 +25,8 @@ pub struct RunningBroker {
     pub(super) shutdown: watch::Sender<bool>,
     pub(super) tasks: Vec<JoinHandle<()>>,
     pub(super) server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The drills served beside this broker, stopped with it (not ended).
+    pub(super) drills: Option<Arc<crate::drills::DrillHost>>,
 }
 
 impl std::fmt::Debug for RunningBroker {
@@ -39,6 +41,9 @@ impl RunningBroker {
     /// Stops accepting, ends alert streams, lets in-flight calls finish, and waits.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        if let Some(drills) = &self.drills {
+            drills.stop_all().await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
         for task in &self.tasks {
             task.abort();

@@ -319,6 +319,10 @@ pub struct AlertView {
     /// homophone (张伟 and 章伟 are both "wei zhang"). Worth a phone call before anything else.
     #[prost(uint64, repeated, tag = "19")]
     pub pinyin_only: ::prost::alloc::vec::Vec<u64>,
+    /// The drill this alert belongs to: set on every alert of a daemon that takes part in an
+    /// exercise, which must show it as EXERCISE (empty: live).
+    #[prost(string, tag = "21")]
+    pub drill_id: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListAlertsRequest {
@@ -473,6 +477,10 @@ pub struct StatusResponse {
     /// Each joint federation this agency takes part in.
     #[prost(message, repeated, tag = "22")]
     pub joint: ::prost::alloc::vec::Vec<JointStatus>,
+    /// Set when this daemon takes part in an exercise (\[drill\] in agencyd.toml): everything it
+    /// holds is a drill. Empty for the live federation.
+    #[prost(message, optional, tag = "23")]
+    pub drill: ::core::option::Option<super::super::v1::DrillInfo>,
 }
 /// A joint federation's broker and the two shares' token services, as probed now.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -516,6 +524,19 @@ pub struct ResolveMatchRequest {
     pub outcome: i32,
     #[prost(string, tag = "3")]
     pub note: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct IdentifyRequest {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct IdentifyResponse {
+    #[prost(string, tag = "1")]
+    pub daemon_version: ::prost::alloc::string::String,
+    /// The drill this daemon takes part in (empty: the live federation).
+    #[prost(string, tag = "2")]
+    pub drill_id: ::prost::alloc::string::String,
+    /// The drill's name as its broker last published it (empty if never reached).
+    #[prost(string, tag = "3")]
+    pub drill_name: ::prost::alloc::string::String,
 }
 /// Where an operation's changes stand with the broker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -570,6 +591,9 @@ pub enum AlertKind {
     MatchState = 5,
     /// The broker's retention removed alerts that were never acknowledged (`note` says how many).
     AlertsPurged = 6,
+    /// Exercise only: the drill was halted (`note` holds the reason) or has ended.
+    DrillHalted = 7,
+    DrillEnded = 8,
 }
 impl AlertKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -585,6 +609,8 @@ impl AlertKind {
             Self::Contact => "ALERT_KIND_CONTACT",
             Self::MatchState => "ALERT_KIND_MATCH_STATE",
             Self::AlertsPurged => "ALERT_KIND_ALERTS_PURGED",
+            Self::DrillHalted => "ALERT_KIND_DRILL_HALTED",
+            Self::DrillEnded => "ALERT_KIND_DRILL_ENDED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -597,6 +623,8 @@ impl AlertKind {
             "ALERT_KIND_CONTACT" => Some(Self::Contact),
             "ALERT_KIND_MATCH_STATE" => Some(Self::MatchState),
             "ALERT_KIND_ALERTS_PURGED" => Some(Self::AlertsPurged),
+            "ALERT_KIND_DRILL_HALTED" => Some(Self::DrillHalted),
+            "ALERT_KIND_DRILL_ENDED" => Some(Self::DrillEnded),
             _ => None,
         }
     }
@@ -980,6 +1008,34 @@ pub mod agency_control_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// Which federation this daemon serves (live, or a drill), from its configuration alone:
+        /// no network. The CLI asks it before every command, so that `--drill` is never mixed up.
+        pub async fn identify(
+            &mut self,
+            request: impl tonic::IntoRequest<super::IdentifyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::IdentifyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.agent.v1.AgencyControl/Identify",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("deconfliction.agent.v1.AgencyControl", "Identify"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
         /// The relay (see deconfliction.v1.Broker): passed through to the broker at once.
         pub async fn send_message(
             &mut self,
@@ -1240,6 +1296,15 @@ pub mod agency_control_server {
             &self,
             request: tonic::Request<super::StatusRequest>,
         ) -> std::result::Result<tonic::Response<super::StatusResponse>, tonic::Status>;
+        /// Which federation this daemon serves (live, or a drill), from its configuration alone:
+        /// no network. The CLI asks it before every command, so that `--drill` is never mixed up.
+        async fn identify(
+            &self,
+            request: tonic::Request<super::IdentifyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::IdentifyResponse>,
+            tonic::Status,
+        >;
         /// The relay (see deconfliction.v1.Broker): passed through to the broker at once.
         async fn send_message(
             &self,
@@ -1838,6 +1903,51 @@ pub mod agency_control_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StatusSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.agent.v1.AgencyControl/Identify" => {
+                    #[allow(non_camel_case_types)]
+                    struct IdentifySvc<T: AgencyControl>(pub Arc<T>);
+                    impl<
+                        T: AgencyControl,
+                    > tonic::server::UnaryService<super::IdentifyRequest>
+                    for IdentifySvc<T> {
+                        type Response = super::IdentifyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::IdentifyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as AgencyControl>::identify(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = IdentifySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -178,7 +178,7 @@ pub struct Alert {
     pub incarnation: u64,
     #[prost(int64, tag = "2")]
     pub at_unix: i64,
-    #[prost(oneof = "alert::Event", tags = "3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "alert::Event", tags = "3, 4, 5, 6, 7, 8, 10")]
     pub event: ::core::option::Option<alert::Event>,
 }
 /// Nested message and enum types in `Alert`.
@@ -197,7 +197,22 @@ pub mod alert {
         MatchState(super::MatchStateAlert),
         #[prost(message, tag = "8")]
         AlertsPurged(super::AlertsPurgedAlert),
+        #[prost(message, tag = "10")]
+        Drill(super::DrillAlert),
     }
+}
+/// Only in an exercise: the drill was halted ("real world" break-out) or has ended.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DrillAlert {
+    #[prost(string, tag = "1")]
+    pub drill_id: ::prost::alloc::string::String,
+    #[prost(bool, tag = "2")]
+    pub halted: bool,
+    #[prost(bool, tag = "3")]
+    pub ended: bool,
+    /// Why it was halted, as the controller wrote it.
+    #[prost(string, tag = "4")]
+    pub reason: ::prost::alloc::string::String,
 }
 /// Retention removed alerts of this agency that were never acknowledged: how many, which
 /// sequence numbers, and after how long. Their content is gone; the matches they spoke of are
@@ -334,6 +349,9 @@ pub struct FederationInfo {
     /// P = P_A + P_B: the joint key's fingerprint, to show people; no proof is checked against it.
     #[prost(bytes = "vec", tag = "16")]
     pub joint_public_key: ::prost::alloc::vec::Vec<u8>,
+    /// Set only when this federation is an exercise: everything it serves is a drill.
+    #[prost(message, optional, tag = "17")]
+    pub drill: ::core::option::Option<DrillInfo>,
 }
 /// One key share of a joint federation.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -484,7 +502,7 @@ pub struct ListMatchesRequest {
 }
 /// What the watch centre sees of a match: ids, times, kinds, state and which agencies, since
 /// coordinating them is its job. Never tokens, operations' contents, messages or cards.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct MatchMetadata {
     #[prost(string, tag = "1")]
     pub match_id: ::prost::alloc::string::String,
@@ -502,6 +520,32 @@ pub struct MatchMetadata {
     pub agency_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     #[prost(uint32, tag = "8")]
     pub shared_tokens: u32,
+    /// One entry per side of the match (two for a match within one agency).
+    #[prost(message, repeated, tag = "9")]
+    pub progress: ::prost::alloc::vec::Vec<MatchProgress>,
+}
+/// What one agency has done about a match, for the watch centre (times in unix seconds, 0:
+/// not yet). Never what was said or disclosed, only when.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MatchProgress {
+    #[prost(string, tag = "1")]
+    pub agency_id: ::prost::alloc::string::String,
+    /// Its agencyd received (acknowledged) an alert about the match.
+    #[prost(int64, tag = "2")]
+    pub seen_unix: i64,
+    /// An officer acknowledged an alert about the match (AcknowledgeMatch).
+    #[prost(int64, tag = "3")]
+    pub acknowledged_unix: i64,
+    /// Its first message to the other party, and how many it has sent.
+    #[prost(int64, tag = "4")]
+    pub first_message_unix: i64,
+    #[prost(uint32, tag = "5")]
+    pub messages: u32,
+    #[prost(int64, tag = "6")]
+    pub disclosed_unix: i64,
+    /// It resolved the match (the latest resolution; 0 after a reopening).
+    #[prost(int64, tag = "7")]
+    pub resolved_unix: i64,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListMatchesResponse {
@@ -584,6 +628,90 @@ pub struct BackupResponse {
     pub records: u64,
     #[prost(uint64, tag = "3")]
     pub bytes: u64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AcknowledgeMatchRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AcknowledgeMatchResponse {}
+/// A drill as every participant sees it (FederationInfo) and as the admin manages it.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DrillInfo {
+    #[prost(string, tag = "1")]
+    pub drill_id: ::prost::alloc::string::String,
+    /// What people call it ("Mekong route 2026-12").
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(int64, tag = "3")]
+    pub starts_unix: i64,
+    #[prost(int64, tag = "4")]
+    pub ends_unix: i64,
+    #[prost(bool, tag = "5")]
+    pub halted: bool,
+    #[prost(string, tag = "6")]
+    pub halt_reason: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StartDrillRequest {
+    /// Lower-case letters, digits and '-', at most 40 characters; unique among this broker's
+    /// drills, past and present.
+    #[prost(string, tag = "1")]
+    pub drill_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    /// How long it runs; at the end it is ended and purged without anyone asking. At most 14
+    /// days.
+    #[prost(uint64, tag = "3")]
+    pub duration_seconds: u64,
+    /// The drill's port on the broker's listening address (0: any free port).
+    #[prost(uint32, tag = "4")]
+    pub port: u32,
+    /// Agencies that take part only in this drill (the controller's simulated bureaus), besides
+    /// every agency of the live registry; enrolled in the drill's registry only.
+    #[prost(message, repeated, tag = "5")]
+    pub simulated: ::prost::alloc::vec::Vec<EnrolAgencyRequest>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DrillStatus {
+    #[prost(message, optional, tag = "1")]
+    pub info: ::core::option::Option<DrillInfo>,
+    /// Where participants connect (the broker's host, this port; the same server certificate).
+    #[prost(uint32, tag = "2")]
+    pub port: u32,
+    /// The drill's token service key, which participants pin, and its epoch.
+    #[prost(bytes = "vec", tag = "3")]
+    pub token_service_public_key: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint32, tag = "4")]
+    pub token_service_key_epoch: u32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct HaltDrillRequest {
+    #[prost(string, tag = "1")]
+    pub drill_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub reason: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EndDrillRequest {
+    #[prost(string, tag = "1")]
+    pub drill_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EndDrillResponse {
+    #[prost(string, tag = "1")]
+    pub drill_id: ::prost::alloc::string::String,
+    /// Records removed with the drill's store.
+    #[prost(uint64, tag = "2")]
+    pub records_purged: u64,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListDrillsRequest {}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListDrillsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub drills: ::prost::alloc::vec::Vec<DrillStatus>,
 }
 /// The kind of selector a token was derived from (token spec section 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -1250,6 +1378,32 @@ pub mod broker_client {
                 .insert(GrpcMethod::new("deconfliction.v1.Broker", "GetMatch"));
             self.inner.unary(req, path, codec).await
         }
+        /// An officer of the caller acknowledged an alert about this match. Recorded once (the
+        /// first time) for the watch centre's view of who has seen what; repeats are no-ops.
+        pub async fn acknowledge_match(
+            &mut self,
+            request: impl tonic::IntoRequest<super::AcknowledgeMatchRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::AcknowledgeMatchResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Broker/AcknowledgeMatch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Broker", "AcknowledgeMatch"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1365,6 +1519,15 @@ pub mod broker_server {
             &self,
             request: tonic::Request<super::GetMatchRequest>,
         ) -> std::result::Result<tonic::Response<super::MatchView>, tonic::Status>;
+        /// An officer of the caller acknowledged an alert about this match. Recorded once (the
+        /// first time) for the watch centre's view of who has seen what; repeats are no-ops.
+        async fn acknowledge_match(
+            &self,
+            request: tonic::Request<super::AcknowledgeMatchRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::AcknowledgeMatchResponse>,
+            tonic::Status,
+        >;
     }
     /// Every call of this service but GetFederationInfo is for the agency role only: a watch
     /// centre or an admin gets PERMISSION_DENIED naming its role (it has Oversight and Admin). An
@@ -2113,6 +2276,51 @@ pub mod broker_server {
                     };
                     Box::pin(fut)
                 }
+                "/deconfliction.v1.Broker/AcknowledgeMatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct AcknowledgeMatchSvc<T: Broker>(pub Arc<T>);
+                    impl<
+                        T: Broker,
+                    > tonic::server::UnaryService<super::AcknowledgeMatchRequest>
+                    for AcknowledgeMatchSvc<T> {
+                        type Response = super::AcknowledgeMatchResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::AcknowledgeMatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Broker>::acknowledge_match(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = AcknowledgeMatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -2730,6 +2938,103 @@ pub mod admin_client {
                 .insert(GrpcMethod::new("deconfliction.v1.Admin", "Backup"));
             self.inner.unary(req, path, codec).await
         }
+        /// Exercises (docs/drills.md). A drill is a federation of its own served beside the live
+        /// one by this process, on its own port, with its own token-service key, pepper and store:
+        /// a drill token can never equal a live token. Starting, halting and ending one are
+        /// recorded in this broker's audit log; ending one purges its store.
+        pub async fn start_drill(
+            &mut self,
+            request: impl tonic::IntoRequest<super::StartDrillRequest>,
+        ) -> std::result::Result<tonic::Response<super::DrillStatus>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/StartDrill",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "StartDrill"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// The "real world" break-out: the drill takes nothing new from now on and every
+        /// participant is sent a halt alert with the reason. It stays reachable until ended.
+        pub async fn halt_drill(
+            &mut self,
+            request: impl tonic::IntoRequest<super::HaltDrillRequest>,
+        ) -> std::result::Result<tonic::Response<super::DrillStatus>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/HaltDrill",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "HaltDrill"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Tells every participant the drill has ended, then stops it and purges its data.
+        pub async fn end_drill(
+            &mut self,
+            request: impl tonic::IntoRequest<super::EndDrillRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::EndDrillResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/EndDrill",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "EndDrill"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn list_drills(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListDrillsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListDrillsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Admin/ListDrills",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Admin", "ListDrills"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -2772,6 +3077,35 @@ pub mod admin_server {
             &self,
             request: tonic::Request<super::BackupRequest>,
         ) -> std::result::Result<tonic::Response<super::BackupResponse>, tonic::Status>;
+        /// Exercises (docs/drills.md). A drill is a federation of its own served beside the live
+        /// one by this process, on its own port, with its own token-service key, pepper and store:
+        /// a drill token can never equal a live token. Starting, halting and ending one are
+        /// recorded in this broker's audit log; ending one purges its store.
+        async fn start_drill(
+            &self,
+            request: tonic::Request<super::StartDrillRequest>,
+        ) -> std::result::Result<tonic::Response<super::DrillStatus>, tonic::Status>;
+        /// The "real world" break-out: the drill takes nothing new from now on and every
+        /// participant is sent a halt alert with the reason. It stays reachable until ended.
+        async fn halt_drill(
+            &self,
+            request: tonic::Request<super::HaltDrillRequest>,
+        ) -> std::result::Result<tonic::Response<super::DrillStatus>, tonic::Status>;
+        /// Tells every participant the drill has ended, then stops it and purges its data.
+        async fn end_drill(
+            &self,
+            request: tonic::Request<super::EndDrillRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::EndDrillResponse>,
+            tonic::Status,
+        >;
+        async fn list_drills(
+            &self,
+            request: tonic::Request<super::ListDrillsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListDrillsResponse>,
+            tonic::Status,
+        >;
     }
     /// Enrolment and suspension of agencies. Callable by agencies with the admin role.
     #[derive(Debug)]
@@ -3056,6 +3390,178 @@ pub mod admin_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = BackupSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Admin/StartDrill" => {
+                    #[allow(non_camel_case_types)]
+                    struct StartDrillSvc<T: Admin>(pub Arc<T>);
+                    impl<T: Admin> tonic::server::UnaryService<super::StartDrillRequest>
+                    for StartDrillSvc<T> {
+                        type Response = super::DrillStatus;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::StartDrillRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::start_drill(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = StartDrillSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Admin/HaltDrill" => {
+                    #[allow(non_camel_case_types)]
+                    struct HaltDrillSvc<T: Admin>(pub Arc<T>);
+                    impl<T: Admin> tonic::server::UnaryService<super::HaltDrillRequest>
+                    for HaltDrillSvc<T> {
+                        type Response = super::DrillStatus;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::HaltDrillRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::halt_drill(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = HaltDrillSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Admin/EndDrill" => {
+                    #[allow(non_camel_case_types)]
+                    struct EndDrillSvc<T: Admin>(pub Arc<T>);
+                    impl<T: Admin> tonic::server::UnaryService<super::EndDrillRequest>
+                    for EndDrillSvc<T> {
+                        type Response = super::EndDrillResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::EndDrillRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::end_drill(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = EndDrillSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Admin/ListDrills" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListDrillsSvc<T: Admin>(pub Arc<T>);
+                    impl<T: Admin> tonic::server::UnaryService<super::ListDrillsRequest>
+                    for ListDrillsSvc<T> {
+                        type Response = super::ListDrillsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListDrillsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Admin>::list_drills(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListDrillsSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -55,6 +55,7 @@ pub(crate) fn summary(a: &pb::AlertView) -> String {
             j::outcome_words(a.outcome)
         ),
         Ok(pb::AlertKind::AlertsPurged) => out::alarm(&a.note),
+        Ok(pb::AlertKind::DrillHalted | pb::AlertKind::DrillEnded) => out::alarm(&a.note),
         _ => "unknown alert".into(),
     };
     let case = if a.case_reference.is_empty() {
@@ -68,8 +69,13 @@ pub(crate) fn summary(a: &pb::AlertView) -> String {
     } else {
         format!(" (joint federation {})", a.federation)
     };
+    let exercise = if a.drill_id.is_empty() {
+        String::new()
+    } else {
+        out::alarm(&format!(" [EXERCISE {}]", a.drill_id))
+    };
     format!(
-        "#{}{joint} {} op {}{case} — {what}",
+        "#{}{exercise}{joint} {} op {}{case} — {what}",
         a.seq,
         out::time(a.at_unix),
         a.operation_id

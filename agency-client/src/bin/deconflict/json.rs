@@ -99,6 +99,8 @@ pub(crate) fn alert(a: &pb::AlertView) -> Value {
         "outcome": outcome_name(a.outcome),
         "note": a.note,
         "by_you": a.by_you,
+        "drill_id": a.drill_id,
+        "exercise": !a.drill_id.is_empty(),
     })
 }
 
@@ -147,6 +149,14 @@ pub(crate) fn status(s: &pb::StatusResponse) -> Value {
             "share_b": reachability(j.share_b.as_ref()),
             "waiting_operations": j.waiting_operations,
         })).collect::<Vec<_>>(),
+        "drill": s.drill.as_ref().map(|d| json!({
+            "drill_id": d.drill_id,
+            "name": d.name,
+            "ends_unix": d.ends_unix,
+            "halted": d.halted,
+            "halt_reason": d.halt_reason,
+        })),
+        "exercise": s.drill.is_some(),
     })
 }
 

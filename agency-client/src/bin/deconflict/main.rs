@@ -38,6 +38,12 @@ struct Cli {
     #[arg(long, global = true, env = SOCKET_ENV, value_name = "PATH")]
     socket: Option<PathBuf>,
 
+    /// Act in this drill (an exercise): the daemon at --socket must be the drill's agencyd.
+    /// Without it, a drill's agencyd is refused, so that nobody registers a real operation
+    /// into an exercise by mistake.
+    #[arg(long, global = true, env = "DECONFLICT_DRILL", value_name = "ID")]
+    drill: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -87,16 +93,54 @@ pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 /// What every daemon command needs.
 pub(crate) struct Ctx {
     pub socket: PathBuf,
+    /// `--drill`: the exercise the officer means to act in (None: live).
+    pub drill: Option<String>,
 }
 
+type Client = control::pb::agency_control_client::AgencyControlClient<tonic::transport::Channel>;
+
 impl Ctx {
-    pub(crate) async fn client(
-        &self,
-    ) -> Result<
-        control::pb::agency_control_client::AgencyControlClient<tonic::transport::Channel>,
-        fail::Failure,
-    > {
-        Ok(control::connect(&self.socket).await?)
+    /// The daemon, once it is known to serve what the officer means (live, or `--drill`).
+    pub(crate) async fn client(&self) -> Result<Client, fail::Failure> {
+        let (client, served) = self.identified().await?;
+        match (self.drill.as_deref(), served.as_deref()) {
+            (None, None) => Ok(client),
+            (Some(want), Some(have)) if want == have => Ok(client),
+            (None, Some(have)) => Err(fail::Failure::bad_input(format!(
+                "the agencyd at {} takes part in drill {have}, an exercise: add --drill {have} \
+                 to act in it (real operations go to your live agencyd)",
+                self.socket.display()
+            ))),
+            (Some(want), None) => Err(fail::Failure::bad_input(format!(
+                "the agencyd at {} serves the live federation, not drill {want}: point --socket \
+                 at the drill's agencyd (its [daemon] socket)",
+                self.socket.display()
+            ))),
+            (Some(want), Some(have)) => Err(fail::Failure::bad_input(format!(
+                "the agencyd at {} takes part in drill {have}, not drill {want}",
+                self.socket.display()
+            ))),
+        }
+    }
+
+    /// The daemon whatever it serves (for `status`, which says so).
+    pub(crate) async fn client_any(&self) -> Result<Client, fail::Failure> {
+        Ok(self.identified().await?.0)
+    }
+
+    /// Connects and asks which federation the daemon serves; an exercise is announced on
+    /// stderr before anything else is printed.
+    async fn identified(&self) -> Result<(Client, Option<String>), fail::Failure> {
+        let mut client = control::connect(&self.socket).await?;
+        let id = client
+            .identify(control::pb::IdentifyRequest {})
+            .await?
+            .into_inner();
+        if id.drill_id.is_empty() {
+            return Ok((client, None));
+        }
+        out::exercise_banner(&id.drill_id, &id.drill_name);
+        Ok((client, Some(id.drill_id)))
     }
 }
 
@@ -109,6 +153,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx {
         socket: cli.socket.unwrap_or_else(control::default_socket_path),
+        drill: cli.drill,
     };
     let command = match cli.command {
         Command::Normalize(args) => {

@@ -124,6 +124,24 @@ pub(crate) fn alert_kind_name(kind: i32) -> &'static str {
         Ok(pb::AlertKind::Contact) => "contact",
         Ok(pb::AlertKind::MatchState) => "match_state",
         Ok(pb::AlertKind::AlertsPurged) => "alerts_purged",
+        Ok(pb::AlertKind::DrillHalted) => "drill_halted",
+        Ok(pb::AlertKind::DrillEnded) => "drill_ended",
         _ => "unknown",
+    }
+}
+
+/// The banner every command prints (on stderr, so that JSON on stdout stays clean) when it
+/// talks to a drill's agencyd: an exercise must never be taken for the real thing.
+pub(crate) fn exercise_banner(drill_id: &str, name: &str) {
+    let name = if name.is_empty() {
+        String::new()
+    } else {
+        format!(" ({name})")
+    };
+    let text = format!("*** EXERCISE · drill {drill_id}{name} · not a real operation ***");
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        eprintln!("\x1b[1;30;43m{text}\x1b[0m");
+    } else {
+        eprintln!("{text}");
     }
 }

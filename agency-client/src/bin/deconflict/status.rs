@@ -14,7 +14,7 @@ pub(crate) struct StatusArgs {
 
 pub(crate) async fn status(ctx: &Ctx, args: StatusArgs) -> CmdResult {
     let s = ctx
-        .client()
+        .client_any()
         .await?
         .status(pb::StatusRequest {})
         .await?
@@ -46,6 +46,9 @@ pub(crate) async fn status(ctx: &Ctx, args: StatusArgs) -> CmdResult {
             reach(s.broker.as_ref())
         );
         println!("token service  {}", reach(s.token_service.as_ref()));
+        if let Some(d) = &s.drill {
+            println!("{}", out::alarm(&drill_line(d)));
+        }
         println!("key epochs     {}", key_line(&s));
         if !s.key_error.is_empty() {
             println!("               {}", out::alarm(&s.key_error));
@@ -124,6 +127,21 @@ fn key_line(s: &pb::StatusResponse) -> String {
     }
     if !s.deriving_key_epochs.is_empty() {
         line += &format!(", deriving under {}", list(&s.deriving_key_epochs));
+    }
+    line
+}
+
+/// `EXERCISE       drill mekong-1 (Mekong route) until 2026-12-06 18:00Z`, and its halt.
+fn drill_line(d: &deconfliction_proto::v1::DrillInfo) -> String {
+    let mut line = format!("EXERCISE       drill {}", d.drill_id);
+    if !d.name.is_empty() {
+        line.push_str(&format!(" ({})", d.name));
+    }
+    if d.ends_unix > 0 {
+        line.push_str(&format!(" until {}", out::time(d.ends_unix)));
+    }
+    if d.halted {
+        line.push_str(&format!(" — HALTED: {}", d.halt_reason));
     }
     line
 }

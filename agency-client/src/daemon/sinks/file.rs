@@ -116,6 +116,8 @@ mod tests {
             outcome: None,
             note: None,
             by_you: false,
+            drill_id: String::new(),
+            exercise: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! `deconflict-broker`: the broker daemon and its operator subcommands.
 
+mod drill_cmd;
 mod pepper_cmd;
 mod remote;
 mod restore;
@@ -120,6 +121,14 @@ enum Command {
         connection: remote::Connection,
         #[command(subcommand)]
         command: remote::AdminCommand,
+    },
+    /// Exercises beside the live federation: start, halt, end, list (needs an admin
+    /// certificate; see docs/drills.md).
+    Drill {
+        #[command(flatten)]
+        connection: remote::Connection,
+        #[command(subcommand)]
+        command: drill_cmd::DrillCommand,
     },
     /// Certificate authority operations (run where the CA key is kept).
     Pki {
@@ -533,6 +542,10 @@ async fn run(command: Command) -> Result<()> {
             connection,
             command,
         } => remote::admin(connection, command).await,
+        Command::Drill {
+            connection,
+            command,
+        } => drill_cmd::run(connection, command).await,
     }
 }
 

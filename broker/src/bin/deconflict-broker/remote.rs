@@ -19,7 +19,7 @@ pub struct Connection {
         env = "DECONFLICT_BROKER_URL",
         default_value = "https://127.0.0.1:7443"
     )]
-    broker: String,
+    pub(crate) broker: String,
     /// Federation CA certificate (PEM).
     #[arg(long, env = "DECONFLICT_CA")]
     ca: PathBuf,
@@ -34,7 +34,7 @@ pub struct Connection {
     server_name: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,7 +121,7 @@ pub enum AdminCommand {
     },
 }
 
-async fn channel(c: &Connection) -> Result<Channel> {
+pub(crate) async fn channel(c: &Connection) -> Result<Channel> {
     let read = |p: &PathBuf| {
         std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
     };
@@ -180,11 +180,11 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
     out
 }
 
-fn status(e: tonic::Status) -> anyhow::Error {
+pub(crate) fn status(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("the broker refused: {} ({:?})", e.message(), e.code())
 }
 
-fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {
