@@ -124,11 +124,15 @@ pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
 
 /// Sends one item.
 async fn send(core: &Core, item: &OutboxItem) -> Result<(), SendError> {
-    let info = core
-        .link
-        .info_or_fetch()
-        .await
-        .map_err(|s| classify(&core.link, s))?;
+    let info = core.link.info_or_fetch().await.map_err(|s| {
+        // A broker of another federation (a drill's for a live daemon, or the reverse) is a
+        // configuration to fix, not a refusal of this change: it waits, and says why.
+        if s.code() == tonic::Code::FailedPrecondition {
+            SendError::Transient(s.message().to_owned())
+        } else {
+            classify(&core.link, s)
+        }
+    })?;
     let plan = core
         .link
         .plan()

@@ -1,0 +1,628 @@
+//! Exercises beside the live federation, end to end: a drill served by the live broker
+//! process, trainee desks that are real agencyd daemons, the controller playing a scenario
+//! with a simulated bureau, the after-action report, the halt, the purge, and the mistakes a
+//! drill must refuse (a live configuration joining it, a drill configuration reaching live).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use agency_client::control::pb;
+use deconflict_drill::controller::{Controller, Started};
+use deconflict_drill::play::{PlayOptions, play};
+use deconflict_drill::report::Verdict;
+use deconflict_drill::scenario::{Reaction, Scenario};
+use deconfliction_proto::v1;
+use deconfliction_proto::v1::admin_client::AdminClient;
+use deconfliction_tests::agencyd::{alert_views, control_client, deconflict, register_synced};
+use deconfliction_tests::drill::{
+    ADMIN, PARTY, controller_config, drill_agencyd_config, federation,
+};
+use deconfliction_tests::{agencyd_config, eventually};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+const SCENARIO: &str = r#"
+[drill]
+id = "route-1"
+name = "Mekong route"
+duration_minutes = 600
+lead_minutes = 1
+observe_minutes = 500
+
+[[party]]
+id = "sim-yn"
+name = "Yunnan PSB (simulated)"
+card = { unit_name = "Yunnan PSB narcotics (exercise)", phone = "+86 871 0000 0000" }
+reply = "Yunnan here: we plan to search on the 9th."
+
+[[trainee]]
+id = "gd-psb"
+name = "Guangdong PSB"
+
+[[trainee]]
+id = "gx-psb"
+name = "Guangxi PSB"
+
+[[inject]]
+at_minutes = 1
+party = "sim-yn"
+action = "register"
+operation = "courier"
+brief = "Yunnan registers an operation on the courier's phone"
+expect = ["seen", "acknowledge", "contact", "disclose", "resolve"]
+expect_from = ["gd-psb"]
+window = { days = 5 }
+selectors = [{ kind = "phone", text = "+86 138 0013 8000" }]
+
+[[inject]]
+at_minutes = 2
+party = "sim-yn"
+action = "register"
+operation = "truck"
+brief = "Yunnan registers an operation on the truck"
+expect = ["seen", "acknowledge"]
+expect_from = ["gx-psb"]
+window = { days = 5 }
+selectors = [{ kind = "plate", country = "CN", text = "云A12345" }]
+"#;
+
+fn phone(text: &str) -> pb::Selector {
+    pb::Selector {
+        kind: Some(pb::selector::Kind::Phone(pb::PhoneSelector {
+            text: text.into(),
+            region: "CN".into(),
+        })),
+        ..Default::default()
+    }
+}
+
+fn plate(text: &str) -> pb::Selector {
+    pb::Selector {
+        kind: Some(pb::selector::Kind::Plate(pb::CountryTextSelector {
+            country: "CN".into(),
+            text: text.into(),
+        })),
+        ..Default::default()
+    }
+}
+
+async fn start_drill(
+    fed: &deconfliction_tests::Federation,
+    root: &std::path::Path,
+    id: &str,
+) -> (Controller, Started, Scenario) {
+    let scenario = Scenario::parse(SCENARIO).unwrap();
+    let mut c = Controller::connect(controller_config(fed, root))
+        .await
+        .unwrap();
+    let started = c.start(&scenario, Some(id), 60.0, 0).await.unwrap();
+    (c, started, scenario)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn live_and_drill_never_meet_and_the_drill_is_purged_at_its_end() {
+    let mut fed = federation().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut controller, started, _) = start_drill(&fed, root.path(), "purge-1").await;
+
+    // gd-psb live and in the drill, gx-psb only live: the same phone everywhere.
+    let live_gd = agencyd_config(&fed, "gd-psb", &root.path().join("live-gd"));
+    let live_gx = agencyd_config(&fed, "gx-psb", &root.path().join("live-gx"));
+    let drill_gd = drill_agencyd_config(&fed, "gd-psb", &root.path().join("drill-gd"), &started);
+    let drill_gx = drill_agencyd_config(&fed, "gx-psb", &root.path().join("drill-gx"), &started);
+    let daemons = [
+        agency_client::daemon::start(live_gd.clone()).await.unwrap(),
+        agency_client::daemon::start(live_gx.clone()).await.unwrap(),
+        agency_client::daemon::start(drill_gd.clone())
+            .await
+            .unwrap(),
+    ];
+    let (mut lgd, mut lgx, mut dgd) = (
+        control_client(&live_gd).await,
+        control_client(&live_gx).await,
+        control_client(&drill_gd).await,
+    );
+    let number = "+86 139 1111 2222";
+    register_synced(&mut dgd, "EXERCISE drill", vec![phone(number)], 24).await;
+    register_synced(&mut lgd, "2026-114", vec![phone(number)], 24).await;
+    // Live matches live...
+    register_synced(&mut lgx, "GX-7", vec![phone(number)], 24).await;
+    eventually(WAIT, "the live match", || {
+        let mut c = lgx.clone();
+        async move {
+            let a = alert_views(&mut c).await;
+            a.iter()
+                .any(|a| a.kind == pb::AlertKind::Match as i32)
+                .then_some(())
+        }
+    })
+    .await;
+    // ...and the drill operation matched nothing live: the drill's agencyd has no alert, and
+    // the live desks hold one match each (with each other), none exercise-marked.
+    for c in [&mut lgd, &mut lgx] {
+        let alerts = alert_views(c).await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(alerts[0].drill_id.is_empty());
+    }
+    assert!(alert_views(&mut dgd).await.is_empty());
+
+    // The same selector's tokens differ between live and drill, by construction (own keys).
+    let form = token_spec::normalize::canonical_forms(
+        &token_spec::normalize::Selector::Phone {
+            text: number.into(),
+            region: Some("CN".into()),
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    let live_token = fed.deriver("gd-psb").await.tokens(&form).await.unwrap();
+    let drill_channel = deconfliction_tests::connect(
+        started.address.parse().unwrap(),
+        &fed.ca_pem(),
+        Some((&fed.agency_pem("gd-psb").0, &fed.agency_pem("gd-psb").1)),
+    )
+    .await
+    .unwrap();
+    let pin =
+        token_spec::token::PinnedKey::from_hex(&started.public_key_hex, started.key_epoch).unwrap();
+    let drill_token = token_spec::token::TokenDeriver::from_channel(drill_channel, pin)
+        .tokens(&form)
+        .await
+        .unwrap();
+    assert_ne!(live_token, drill_token);
+    assert_ne!(
+        deconfliction_tests::pinned_key(&fed.config).public_key(),
+        pin.public_key()
+    );
+
+    // A restart of the live broker serves the drill again, on the same port.
+    fed.restart().await;
+    let dgx_daemon = agency_client::daemon::start(drill_gx.clone())
+        .await
+        .unwrap();
+    let mut dgx = control_client(&drill_gx).await;
+    register_synced(&mut dgx, "EXERCISE drill", vec![phone(number)], 24).await;
+    eventually(WAIT, "the drill's own match after the restart", || {
+        let mut c = dgx.clone();
+        async move {
+            let a = alert_views(&mut c).await;
+            a.iter()
+                .find(|a| a.kind == pb::AlertKind::Match as i32)
+                .map(|a| assert_eq!(a.drill_id, "purge-1"))
+        }
+    })
+    .await;
+
+    // The end: participants told, the drill's folder gone, live untouched and audited.
+    let drill_dir = fed
+        .config
+        .drills
+        .root(&fed.config.server.data_dir)
+        .join("purge-1");
+    assert!(drill_dir.exists());
+    let purged = controller.end("purge-1").await.unwrap();
+    assert!(purged > 0);
+    assert!(!drill_dir.exists(), "the drill's data is purged");
+    eventually(WAIT, "the end announced", || {
+        let mut c = dgd.clone();
+        async move {
+            alert_views(&mut c)
+                .await
+                .iter()
+                .any(|a| a.kind == pb::AlertKind::DrillEnded as i32)
+                .then_some(())
+        }
+    })
+    .await;
+    let live_ops = lgd
+        .list_operations(pb::ListOperationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .operations;
+    assert_eq!(live_ops.len(), 1);
+    assert_eq!(
+        live_ops[0].match_ids.len(),
+        1,
+        "the live match is untouched"
+    );
+    let mut admin = AdminClient::new(fed.channel(ADMIN).await.unwrap());
+    let list = admin
+        .list_drills(v1::ListDrillsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .drills;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].port, 0, "no longer served");
+    // An ended drill's id is never reused.
+    let again = admin
+        .start_drill(v1::StartDrillRequest {
+            drill_id: "purge-1".into(),
+            duration_seconds: 60,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::AlreadyExists, "{again:?}");
+    for d in daemons {
+        d.shutdown().await;
+    }
+    dgx_daemon.shutdown().await;
+    fed.stop_broker().await;
+    // The live audit log holds the drill's life, never anything a drill held.
+    let store = deconflict_broker::store::SledStore::open(&fed.data_dir().join("store")).unwrap();
+    let mut out = Vec::new();
+    deconflict_broker::ledger::audit::export(&store, 1, &mut out).unwrap();
+    let log = String::from_utf8(out).unwrap();
+    for want in ["drill_started", "drill_purged"] {
+        assert!(log.contains(want), "{want} in {log}");
+    }
+    assert!(!log.contains(number) && !log.contains("EXERCISE drill"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scenario_is_played_against_two_trainee_desks_and_reported() {
+    let fed = federation().await;
+    let root = tempfile::tempdir().unwrap();
+    let scenario = Scenario::parse(SCENARIO).unwrap();
+    let config = controller_config(&fed, root.path());
+    let work = config.work_dir.clone();
+    let mut controller = Controller::connect(config).await.unwrap();
+    // One scenario minute is a second here.
+    let started = controller.start(&scenario, None, 1.0, 0).await.unwrap();
+    let gd = drill_agencyd_config(&fed, "gd-psb", &root.path().join("gd"), &started);
+    let gx = drill_agencyd_config(&fed, "gx-psb", &root.path().join("gx"), &started);
+    let gd_daemon = agency_client::daemon::start(gd.clone()).await.unwrap();
+    let gx_daemon = agency_client::daemon::start(gx.clone()).await.unwrap();
+    let (mut cgd, mut cgx) = (control_client(&gd).await, control_client(&gx).await);
+    // The trainees registered their own cases before the injects.
+    register_synced(
+        &mut cgd,
+        "EXERCISE GD-1",
+        vec![phone("+86 138 0013 8000")],
+        48,
+    )
+    .await;
+    register_synced(&mut cgx, "EXERCISE GX-1", vec![plate("云A12345")], 48).await;
+
+    let opts = PlayOptions {
+        minute_seconds: 1.0,
+        until_done: true,
+        tick: Duration::from_millis(100),
+    };
+    let player = {
+        let scenario = scenario.clone();
+        let started = started.clone();
+        let work = work.join("route-1");
+        tokio::spawn(async move {
+            let r = play(&controller, &scenario, &started, work, &opts).await;
+            (controller, r)
+        })
+    };
+
+    // Guangdong's duty officer: sees the alert, acknowledges it, writes, discloses, resolves.
+    let alert = eventually(WAIT, "Guangdong's exercise alert", || {
+        let mut c = cgd.clone();
+        async move {
+            alert_views(&mut c)
+                .await
+                .into_iter()
+                .find(|a| a.kind == pb::AlertKind::Match as i32)
+        }
+    })
+    .await;
+    assert_eq!(alert.drill_id, "route-1", "every drill alert is marked");
+    let socket = gd.socket_path();
+    let refused = deconflict(&socket, &["alerts"]).await;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--drill route-1"));
+    let shown = deconflict(&socket, &["--drill", "route-1", "alerts"]).await;
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("[EXERCISE route-1]"));
+    assert!(String::from_utf8_lossy(&shown.stderr).contains("EXERCISE"));
+    let seq = alert.seq.to_string();
+    let acked = deconflict(&socket, &["--drill", "route-1", "ack", &seq]).await;
+    assert!(acked.status.success(), "{acked:?}");
+    let id = alert.match_id.clone();
+    cgd.send_message(pb::SendMessageRequest {
+        match_id: id.clone(),
+        text: "Guangdong here, who are you watching?".into(),
+    })
+    .await
+    .unwrap();
+    cgd.disclose(pb::DiscloseRequest {
+        match_id: id.clone(),
+        card: Some(v1::ContactCard {
+            unit_name: "Guangdong narcotics (exercise)".into(),
+            phone: "+86 20 0000 0000".into(),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    // The simulated bureau answered as scripted: its card and its reply.
+    eventually(WAIT, "the simulated bureau's card and reply", || {
+        let mut c = cgd.clone();
+        async move {
+            let a = alert_views(&mut c).await;
+            let card = a.iter().any(|a| a.kind == pb::AlertKind::Contact as i32);
+            let reply = a
+                .iter()
+                .any(|a| a.kind == pb::AlertKind::Message as i32 && a.text.contains("Yunnan here"));
+            (card && reply).then_some(())
+        }
+    })
+    .await;
+    cgd.resolve_match(pb::ResolveMatchRequest {
+        match_id: id.clone(),
+        outcome: v1::MatchOutcome::Deconflicted as i32,
+        note: String::new(),
+    })
+    .await
+    .unwrap();
+    // Guangxi's officer only acknowledges.
+    eventually(WAIT, "Guangxi's exercise alert", || {
+        let mut c = cgx.clone();
+        async move {
+            alert_views(&mut c)
+                .await
+                .into_iter()
+                .find(|a| a.kind == pb::AlertKind::Match as i32)
+        }
+    })
+    .await;
+    cgx.ack_alerts(pb::AckAlertsRequest {
+        seqs: vec![],
+        upto: u64::MAX,
+    })
+    .await
+    .unwrap();
+
+    let (mut controller, played) = tokio::time::timeout(Duration::from_secs(90), player)
+        .await
+        .expect("the scenario finishes once everything expected was done")
+        .unwrap();
+    let played = played.unwrap();
+    let report = deconflict_drill::report::build(&scenario, &played);
+    assert_eq!(report.summary.missed, 0, "{:#?}", report.summary);
+    assert_eq!(report.summary.met, 7, "{:#?}", report.summary);
+    let first = &report
+        .injects
+        .iter()
+        .find(|i| i.number == 1)
+        .unwrap()
+        .responses;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].trainee, "gd-psb");
+    for step in &first[0].steps {
+        assert_eq!(step.verdict, Verdict::Met, "{step:?}");
+        let at = step.at_unix.unwrap();
+        assert!(at >= first[0].match_created_unix, "{step:?}");
+    }
+    let second = &report
+        .injects
+        .iter()
+        .find(|i| i.number == 2)
+        .unwrap()
+        .responses;
+    assert_eq!(second[0].trainee, "gx-psb");
+    let gx_steps: Vec<(Reaction, Verdict)> = second[0]
+        .steps
+        .iter()
+        .map(|s| (s.reaction, s.verdict))
+        .collect();
+    assert!(gx_steps.contains(&(Reaction::Acknowledge, Verdict::Met)));
+    assert!(gx_steps.contains(&(Reaction::Resolve, Verdict::NotDone)));
+    let gd_row = report
+        .participants
+        .iter()
+        .find(|p| p.id == "gd-psb")
+        .unwrap();
+    assert_eq!((gd_row.matches, gd_row.met, gd_row.missed), (1, 5, 0));
+
+    let out = root.path().join("aar");
+    deconflict_drill::write_report(&out, &report).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("EXERCISE") && html.contains("<svg"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["exercise"], true);
+    assert!(
+        !work.join("route-1").exists(),
+        "the simulated bureaus' folders are removed"
+    );
+
+    controller.end("route-1").await.unwrap();
+    gd_daemon.shutdown().await;
+    gx_daemon.shutdown().await;
+    let _ = PARTY;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_halt_reaches_every_participant_and_stops_the_drill() {
+    let fed = federation().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut controller, started, _) = start_drill(&fed, root.path(), "halt-1").await;
+    let gd = drill_agencyd_config(&fed, "gd-psb", &root.path().join("gd"), &started);
+    let gx = drill_agencyd_config(&fed, "gx-psb", &root.path().join("gx"), &started);
+    let gd_daemon = agency_client::daemon::start(gd.clone()).await.unwrap();
+    let gx_daemon = agency_client::daemon::start(gx.clone()).await.unwrap();
+    let (mut cgd, cgx) = (control_client(&gd).await, control_client(&gx).await);
+    register_synced(&mut cgd, "EXERCISE", vec![phone("+86 138 2222 3333")], 24).await;
+
+    let reason = "real incident in Mengla: all units to live operations";
+    controller.halt("halt-1", reason).await.unwrap();
+    for (who, c) in [("gd", cgd.clone()), ("gx", cgx.clone())] {
+        let halt = eventually(WAIT, &format!("the halt at {who}"), || {
+            let mut c = c.clone();
+            async move {
+                alert_views(&mut c)
+                    .await
+                    .into_iter()
+                    .find(|a| a.kind == pb::AlertKind::DrillHalted as i32)
+            }
+        })
+        .await;
+        assert!(halt.note.contains(reason), "{halt:?}");
+        assert_eq!(halt.drill_id, "halt-1");
+    }
+    // Nothing new is taken: the broker refuses with the reason.
+    let mut broker = deconfliction_proto::v1::broker_client::BrokerClient::new(
+        deconfliction_tests::connect(
+            started.address.parse().unwrap(),
+            &fed.ca_pem(),
+            Some((&fed.agency_pem("gx-psb").0, &fed.agency_pem("gx-psb").1)),
+        )
+        .await
+        .unwrap(),
+    );
+    let refused = broker
+        .register_operation(deconfliction_tests::registration(vec![
+            deconfliction_tests::entry(&deconfliction_tests::token(), v1::SelectorKind::Phone, 1),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(refused.message().contains("halted"), "{refused:?}");
+    let info = broker
+        .get_federation_info(v1::GetFederationInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let drill = info.drill.unwrap();
+    assert!(drill.halted && drill.halt_reason == reason);
+    // `deconflict status` says so too.
+    let status = deconflict(&gd.socket_path(), &["--drill", "halt-1", "status"]).await;
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("HALTED"),
+        "{status:?}"
+    );
+
+    controller.end("halt-1").await.unwrap();
+    gd_daemon.shutdown().await;
+    gx_daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drill_and_the_live_federation_refuse_each_others_configuration() {
+    let fed = federation().await;
+    let root = tempfile::tempdir().unwrap();
+    let (mut controller, started, _) = start_drill(&fed, root.path(), "mixup-1").await;
+
+    // A live configuration pointed at the drill's port: nothing sent, the reason in status.
+    let mut wrong = agencyd_config(&fed, "gd-psb", &root.path().join("wrong-live"));
+    wrong.broker.address = started.address.clone();
+    wrong.token_service.public_key = started.public_key_hex.clone();
+    wrong.token_service.key_epoch = started.key_epoch;
+    let daemon = agency_client::daemon::start(wrong.clone()).await.unwrap();
+    let mut c = control_client(&wrong).await;
+    c.register(pb::RegisterRequest {
+        case_reference: "meant for live".into(),
+        window: Some(deconfliction_tests::window_hours(24)),
+        selectors: vec![phone("+86 138 4444 5555")],
+        wait_ms: 2_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let status = c.status(pb::StatusRequest {}).await.unwrap().into_inner();
+    let said = format!(
+        "{} {}",
+        status.broker.unwrap_or_default().error,
+        status.outbox_error
+    );
+    assert!(said.contains("serves drill mixup-1"), "{said}");
+    assert!(said.contains("[drill] id = \"mixup-1\""), "{said}");
+    assert_eq!(status.outbox_depth, 1, "nothing was sent to the drill");
+    daemon.shutdown().await;
+    let drill_matches = controller.matches(&started).await.unwrap();
+    assert!(drill_matches.is_empty());
+
+    // A drill configuration pointed at the live broker: refused the same way.
+    let mut to_live = drill_agencyd_config(&fed, "gx-psb", &root.path().join("to-live"), &started);
+    to_live.broker.address = fed.addr().to_string();
+    let e = agency_client::daemon::fetch_federation_info(&to_live)
+        .await
+        .unwrap_err();
+    assert!(e.contains("live federation"), "{e}");
+
+    // A drill's data folder given to a live daemon: refused at start.
+    let drill = drill_agencyd_config(&fed, "gx-psb", &root.path().join("drill-gx"), &started);
+    agency_client::daemon::start(drill.clone())
+        .await
+        .unwrap()
+        .shutdown()
+        .await;
+    let mut live_on_drill_data = agencyd_config(&fed, "gx-psb", &root.path().join("live-gx"));
+    live_on_drill_data.daemon.data_dir = drill.daemon.data_dir.clone();
+    let e = agency_client::daemon::start(live_on_drill_data)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("belongs to drill mixup-1"), "{e}");
+
+    // The CLI's --drill against a live daemon.
+    let live = agencyd_config(&fed, "gd-psb", &root.path().join("live-gd"));
+    let live_daemon = agency_client::daemon::start(live.clone()).await.unwrap();
+    let out = deconflict(&live.socket_path(), &["--drill", "mixup-1", "ops"]).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("serves the live federation"));
+    live_daemon.shutdown().await;
+
+    // Bad requests change nothing.
+    let mut admin = AdminClient::new(fed.channel(ADMIN).await.unwrap());
+    for (bad, why) in [
+        (
+            v1::StartDrillRequest {
+                drill_id: "Bad Id".into(),
+                duration_seconds: 60,
+                ..Default::default()
+            },
+            "drill_id",
+        ),
+        (
+            v1::StartDrillRequest {
+                drill_id: "no-time".into(),
+                ..Default::default()
+            },
+            "duration_seconds",
+        ),
+        (
+            v1::StartDrillRequest {
+                drill_id: "too-long".into(),
+                duration_seconds: 100 * 86_400,
+                ..Default::default()
+            },
+            "longer",
+        ),
+    ] {
+        let e = admin.start_drill(bad).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains(why), "{e:?}");
+    }
+    let e = admin
+        .halt_drill(v1::HaltDrillRequest {
+            drill_id: "mixup-1".into(),
+            reason: " ".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    // An agency is not an admin.
+    let mut agency = AdminClient::new(fed.channel("gd-psb").await.unwrap());
+    let e = agency
+        .end_drill(v1::EndDrillRequest {
+            drill_id: "mixup-1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    let list = admin
+        .list_drills(v1::ListDrillsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.drills.len(), 1, "only the one started");
+    controller.end("mixup-1").await.unwrap();
+}
