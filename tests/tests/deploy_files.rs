@@ -359,3 +359,34 @@ fn kubernetes_runs_the_token_service_apart_from_the_broker() {
         Some(deconfliction_proto::v1::token_service_server::SERVICE_NAME)
     );
 }
+
+#[test]
+fn shipped_drill_scenarios_and_controller_configuration_read() {
+    let dir = deploy().join("drills");
+    let mut scenarios = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "controller.toml" {
+            let c = deconflict_drill::controller::ControllerConfig::load(&path).unwrap();
+            assert!(c.broker.starts_with("https://"));
+            continue;
+        }
+        let s = deconflict_drill::scenario::Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.trainees.is_empty() && !s.parties.is_empty(), "{name}");
+        assert!(
+            s.injects.iter().any(|i| !i.expect.is_empty()),
+            "{name}: a drill expects something of its trainees"
+        );
+        scenarios.push(name);
+    }
+    scenarios.sort();
+    assert_eq!(
+        scenarios,
+        [
+            "cross-border-trafficking.toml",
+            "mekong-route.toml",
+            "telecom-fraud.toml"
+        ]
+    );
+}
