@@ -225,7 +225,8 @@ pub(crate) async fn start_broker(fed: &Federation) -> BrokerProcess {
 }
 
 pub(crate) async fn setup() -> Federation {
-    let mut fed = Federation::start_with(&["bench-a", "bench-b"], |c| {
+    let mut fed = Federation::start_with(&["bench-a", "bench-b", crate::drill::ADMIN], |c| {
+        deconfliction_tests::enrol_roles(c, &[(crate::drill::ADMIN, "admin")]);
         c.policy.check_rate_per_second = 1e9;
         c.policy.check_burst = 1e9;
         c.policy.registration_rate_per_second = 1e9;

@@ -9,6 +9,8 @@
 //!   same number of keys in this process;
 //! - alert latency: registration acknowledged → counterpart's Subscribe stream, at a paced rate;
 //! - token service: batch evaluation through gRPC, ratio to the bare in-process evaluation;
+//! - drill: the check ratio again while a drill of 34 provinces × 50 injects is played in the
+//!   same broker process, beside the figure without one;
 //! - pepper re-key: records re-keyed per second, ratio to a plain copy of the same store;
 //! - growth: check p50/p99, broker RSS and bytes on disk per stored token at several sizes.
 //!
@@ -20,6 +22,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod drill;
 mod harness;
 mod parts;
 mod rekey;
@@ -42,7 +45,8 @@ struct Args {
     cache_mib: Option<u64>,
     /// Stored tokens in the broker the check/register/alerts/tokens parts run against.
     preload: u64,
-    /// Run only these parts (check, register, alerts, tokens, rekey, growth); empty: all.
+    /// Run only these parts (check, register, alerts, tokens, drill, rekey, growth); empty:
+    /// all.
     only: Vec<String>,
 }
 
@@ -96,7 +100,7 @@ fn parse_args() -> Args {
             "--help" | "-h" => {
                 println!(
                     "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--concurrency 1,8,64] [--preload 100000] [--cache-mib 256] [--json FILE] \
-                     [--only check,register,alerts,tokens,rekey,growth]"
+                     [--only check,register,alerts,tokens,drill,rekey,growth]"
                 );
                 std::process::exit(0);
             }
@@ -150,6 +154,11 @@ async fn main() {
     if args.wants("tokens") {
         eprintln!("  token service");
         bench_token_service(&ch, &seed, args.seconds, &mut rows).await;
+    }
+    if args.wants("drill") {
+        eprintln!("  check with and without a drill running beside it");
+        drill::issue_party_certs(&fed);
+        drill::bench_drill(&fed, &ch, args.seconds, &mut rows).await;
     }
     drop(broker);
 
