@@ -39,17 +39,26 @@ pub enum DrillCommand {
         after_help = "Example:\n  deconflict-broker drill --ca ca.pem --cert admin.pem --key admin.key halt --id mekong-2026-12 --reason \"real incident in Mengla, all units to live operations\""
     )]
     Halt {
+        /// The drill's id.
         #[arg(long)]
         id: String,
+        /// What every participant reads at once (why, and what to do).
         #[arg(long)]
         reason: String,
     },
     /// End a drill now: participants are told, then its data is purged.
+    #[command(
+        after_help = "Example:\n  deconflict-broker drill --ca ca.pem --cert admin.pem --key admin.key end --id mekong-2026-12"
+    )]
     End {
+        /// The drill's id.
         #[arg(long)]
         id: String,
     },
     /// Every drill this broker served, running or ended.
+    #[command(
+        after_help = "Example:\n  deconflict-broker drill --ca ca.pem --cert admin.pem --key admin.key list"
+    )]
     List,
 }
 
