@@ -17,14 +17,30 @@ pub mod scenario;
 
 use std::path::Path;
 
-/// Writes `report.json` and `report.html` into `dir` (created).
+/// Writes the controller's report (`report.json`, `report.html`) into `dir` (created), and
+/// each participant's own (`participants/<id>.json`, `.html`: its rows only).
 pub fn write_report(dir: &Path, report: &report::Report) -> anyhow::Result<()> {
+    write_pair(dir, "report", report)?;
+    for p in &report.participants {
+        write_pair(
+            &dir.join("participants"),
+            &p.id,
+            &report.for_participant(&p.id),
+        )?;
+    }
+    Ok(())
+}
+
+fn write_pair(dir: &Path, name: &str, report: &report::Report) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("report folder {}: {e}", dir.display()))?;
-    let json = serde_json::to_string_pretty(report)?;
-    std::fs::write(dir.join("report.json"), json)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("report.json").display()))?;
-    std::fs::write(dir.join("report.html"), html::render(report))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("report.html").display()))?;
-    Ok(())
+    let write = |file: String, text: String| {
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    };
+    write(
+        format!("{name}.json"),
+        serde_json::to_string_pretty(report)?,
+    )?;
+    write(format!("{name}.html"), html::render(report))
 }

@@ -110,6 +110,40 @@ pub struct ParticipantReport {
     pub median_acknowledged_minutes: Option<f64>,
 }
 
+impl Report {
+    /// What one participant is given: its own rows only (how other bureaus did is the
+    /// controller's to share, not the report's).
+    pub fn for_participant(&self, id: &str) -> Report {
+        let mut own = self.clone();
+        for i in &mut own.injects {
+            i.responses.retain(|r| r.trainee == id);
+            i.never_matched.retain(|t| t == id);
+        }
+        own.participants.retain(|p| p.id == id);
+        own.unscripted.retain(|r| r.trainee == id);
+        let (expected, met, late, missed) = own.participants.first().map_or((0, 0, 0, 0), |p| {
+            let expected = own
+                .injects
+                .iter()
+                .flat_map(|i| &i.responses)
+                .flat_map(|r| &r.steps)
+                .filter(|s| s.expected)
+                .count()
+                + p.never_matched;
+            (expected, p.met, p.late, p.missed)
+        });
+        own.summary = Summary {
+            expected,
+            met,
+            late,
+            missed,
+            pending: missed,
+            ..self.summary.clone()
+        };
+        own
+    }
+}
+
 fn time_of(p: &v1::MatchProgress, r: Reaction) -> i64 {
     match r {
         Reaction::Seen => p.seen_unix,

@@ -27,6 +27,20 @@ pub async fn alert_views(c: &mut ControlClient) -> Vec<pb::AlertView> {
     .alerts
 }
 
+/// Waits (up to 30 s) for the daemon to hold an alert of `kind`; the first one.
+pub async fn first_alert_of(c: &ControlClient, kind: pb::AlertKind, what: &str) -> pb::AlertView {
+    crate::eventually(std::time::Duration::from_secs(30), what, || {
+        let mut c = c.clone();
+        async move {
+            alert_views(&mut c)
+                .await
+                .into_iter()
+                .find(|a| a.kind == kind as i32)
+        }
+    })
+    .await
+}
+
 /// Every match alert the daemon holds.
 pub async fn match_alert_views(c: &mut ControlClient) -> Vec<pb::AlertView> {
     alert_views(c)

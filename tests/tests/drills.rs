@@ -14,7 +14,9 @@ use deconflict_drill::report::Verdict;
 use deconflict_drill::scenario::{Reaction, Scenario};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::admin_client::AdminClient;
-use deconfliction_tests::agencyd::{alert_views, control_client, deconflict, register_synced};
+use deconfliction_tests::agencyd::{
+    alert_views, control_client, deconflict, first_alert_of, register_synced,
+};
 use deconfliction_tests::drill::{
     ADMIN, PARTY, controller_config, drill_agencyd_config, federation,
 };
@@ -128,16 +130,7 @@ async fn live_and_drill_never_meet_and_the_drill_is_purged_at_its_end() {
     register_synced(&mut lgd, "2026-114", vec![phone(number)], 24).await;
     // Live matches live...
     register_synced(&mut lgx, "GX-7", vec![phone(number)], 24).await;
-    eventually(WAIT, "the live match", || {
-        let mut c = lgx.clone();
-        async move {
-            let a = alert_views(&mut c).await;
-            a.iter()
-                .any(|a| a.kind == pb::AlertKind::Match as i32)
-                .then_some(())
-        }
-    })
-    .await;
+    first_alert_of(&lgx, pb::AlertKind::Match, "the live match").await;
     // ...and the drill operation matched nothing live: the drill's agencyd has no alert, and
     // the live desks hold one match each (with each other), none exercise-marked.
     for c in [&mut lgd, &mut lgx] {
@@ -183,16 +176,8 @@ async fn live_and_drill_never_meet_and_the_drill_is_purged_at_its_end() {
         .unwrap();
     let mut dgx = control_client(&drill_gx).await;
     register_synced(&mut dgx, "EXERCISE drill", vec![phone(number)], 24).await;
-    eventually(WAIT, "the drill's own match after the restart", || {
-        let mut c = dgx.clone();
-        async move {
-            let a = alert_views(&mut c).await;
-            a.iter()
-                .find(|a| a.kind == pb::AlertKind::Match as i32)
-                .map(|a| assert_eq!(a.drill_id, "purge-1"))
-        }
-    })
-    .await;
+    let own = first_alert_of(&dgx, pb::AlertKind::Match, "the drill's own match").await;
+    assert_eq!(own.drill_id, "purge-1");
 
     // The end: participants told, the drill's folder gone, live untouched and audited.
     let drill_dir = fed
@@ -204,17 +189,7 @@ async fn live_and_drill_never_meet_and_the_drill_is_purged_at_its_end() {
     let purged = controller.end("purge-1").await.unwrap();
     assert!(purged > 0);
     assert!(!drill_dir.exists(), "the drill's data is purged");
-    eventually(WAIT, "the end announced", || {
-        let mut c = dgd.clone();
-        async move {
-            alert_views(&mut c)
-                .await
-                .iter()
-                .any(|a| a.kind == pb::AlertKind::DrillEnded as i32)
-                .then_some(())
-        }
-    })
-    .await;
+    first_alert_of(&dgd, pb::AlertKind::DrillEnded, "the end announced").await;
     let live_ops = lgd
         .list_operations(pb::ListOperationsRequest::default())
         .await
@@ -303,16 +278,7 @@ async fn a_scenario_is_played_against_two_trainee_desks_and_reported() {
     };
 
     // Guangdong's duty officer: sees the alert, acknowledges it, writes, discloses, resolves.
-    let alert = eventually(WAIT, "Guangdong's exercise alert", || {
-        let mut c = cgd.clone();
-        async move {
-            alert_views(&mut c)
-                .await
-                .into_iter()
-                .find(|a| a.kind == pb::AlertKind::Match as i32)
-        }
-    })
-    .await;
+    let alert = first_alert_of(&cgd, pb::AlertKind::Match, "Guangdong's exercise alert").await;
     assert_eq!(alert.drill_id, "route-1", "every drill alert is marked");
     let socket = gd.socket_path();
     let refused = deconflict(&socket, &["alerts"]).await;
@@ -363,16 +329,7 @@ async fn a_scenario_is_played_against_two_trainee_desks_and_reported() {
     .await
     .unwrap();
     // Guangxi's officer only acknowledges.
-    eventually(WAIT, "Guangxi's exercise alert", || {
-        let mut c = cgx.clone();
-        async move {
-            alert_views(&mut c)
-                .await
-                .into_iter()
-                .find(|a| a.kind == pb::AlertKind::Match as i32)
-        }
-    })
-    .await;
+    first_alert_of(&cgx, pb::AlertKind::Match, "Guangxi's exercise alert").await;
     cgx.ack_alerts(pb::AckAlertsRequest {
         seqs: vec![],
         upto: u64::MAX,
@@ -429,6 +386,15 @@ async fn a_scenario_is_played_against_two_trainee_desks_and_reported() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["exercise"], true);
+    // Each participant's own report holds its rows only.
+    let gx_page = std::fs::read_to_string(out.join("participants/gx-psb.html")).unwrap();
+    assert!(gx_page.contains("EXERCISE") && !gx_page.contains(&id));
+    let gx_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("participants/gx-psb.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(gx_json["participants"].as_array().unwrap().len(), 1);
+    assert_eq!(gx_json["summary"]["met"], 2);
     assert!(
         !work.join("route-1").exists(),
         "the simulated bureaus' folders are removed"
@@ -455,15 +421,11 @@ async fn a_halt_reaches_every_participant_and_stops_the_drill() {
     let reason = "real incident in Mengla: all units to live operations";
     controller.halt("halt-1", reason).await.unwrap();
     for (who, c) in [("gd", cgd.clone()), ("gx", cgx.clone())] {
-        let halt = eventually(WAIT, &format!("the halt at {who}"), || {
-            let mut c = c.clone();
-            async move {
-                alert_views(&mut c)
-                    .await
-                    .into_iter()
-                    .find(|a| a.kind == pb::AlertKind::DrillHalted as i32)
-            }
-        })
+        let halt = first_alert_of(
+            &c,
+            pb::AlertKind::DrillHalted,
+            &format!("the halt at {who}"),
+        )
         .await;
         assert!(halt.note.contains(reason), "{halt:?}");
         assert_eq!(halt.drill_id, "halt-1");
