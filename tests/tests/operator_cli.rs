@@ -103,6 +103,7 @@ async fn watch_and_admin_commands_against_a_running_broker() {
             c,
             &[("watch", "watch-centre"), ("national-bureau", "admin")],
         );
+        c.drills.end_grace_seconds = 0;
     })
     .await;
     let t = token();
@@ -141,6 +142,8 @@ async fn watch_and_admin_commands_against_a_running_broker() {
         text.contains("plate") && text.contains("gd-psb") && text.contains("1 matches"),
         "{text}"
     );
+    // What each side has done about it: nothing yet.
+    assert!(text.contains("yn-psb -----"), "{text}");
     let (ok, text) = run("watch", &["watch", "stats"]);
     assert!(ok && text.contains("open matches 1"), "{text}");
     // The watch centre is no admin.
@@ -183,6 +186,47 @@ async fn watch_and_admin_commands_against_a_running_broker() {
     assert_eq!(e.code(), tonic::Code::PermissionDenied);
     let (ok, text) = run("yn-psb", &["watch", "matches"]);
     assert!(!ok && text.contains("watch centre role"), "{text}");
+
+    // Drills from the command line: start (printing what trainees add), halt, end, list.
+    let admin = "national-bureau";
+    let (ok, text) = run(
+        admin,
+        &[
+            "drill",
+            "start",
+            "--id",
+            "cli-1",
+            "--hours",
+            "1",
+            "--simulated",
+            "sim-x=Sim",
+        ],
+    );
+    assert!(
+        ok && text.contains("id = \"cli-1\"") && text.contains("public_key = \""),
+        "{text}"
+    );
+    let (ok, text) = run(
+        admin,
+        &[
+            "drill",
+            "halt",
+            "--id",
+            "cli-1",
+            "--reason",
+            "real incident",
+        ],
+    );
+    assert!(ok && text.contains("HALTED (real incident)"), "{text}");
+    let (ok, text) = run(admin, &["drill", "end", "--id", "cli-1"]);
+    assert!(ok && text.contains("records purged"), "{text}");
+    let (ok, text) = run(admin, &["drill", "list"]);
+    assert!(
+        ok && text.contains("cli-1") && text.contains("ended, purged"),
+        "{text}"
+    );
+    let (ok, text) = run("watch", &["drill", "list"]);
+    assert!(!ok && text.contains("admin role"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -260,6 +260,12 @@ fn print_matches(list: &v1::ListMatchesResponse, json: bool) {
                     "state": v1::MatchState::try_from(m.state).map(|s| s.as_str_name()).unwrap_or("?"),
                     "kinds": m.kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
                     "agencies": m.agency_ids, "shared_tokens": m.shared_tokens,
+                    "progress": m.progress.iter().map(|p| serde_json::json!({
+                        "agency": p.agency_id, "seen_unix": p.seen_unix,
+                        "acknowledged_unix": p.acknowledged_unix,
+                        "first_message_unix": p.first_message_unix, "messages": p.messages,
+                        "disclosed_unix": p.disclosed_unix, "resolved_unix": p.resolved_unix,
+                    })).collect::<Vec<_>>(),
                 })
             );
         }
@@ -276,16 +282,42 @@ fn print_matches(list: &v1::ListMatchesResponse, json: bool) {
             "open"
         };
         let kinds: Vec<String> = m.kinds.iter().map(|k| kind_name(*k)).collect();
+        let sides: Vec<String> = if m.progress.is_empty() {
+            m.agency_ids.clone()
+        } else {
+            m.progress
+                .iter()
+                .map(|p| format!("{} {}", p.agency_id, progress_letters(p)))
+                .collect()
+        };
         println!(
             "{:<36}  {:<17}  {:<8}  {:<24}  {}",
             m.match_id,
             when(m.created_unix),
             state,
             kinds.join(","),
-            m.agency_ids.join(" + ")
+            sides.join(" + ")
         );
     }
-    println!("{} matches", list.matches.len());
+    println!(
+        "{} matches (each side: S seen by its agencyd, A acknowledged by an officer, M wrote, D \
+         disclosed, R resolved; - not yet)",
+        list.matches.len()
+    );
+}
+
+/// `SA---`: what one side has done about a match, a letter per step.
+fn progress_letters(p: &v1::MatchProgress) -> String {
+    [
+        (p.seen_unix, 'S'),
+        (p.acknowledged_unix, 'A'),
+        (p.first_message_unix, 'M'),
+        (p.disclosed_unix, 'D'),
+        (p.resolved_unix, 'R'),
+    ]
+    .iter()
+    .map(|&(at, letter)| if at > 0 { letter } else { '-' })
+    .collect()
 }
 
 /// Federation-wide and per-agency counts, as a table or as one JSON object.
