@@ -462,7 +462,10 @@ async fn a_halt_reaches_every_participant_and_stops_the_drill() {
         "{status:?}"
     );
 
+    let metrics = &fed.broker.as_ref().unwrap().metrics;
+    assert_eq!(metrics.drills_running.get(), 1);
     controller.end("halt-1").await.unwrap();
+    assert_eq!(metrics.drills_running.get(), 0);
     gd_daemon.shutdown().await;
     gx_daemon.shutdown().await;
 }

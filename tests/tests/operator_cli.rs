@@ -289,6 +289,7 @@ async fn plain_health_port_and_metrics_endpoint_serve_orchestrators() {
         // The first stage of the token filter (8 MiB), and the start's index rebuild.
         "deconfliction_token_filter_bytes 8388608",
         "deconfliction_index_rebuild_seconds",
+        "deconfliction_drills_running 0",
     ] {
         assert!(body.contains(metric), "metrics lack {metric}:\n{body}");
     }

@@ -185,7 +185,8 @@ impl DrillHost {
             )?;
             self.live.durable(notes).await?;
         }
-        self.running.lock().await.insert(
+        let mut running = self.running.lock().await;
+        running.insert(
             record.id.clone(),
             Running {
                 record,
@@ -193,6 +194,7 @@ impl DrillHost {
                 public_key: key.public_key().to_vec(),
             },
         );
+        self.gauge(running.len());
         Ok(())
     }
 
@@ -231,7 +233,12 @@ impl DrillHost {
             .drill(id)?
             .filter(|r| r.purged.is_none())
             .ok_or_else(|| BrokerError::NoSuchDrill(id.into()))?;
-        let running = self.running.lock().await.remove(id);
+        let running = {
+            let mut all = self.running.lock().await;
+            let one = all.remove(id);
+            self.gauge(all.len());
+            one
+        };
         let mut records = 0;
         if let Some(drill) = running {
             let core = drill.broker.core.clone();
@@ -312,6 +319,10 @@ impl DrillHost {
                 tracing::error!(drill = %id, error = %e, "drills: could not end a drill at its end");
             }
         }
+    }
+
+    fn gauge(&self, running: usize) {
+        self.live.metrics.drills_running.set(running as i64);
     }
 
     /// Stops every running drill without ending it (the live broker is stopping; a restart

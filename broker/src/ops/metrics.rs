@@ -56,6 +56,7 @@ pub struct Metrics {
     pub token_filter_bytes: Gauge,
     pub index_rebuild_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub crl_stale: Gauge,
+    pub drills_running: Gauge,
     pub operations_expired: Counter,
     pub flush_seconds: Histogram,
     pub flush_group_size: Histogram,
@@ -88,6 +89,7 @@ impl Metrics {
             token_filter_bytes: Gauge::default(),
             index_rebuild_seconds: Gauge::default(),
             crl_stale: Gauge::default(),
+            drills_running: Gauge::default(),
             operations_expired: Counter::default(),
             flush_seconds: Histogram::new([
                 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5,
@@ -178,6 +180,11 @@ impl Metrics {
             "crl_stale",
             "1 while the CRL is past its next-update time (re-sign it: pki crl)",
             self.crl_stale.clone(),
+        );
+        r.register(
+            "drills_running",
+            "Exercises served beside the live federation now",
+            self.drills_running.clone(),
         );
         r.register(
             "operations_expired",
