@@ -591,3 +591,101 @@ async fn a_drill_and_the_live_federation_refuse_each_others_configuration() {
     assert_eq!(list.drills.len(), 1, "only the one started");
     controller.end("mixup-1").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_controller_binary_plays_a_scenario_ends_the_drill_and_writes_the_report() {
+    let fed = federation().await;
+    let root = tempfile::tempdir().unwrap();
+    let c = controller_config(&fed, root.path());
+    let controller = root.path().join("controller.toml");
+    std::fs::write(
+        &controller,
+        format!(
+            "broker = \"{}\"\nserver_name = \"localhost\"\nca = \"{}\"\ncert = \"{}\"\nkey = \
+             \"{}\"\nparties_dir = \"{}\"\nwork_dir = \"{}\"\n",
+            c.broker,
+            c.ca.display(),
+            c.cert.display(),
+            c.key.display(),
+            c.parties_dir.display(),
+            c.work_dir.display()
+        ),
+    )
+    .unwrap();
+    // No trainee is expected to do anything: the run ends after its last inject.
+    let scenario = root.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[drill]
+id = "cli-run"
+name = "CLI run"
+duration_minutes = 60
+lead_minutes = 0
+observe_minutes = 1
+
+[[party]]
+id = "sim-yn"
+name = "Yunnan (simulated)"
+
+[[trainee]]
+id = "gd-psb"
+name = "Guangdong"
+
+[[inject]]
+at_minutes = 0
+party = "sim-yn"
+action = "register"
+operation = "a"
+window = { days = 1 }
+selectors = [{ kind = "phone", text = "+86 138 5555 6666" }]
+
+[[inject]]
+at_minutes = 1
+party = "sim-yn"
+action = "check"
+selectors = [{ kind = "phone", text = "+86 138 5555 6666" }]
+"#,
+    )
+    .unwrap();
+    let out_dir = root.path().join("aar");
+    let bin = deconfliction_tests::workspace_binary("deconflict-drill");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(["run", "--scenario"])
+            .arg(&scenario)
+            .arg("--controller")
+            .arg(&controller)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(["--minute-seconds", "0.2", "--until-done"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("EXERCISE") && stderr.contains("[drill]"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("drill cli-run ended"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("aar/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["summary"]["injects_played"], 2);
+    // The check hit the party's own operation.
+    assert_eq!(report["injects"][1]["count"], 1);
+    let mut admin = AdminClient::new(fed.channel(ADMIN).await.unwrap());
+    let list = admin
+        .list_drills(v1::ListDrillsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .drills;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].port, 0, "ended by the controller");
+}
