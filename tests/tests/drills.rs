@@ -418,6 +418,44 @@ async fn a_halt_reaches_every_participant_and_stops_the_drill() {
     let (mut cgd, cgx) = (control_client(&gd).await, control_client(&gx).await);
     register_synced(&mut cgd, "EXERCISE", vec![phone("+86 138 2222 3333")], 24).await;
 
+    // A suspension at the live broker reaches the drill within seconds.
+    let mut live_admin = AdminClient::new(fed.channel(ADMIN).await.unwrap());
+    live_admin
+        .suspend_agency(v1::SuspendAgencyRequest {
+            agency_id: "gd-psb".into(),
+            reason: "certificate under review".into(),
+            close_operations: false,
+        })
+        .await
+        .unwrap();
+    let (gd_cert, gd_key) = fed.agency_pem("gd-psb");
+    let gd_at_drill = deconfliction_proto::v1::broker_client::BrokerClient::new(
+        deconfliction_tests::connect(
+            started.address.parse().unwrap(),
+            &fed.ca_pem(),
+            Some((&gd_cert, &gd_key)),
+        )
+        .await
+        .unwrap(),
+    );
+    eventually(WAIT, "the live suspension in the drill", || {
+        let mut b = gd_at_drill.clone();
+        async move {
+            let e = b
+                .list_operations(v1::ListOperationsRequest::default())
+                .await
+                .err()?;
+            (e.code() == tonic::Code::PermissionDenied).then_some(())
+        }
+    })
+    .await;
+    live_admin
+        .reinstate_agency(v1::ReinstateAgencyRequest {
+            agency_id: "gd-psb".into(),
+        })
+        .await
+        .unwrap();
+
     let reason = "real incident in Mengla: all units to live operations";
     controller.halt("halt-1", reason).await.unwrap();
     for (who, c) in [("gd", cgd.clone()), ("gx", cgx.clone())] {

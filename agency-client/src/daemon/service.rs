@@ -250,9 +250,12 @@ impl AgencyControl for ControlService {
             end_unix: now + 3600,
         });
         let core = &self.core;
+        // Asked afresh, not from what was last seen: a check is answered by the broker now,
+        // so an officer whose broker is down is told that (not that tokens could not be
+        // made), and the broker is still the federation this daemon serves (live or drill).
         let info = core
             .link
-            .info_or_fetch()
+            .refresh_info(core.link.call_timeout)
             .await
             .map_err(|s| broker_status(core, s))?;
         let plan = core.link.plan().await.map_err(|s| broker_status(core, s))?;

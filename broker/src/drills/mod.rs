@@ -4,6 +4,8 @@
 //! recorded in the live store and its audit log, never anything a drill holds. Ending a drill
 //! tells its participants, stops it and removes its folder; a drill past its end is ended
 //! without anyone asking, and a restart of the live broker serves the running ones again.
+//! The live registry is mirrored into every running drill each second, so that a suspension
+//! (or a role change) at the live broker reaches the drills too.
 
 pub mod derive;
 
@@ -20,6 +22,7 @@ use crate::core::Core;
 use crate::error::{BrokerError, Result};
 use crate::identity::AgencyId;
 use crate::ledger::drills::{DrillRecord, Purge};
+use crate::ledger::records::AgencyEntry;
 use crate::server::{Mode, RunningBroker, StartError};
 use crate::tokens::TokenKey;
 
@@ -242,9 +245,17 @@ impl DrillHost {
         let mut records = 0;
         if let Some(drill) = running {
             let core = drill.broker.core.clone();
-            let notes = core.ledger.announce_drill_end(actor, id, Core::now())?;
-            core.durable(notes).await?;
-            tokio::time::sleep(Duration::from_secs(self.config.drills.end_grace_seconds)).await;
+            // Out of the map now: whatever happens, it is stopped and purged below.
+            match core.ledger.announce_drill_end(actor, id, Core::now()) {
+                Ok(notes) => {
+                    if let Err(e) = core.durable(notes).await {
+                        tracing::warn!(drill = %id, error = %e, "drills: end not announced");
+                    }
+                    tokio::time::sleep(Duration::from_secs(self.config.drills.end_grace_seconds))
+                        .await;
+                }
+                Err(e) => tracing::warn!(drill = %id, error = %e, "drills: end not announced"),
+            }
             records = count_records(&core);
             drop(core);
             stop(drill.broker).await;
@@ -325,6 +336,38 @@ impl DrillHost {
         self.live.metrics.drills_running.set(running as i64);
     }
 
+    /// Copies the live registry into every running drill (entries added or replaced, never
+    /// removed: the drill's simulated bureaus stay).
+    async fn mirror_registry(&self) {
+        let live = match self.live.ledger.list_agencies() {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "drills: live registry not read; mirrored later");
+                return;
+            }
+        };
+        let entries: Vec<(AgencyId, AgencyEntry)> = live
+            .into_iter()
+            .filter_map(|(id, e)| AgencyId::parse(&id).ok().map(|a| (a, e)))
+            .collect();
+        for (id, drill) in self.running.lock().await.iter() {
+            match drill
+                .broker
+                .core
+                .ledger
+                .mirror_registry(&entries, Core::now())
+            {
+                Ok(0) => {}
+                Ok(changed) => {
+                    tracing::info!(drill = %id, changed, "drills: live registry changes applied")
+                }
+                Err(e) => {
+                    tracing::warn!(drill = %id, error = %e, "drills: live registry not mirrored")
+                }
+            }
+        }
+    }
+
     /// Stops every running drill without ending it (the live broker is stopping; a restart
     /// serves them again).
     pub async fn stop_all(&self) {
@@ -367,7 +410,10 @@ async fn run(host: Arc<DrillHost>, mut shutdown: watch::Receiver<bool>) {
     host.resume().await;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => host.end_due().await,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                host.mirror_registry().await;
+                host.end_due().await;
+            }
             _ = shutdown.changed() => return,
         }
     }
