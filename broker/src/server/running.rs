@@ -39,9 +39,11 @@ impl std::fmt::Debug for RunningBroker {
 
 impl RunningBroker {
     /// Stops accepting, ends alert streams, lets in-flight calls finish, and waits.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        if let Some(drills) = &self.drills {
+        // The drill host holds this broker's core (and so its store): stopped and let go
+        // first, or the wait for the store below would never end.
+        if let Some(drills) = self.drills.take() {
             drills.stop_all().await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
