@@ -4,8 +4,10 @@
 
 use std::path::Path;
 
+use agency_client::control::pb;
 use agency_client::daemon::DaemonConfig;
-use deconflict_drill::controller::{ControllerConfig, Started};
+use deconflict_drill::controller::{Controller, ControllerConfig, Started};
+use deconflict_drill::scenario::Scenario;
 
 use crate::{Federation, agencyd_config, enrol_roles};
 
@@ -58,4 +60,88 @@ pub fn drill_agencyd_config(
         id: started.drill_id.clone(),
     });
     c
+}
+
+/// A drill with one simulated bureau (Yunnan) and two trainees (Guangdong, Guangxi): Yunnan
+/// registers the courier's phone (Guangdong is expected to do everything about it) and the
+/// truck's plate (Guangxi is expected to see and acknowledge it).
+pub const SCENARIO: &str = r#"
+[drill]
+id = "route-1"
+name = "Mekong route"
+duration_minutes = 600
+lead_minutes = 1
+observe_minutes = 500
+
+[[party]]
+id = "sim-yn"
+name = "Yunnan PSB (simulated)"
+card = { unit_name = "Yunnan PSB narcotics (exercise)", phone = "+86 871 0000 0000" }
+reply = "Yunnan here: we plan to search on the 9th."
+
+[[trainee]]
+id = "gd-psb"
+name = "Guangdong PSB"
+
+[[trainee]]
+id = "gx-psb"
+name = "Guangxi PSB"
+
+[[inject]]
+at_minutes = 1
+party = "sim-yn"
+action = "register"
+operation = "courier"
+brief = "Yunnan registers an operation on the courier's phone"
+expect = ["seen", "acknowledge", "contact", "disclose", "resolve"]
+expect_from = ["gd-psb"]
+window = { days = 5 }
+selectors = [{ kind = "phone", text = "+86 138 0013 8000" }]
+
+[[inject]]
+at_minutes = 2
+party = "sim-yn"
+action = "register"
+operation = "truck"
+brief = "Yunnan registers an operation on the truck"
+expect = ["seen", "acknowledge"]
+expect_from = ["gx-psb"]
+window = { days = 5 }
+selectors = [{ kind = "plate", country = "CN", text = "云A12345" }]
+"#;
+
+/// A phone selector of China, as the control API takes it.
+pub fn phone(text: &str) -> pb::Selector {
+    pb::Selector {
+        kind: Some(pb::selector::Kind::Phone(pb::PhoneSelector {
+            text: text.into(),
+            region: "CN".into(),
+        })),
+        ..Default::default()
+    }
+}
+
+/// A Chinese plate selector, as the control API takes it.
+pub fn plate(text: &str) -> pb::Selector {
+    pb::Selector {
+        kind: Some(pb::selector::Kind::Plate(pb::CountryTextSelector {
+            country: "CN".into(),
+            text: text.into(),
+        })),
+        ..Default::default()
+    }
+}
+
+/// Starts [`SCENARIO`]'s drill under `id` (served for 10 hours), as the controller does.
+pub async fn start_drill(
+    fed: &Federation,
+    root: &std::path::Path,
+    id: &str,
+) -> (Controller, Started, Scenario) {
+    let scenario = Scenario::parse(SCENARIO).unwrap();
+    let mut c = Controller::connect(controller_config(fed, root))
+        .await
+        .unwrap();
+    let started = c.start(&scenario, Some(id), 60.0, 0).await.unwrap();
+    (c, started, scenario)
 }
