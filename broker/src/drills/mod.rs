@@ -256,7 +256,11 @@ impl DrillHost {
                 }
                 Err(e) => tracing::warn!(drill = %id, error = %e, "drills: end not announced"),
             }
-            records = count_records(&core);
+            records =
+                crate::store::count_records(core.ledger.store().as_ref()).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "drills: records not counted before the purge");
+                    0
+                });
             drop(core);
             stop(drill.broker).await;
             record = drill.record;
@@ -382,18 +386,6 @@ impl DrillHost {
 /// A drill's broker stopping (boxed: the live broker's own shutdown stops its drills).
 fn stop(broker: RunningBroker) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(broker.shutdown())
-}
-
-fn count_records(core: &Core) -> u64 {
-    let mut n = 0u64;
-    let counted = crate::store::for_each_prefixed(core.ledger.store().as_ref(), b"", |_, _| {
-        n += 1;
-        Ok::<(), crate::store::StoreError>(())
-    });
-    if let Err(e) = counted {
-        tracing::warn!(error = %e, "drills: records not counted before the purge");
-    }
-    n
 }
 
 /// Spawns the task that resumes the drills, then ends each at its end, until shutdown. (A

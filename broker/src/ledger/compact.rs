@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use super::audit::{AuditEvent, AuditLog, Verdict, verify};
-use crate::store::{SledStore, Store, StoreError, WriteBatch, bytes_under, for_each_prefixed};
+use crate::store::{SledStore, Store, StoreError, WriteBatch, bytes_under, count_records};
 
 const WORK: &str = "store.compacting";
 const OLD: &str = "store.old";
@@ -78,7 +78,7 @@ pub fn compact(data_dir: &Path, keep_old: bool, now: i64) -> Result<Compacted, C
     let work = data_dir.join(WORK);
     let old = data_dir.join(OLD);
     if !store_dir.exists() && work.join(COMPLETE).exists() && old.exists() {
-        let records = count(&SledStore::open(&work)?)?;
+        let records = count_records(&SledStore::open(&work)?)?;
         swap_in(&work, &store_dir, &old, keep_old)?;
         return Ok(Compacted {
             records,
@@ -123,18 +123,9 @@ pub fn compact(data_dir: &Path, keep_old: bool, now: i64) -> Result<Compacted, C
     })
 }
 
-fn count(store: &dyn Store) -> Result<u64, StoreError> {
-    let mut n = 0u64;
-    for_each_prefixed(store, b"", |_, _| {
-        n += 1;
-        Ok::<_, StoreError>(())
-    })?;
-    Ok(n)
-}
-
 /// Every record arrived, and the audit chain is whole and ends where the store's does.
 fn check_copy(source: &dyn Store, target: &dyn Store, copied: u64) -> Result<(), CompactError> {
-    let counted = count(target)?;
+    let counted = count_records(target)?;
     if counted != copied {
         return Err(CompactError::CopyDiffers(format!(
             "{copied} records copied, {counted} found in the copy"

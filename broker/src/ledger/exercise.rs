@@ -26,7 +26,8 @@ impl Ledger {
                 self.load_halt()?;
                 Ok(())
             }
-            (None, Some(want)) if !self.holds_operations()? => {
+            // The index rebuild at open has counted the operation records already.
+            (None, Some(want)) if self.opened.indexes.operations == 0 => {
                 let mut batch = crate::store::WriteBatch::default();
                 batch.put(keys::DRILL_ID.to_vec(), want.as_bytes().to_vec());
                 self.store.apply(batch)?;
@@ -43,11 +44,6 @@ impl Ledger {
                 "this store is drill {have}'s, not drill {want}'s"
             ))),
         }
-    }
-
-    fn holds_operations(&self) -> Result<bool, StoreError> {
-        let end = crate::store::prefix_end(keys::OP);
-        Ok(!self.store.range(keys::OP, &end, 1)?.is_empty())
     }
 
     fn load_halt(&self) -> Result<(), StoreError> {

@@ -101,6 +101,17 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0xff; prefix.len() + 64]
 }
 
+/// How many records the store holds (a full pass, a page at a time: for offline tools and
+/// purges, never a call path).
+pub fn count_records(store: &dyn Store) -> Result<u64, StoreError> {
+    let mut n = 0u64;
+    for_each_prefixed(store, b"", |_, _| {
+        n += 1;
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(n)
+}
+
 /// Visits every pair whose key starts with `prefix`, in key order, a page at a time: memory
 /// stays bounded whatever the store holds (ten million operations do not fit in one `Vec`).
 pub fn for_each_prefixed<E: From<StoreError>>(
