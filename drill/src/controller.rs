@@ -228,10 +228,29 @@ impl Controller {
             .records_purged)
     }
 
-    /// The drill's matches as its watch centre sees them, resolved ones included.
+    /// The drill's matches as its watch centre sees them, resolved ones included (one look;
+    /// to look again and again, keep a [`Controller::watch`]).
     pub async fn matches(&self, started: &Started) -> anyhow::Result<Vec<v1::MatchMetadata>> {
+        self.watch(started).await?.matches().await
+    }
+
+    /// A connection to the drill's watch-centre view, kept for repeated looks.
+    pub async fn watch(&self, started: &Started) -> anyhow::Result<DrillWatch> {
         let url = format!("https://{}", started.address);
-        let mut oversight = OversightClient::new(self.config.channel(&url).await?);
+        Ok(DrillWatch {
+            oversight: OversightClient::new(self.config.channel(&url).await?),
+        })
+    }
+}
+
+/// The drill's matches, read through one connection.
+pub struct DrillWatch {
+    oversight: OversightClient<Channel>,
+}
+
+impl DrillWatch {
+    pub async fn matches(&self) -> anyhow::Result<Vec<v1::MatchMetadata>> {
+        let mut oversight = self.oversight.clone();
         let mut out = Vec::new();
         let mut token = String::new();
         loop {

@@ -134,18 +134,19 @@ async fn run(
     }
     let last = scenario.injects.last().map_or(0.0, |i| i.at_minutes);
     let deadline = t0 + at(last + scenario.drill.observe_minutes);
+    let progress = Progress {
+        started,
+        t0_unix,
+        minute_seconds: opts.minute_seconds,
+        played: &played,
+    };
+    let watch = controller.watch(started).await?;
     let mut matches = Vec::new();
     while halted.is_none() {
         halted = react_all(parties).await?;
-        matches = controller.matches(started).await?;
+        matches = watch.matches().await?;
         let done = opts.until_done && {
-            let at = Progress {
-                started,
-                t0_unix,
-                minute_seconds: opts.minute_seconds,
-                played: &played,
-            };
-            let snapshot = snapshot(&at, parties, &matches, None, false);
+            let snapshot = snapshot(&progress, parties, &matches, None, false);
             report::build(scenario, &snapshot).summary.pending == 0
         };
         if done || Instant::now() >= deadline {
@@ -154,15 +155,9 @@ async fn run(
         tokio::time::sleep(opts.tick).await;
     }
     if halted.is_some() {
-        matches = controller.matches(started).await.unwrap_or(matches);
+        matches = watch.matches().await.unwrap_or(matches);
     }
-    let at = Progress {
-        started,
-        t0_unix,
-        minute_seconds: opts.minute_seconds,
-        played: &played,
-    };
-    Ok(snapshot(&at, parties, &matches, halted, true))
+    Ok(snapshot(&progress, parties, &matches, halted, true))
 }
 
 /// What a snapshot is taken of, besides the parties and the matches.

@@ -145,3 +145,13 @@ pub async fn start_drill(
     let started = c.start(&scenario, Some(id), 60.0, 0).await.unwrap();
     (c, started, scenario)
 }
+
+/// Every drill the live broker lists, ended ones included (its admin asks).
+pub async fn drills_listed(fed: &Federation) -> Vec<deconfliction_proto::v1::DrillStatus> {
+    deconfliction_proto::v1::admin_client::AdminClient::new(fed.channel(ADMIN).await.unwrap())
+        .list_drills(deconfliction_proto::v1::ListDrillsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .drills
+}

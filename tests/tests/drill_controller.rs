@@ -12,12 +12,11 @@ use deconflict_drill::play::{PlayOptions, play};
 use deconflict_drill::report::Verdict;
 use deconflict_drill::scenario::{Reaction, Scenario};
 use deconfliction_proto::v1;
-use deconfliction_proto::v1::admin_client::AdminClient;
 use deconfliction_tests::agencyd::{
     alert_views, control_client, deconflict, first_alert_of, register_synced,
 };
 use deconfliction_tests::drill::{
-    ADMIN, PARTY, SCENARIO, controller_config, drill_agencyd_config, federation, phone, plate,
+    SCENARIO, controller_config, drill_agencyd_config, drills_listed, federation, phone, plate,
 };
 use deconfliction_tests::eventually;
 
@@ -189,7 +188,6 @@ async fn a_scenario_is_played_against_two_trainee_desks_and_reported() {
     controller.end("route-1").await.unwrap();
     gd_daemon.shutdown().await;
     gx_daemon.shutdown().await;
-    let _ = PARTY;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -279,13 +277,7 @@ selectors = [{ kind = "phone", text = "+86 138 5555 6666" }]
     assert_eq!(report["summary"]["injects_played"], 2);
     // The check hit the party's own operation.
     assert_eq!(report["injects"][1]["count"], 1);
-    let mut admin = AdminClient::new(fed.channel(ADMIN).await.unwrap());
-    let list = admin
-        .list_drills(v1::ListDrillsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .drills;
+    let list = drills_listed(&fed).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].port, 0, "ended by the controller");
 }

@@ -13,7 +13,9 @@ use deconfliction_proto::v1::admin_client::AdminClient;
 use deconfliction_tests::agencyd::{
     alert_views, control_client, deconflict, first_alert_of, register_synced,
 };
-use deconfliction_tests::drill::{ADMIN, drill_agencyd_config, federation, phone, start_drill};
+use deconfliction_tests::drill::{
+    ADMIN, drill_agencyd_config, drills_listed, federation, phone, start_drill,
+};
 use deconfliction_tests::{agencyd_config, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -118,15 +120,10 @@ async fn live_and_drill_never_meet_and_the_drill_is_purged_at_its_end() {
         1,
         "the live match is untouched"
     );
-    let mut admin = AdminClient::new(fed.channel(ADMIN).await.unwrap());
-    let list = admin
-        .list_drills(v1::ListDrillsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .drills;
+    let list = drills_listed(&fed).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].port, 0, "no longer served");
+    let mut admin = AdminClient::new(fed.channel(ADMIN).await.unwrap());
     // An ended drill's id is never reused.
     let again = admin
         .start_drill(v1::StartDrillRequest {
@@ -368,11 +365,6 @@ async fn a_drill_and_the_live_federation_refuse_each_others_configuration() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied);
-    let list = admin
-        .list_drills(v1::ListDrillsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(list.drills.len(), 1, "only the one started");
+    assert_eq!(drills_listed(&fed).await.len(), 1, "only the one started");
     controller.end("mixup-1").await.unwrap();
 }
