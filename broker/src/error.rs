@@ -78,6 +78,14 @@ pub enum BrokerError {
     #[error("match {0} is already resolved with another outcome; reopen it first")]
     ResolvedOtherwise(Uuid),
 
+    // --- The watch centre's coordination.
+    /// No match with this id (the watch centre sees every match, so no probing concern).
+    #[error("no match {0}")]
+    NoSuchMatch(Uuid),
+    /// Another watch officer holds the claim.
+    #[error("match {id} is claimed by {officer}; ask them to release it (or add a note instead)")]
+    ClaimedByOther { id: Uuid, officer: String },
+
     // --- The registry and administration.
     /// The agency an admin acts on is not in the registry.
     #[error("agency {0} is not enrolled; enrol it first")]

@@ -13,6 +13,7 @@
 //! Raw tokens are peppered in [`grpc::validate`] and go no further. See ARCHITECTURE.md.
 
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod drills;
 pub mod error;

@@ -504,8 +504,10 @@ pub fn drop_file(dir: &Path, name: &str, text: &str) {
 
 pub mod agencyd;
 pub mod calls;
+pub mod console;
 pub mod drill;
 pub mod joint;
 pub mod local;
 pub mod scan;
 pub mod sim;
+pub mod web;

@@ -12,9 +12,11 @@ fn code(e: &BrokerError) -> Code {
         E::Invalid(_) => Code::InvalidArgument,
         E::NoCertificate | E::Revoked => Code::Unauthenticated,
         E::Suspended { .. } | E::NotAdmitted(_) | E::WrongRole { .. } => Code::PermissionDenied,
-        E::NoSuchOperation(_) | E::NotOwner(_) | E::NotParty(_) | E::NotEnrolled(_) => {
-            Code::NotFound
-        }
+        E::NoSuchOperation(_)
+        | E::NotOwner(_)
+        | E::NotParty(_)
+        | E::NotEnrolled(_)
+        | E::NoSuchMatch(_) => Code::NotFound,
         E::IdTaken(_) | E::ChangedRegistration(_) => Code::AlreadyExists,
         E::OperationEnded { .. }
         | E::OwnMatch { .. }
@@ -26,7 +28,8 @@ fn code(e: &BrokerError) -> Code {
         | E::QueueRestarted { .. }
         | E::DrillHalted(_)
         | E::DrillsNotServed(_)
-        | E::DrillStore(_) => Code::FailedPrecondition,
+        | E::DrillStore(_)
+        | E::ClaimedByOther { .. } => Code::FailedPrecondition,
         E::DrillExists(_) => Code::AlreadyExists,
         E::NoSuchDrill(_) => Code::NotFound,
         E::DrillHost(_) => Code::Unavailable,

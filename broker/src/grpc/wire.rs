@@ -3,9 +3,10 @@
 
 use deconfliction_proto::v1;
 
+use crate::ledger::coordination::Coordination;
 use crate::ledger::progress::SideProgress;
 use crate::ledger::records::MatchState;
-use crate::ledger::{AgencyCounts, MatchSummary, OwnSelector, PartyView, Statistics};
+use crate::ledger::{AgencyCounts, BoardRow, MatchSummary, OwnSelector, PartyView, Statistics};
 
 fn state(s: MatchState) -> i32 {
     match s {
@@ -59,6 +60,57 @@ impl From<MatchSummary> for v1::MatchMetadata {
             progress: vec![progress(&a, m.progress.a), progress(&b, m.progress.b)],
             agency_ids: vec![a, b],
             shared_tokens: m.shared_tokens,
+            overlap: m.overlap.map(|(start_unix, end_unix)| v1::Window {
+                start_unix,
+                end_unix,
+            }),
+            earliest_start_unix: m.earliest_start,
+            coordination: Some(m.coordination.into()),
+        }
+    }
+}
+
+impl From<Coordination> for v1::Coordination {
+    fn from(c: Coordination) -> Self {
+        Self {
+            claimed_by: c.claimed_by,
+            claimed_unix: c.claimed,
+            escalated: c.escalated,
+            escalated_by: c.escalated_by,
+            escalated_unix: c.escalated_at,
+            notes: c
+                .notes
+                .into_iter()
+                .map(|n| v1::CoordinationNote {
+                    officer: n.officer,
+                    at_unix: n.at,
+                    text: n.text,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<BoardRow> for v1::AgencyBoardEntry {
+    fn from(r: BoardRow) -> Self {
+        let entry = r.entry.unwrap_or(crate::ledger::records::AgencyEntry {
+            role: v1::Role::Agency as i32,
+            display_name: String::new(),
+            suspended: false,
+            suspension_reason: String::new(),
+            updated: 0,
+        });
+        Self {
+            agency_id: r.agency,
+            display_name: entry.display_name,
+            role: entry.role,
+            suspended: entry.suspended,
+            // Filled by the service, which knows who called lately.
+            last_contact_unix: 0,
+            open_operations: r.counts.open_operations,
+            open_matches: r.counts.open_matches,
+            queued_alerts: r.counts.queued_alerts,
+            unacknowledged_matches: r.unacknowledged_matches,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | `as/` | agency (len-prefixed) | [`QueueState`](super::records::QueueState) |
 //! | `rg/` | agency id | [`AgencyEntry`](super::records::AgencyEntry): role, suspension |
 //! | `mp/` | match id (16) | [`MatchProgress`](super::progress::MatchProgress): when each side reacted |
+//! | `wc/` | match id (16) | [`Coordination`](super::coordination::Coordination): the watch centre's claim, notes, escalation |
 //! | `drill/` | drill id | [`DrillRecord`](super::drills::DrillRecord): an exercise this broker serves |
 //! | `meta/drill` | | in a drill's own store only: the drill's id, so it can never be served as a live store |
 //! | `meta/drill-halted` | | in a drill's own store only: why it was halted |
@@ -36,6 +37,7 @@ pub const ALERT: &[u8] = b"aq/";
 pub const QUEUE: &[u8] = b"as/";
 pub const REGISTRY: &[u8] = b"rg/";
 pub const PROGRESS: &[u8] = b"mp/";
+pub const COORDINATION: &[u8] = b"wc/";
 pub const DRILL: &[u8] = b"drill/";
 pub const DRILL_ID: &[u8] = b"meta/drill";
 pub const DRILL_HALTED: &[u8] = b"meta/drill-halted";
@@ -100,6 +102,10 @@ pub fn queue_state(agency: &AgencyId) -> Vec<u8> {
 
 pub fn progress(match_id: &Uuid) -> Vec<u8> {
     cat(&[PROGRESS, match_id.as_bytes()])
+}
+
+pub fn coordination(match_id: &Uuid) -> Vec<u8> {
+    cat(&[COORDINATION, match_id.as_bytes()])
 }
 
 pub fn drill(id: &str) -> Vec<u8> {

@@ -11,6 +11,7 @@
 pub mod audit;
 mod check;
 pub mod compact;
+pub mod coordination;
 pub mod drills;
 mod exercise;
 pub mod format;
@@ -36,7 +37,7 @@ pub use check::CheckOutcome;
 pub use op_index::IndexReport;
 pub use operations::{Amendment, NewOperation, Registered, registration_digest};
 pub use queue::{AlertHub, renew_incarnation};
-pub use registry::MatchFilter;
+pub use registry::{BoardRow, MatchFilter};
 pub use relay::{StateChange, card_to_proto};
 pub use retention::{Purged, Retention};
 pub use views::{AgencyCounts, MatchSummary, OwnSelector, PartyView, Statistics};

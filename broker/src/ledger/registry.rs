@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
+use super::coordination::Coordination;
 use super::operations::end_operation;
 use super::records::{AgencyEntry, MatchRecord, MatchState, OpRecord, OpState, QueueState, decode};
 use super::views::{AgencyCounts, MatchSummary, Statistics};
@@ -282,33 +283,119 @@ impl Ledger {
             else {
                 continue;
             };
-            let op: Option<OpRecord> = self
-                .store
-                .get(&keys::op(&Uuid::from_bytes(m.a.op)))?
-                .map(|b| decode(b"op/", &b))
-                .transpose()?;
-            let kinds: BTreeSet<i32> = op
-                .map(|op| {
-                    op.tokens
-                        .iter()
-                        .filter(|t| m.shared.contains(&t.stored))
-                        .map(|t| t.kind)
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push(MatchSummary {
-                match_id: id,
-                created: m.created,
-                updated: m.updated,
-                state: m.state,
-                outcome: m.outcome,
-                kinds: kinds.into_iter().collect(),
-                agencies: [m.a.agency.clone(), m.b.agency.clone()],
-                shared_tokens: m.shared.len() as u32,
-                progress: self.match_progress(&id)?,
-            });
+            out.push(self.match_summary(&id, &m, None)?);
         }
         out.sort_by_key(|m| m.created);
         Ok(out)
     }
+
+    /// One match as the watch centre sees it: the kinds shared, where the two windows
+    /// overlap, both sides' progress and the watch centre's coordination (read unless given).
+    pub(crate) fn match_summary(
+        &self,
+        id: &Uuid,
+        m: &MatchRecord,
+        coordination: Option<Coordination>,
+    ) -> Result<MatchSummary> {
+        let read_op = |op: [u8; 16]| -> Result<Option<OpRecord>> {
+            let key = keys::op(&Uuid::from_bytes(op));
+            Ok(self
+                .store
+                .get(&key)?
+                .map(|b| decode(&key, &b))
+                .transpose()?)
+        };
+        let (a, b) = (read_op(m.a.op)?, read_op(m.b.op)?);
+        let kinds: BTreeSet<i32> = a
+            .as_ref()
+            .map(|op| {
+                op.tokens
+                    .iter()
+                    .filter(|t| m.shared.contains(&t.stored))
+                    .map(|t| t.kind)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let overlap = match (&a, &b) {
+            (Some(a), Some(b)) => {
+                let (start, end) = (
+                    a.window.start.max(b.window.start),
+                    a.window.end.min(b.window.end),
+                );
+                Some((start, end.max(start)))
+            }
+            _ => None,
+        };
+        let earliest_start = [&a, &b]
+            .into_iter()
+            .flatten()
+            .map(|op| op.window.start)
+            .min()
+            .unwrap_or(0);
+        let coordination = match coordination {
+            Some(c) => c,
+            None => self.coordination(id)?,
+        };
+        Ok(MatchSummary {
+            match_id: *id,
+            created: m.created,
+            updated: m.updated,
+            state: m.state,
+            outcome: m.outcome,
+            kinds: kinds.into_iter().collect(),
+            agencies: [m.a.agency.clone(), m.b.agency.clone()],
+            shared_tokens: m.shared.len() as u32,
+            progress: self.match_progress(id)?,
+            overlap,
+            earliest_start,
+            coordination,
+        })
+    }
+
+    /// Every agency in the registry with its counts, for the watch centre's agency board.
+    /// A full scan, like [`Ledger::statistics`].
+    pub fn agency_board(&self) -> Result<Vec<BoardRow>> {
+        let stats = self.statistics()?;
+        let mut rows: BTreeMap<String, BoardRow> = BTreeMap::new();
+        for (id, entry) in self.list_agencies()? {
+            rows.insert(
+                id.clone(),
+                BoardRow {
+                    agency: id,
+                    entry: Some(entry),
+                    ..BoardRow::default()
+                },
+            );
+        }
+        for counts in stats.agencies {
+            let r = rows
+                .entry(counts.agency.clone())
+                .or_insert_with(|| BoardRow {
+                    agency: counts.agency.clone(),
+                    ..BoardRow::default()
+                });
+            r.counts = counts;
+        }
+        for m in self.list_matches(&MatchFilter::default(), 0)? {
+            let [a, b] = &m.agencies;
+            for (agency, side) in [(a, m.progress.a), (b, m.progress.b)] {
+                if side.acknowledged == 0
+                    && let Some(r) = rows.get_mut(agency)
+                {
+                    r.unacknowledged_matches += 1;
+                }
+            }
+        }
+        Ok(rows.into_values().collect())
+    }
+}
+
+/// One line of the agency board: the registry entry (none for an agency that left records but
+/// is no longer registered) and its counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardRow {
+    pub agency: String,
+    pub entry: Option<AgencyEntry>,
+    pub counts: AgencyCounts,
+    pub unacknowledged_matches: u64,
 }

@@ -96,6 +96,7 @@ impl Ledger {
                 .and_then(|b| Uuid::from_slice(b).ok())
             {
                 txn.delete(keys::progress(&id));
+                txn.delete(keys::coordination(&id));
             }
             txn.delete(keys::pair(
                 &Uuid::from_bytes(m.a.op),

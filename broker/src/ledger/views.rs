@@ -42,6 +42,11 @@ pub struct MatchSummary {
     pub shared_tokens: u32,
     /// In the order of `agencies`.
     pub progress: super::progress::MatchProgress,
+    /// Where the two operations' windows overlap (none once an operation record is gone).
+    pub overlap: Option<(i64, i64)>,
+    /// The earlier of the two operations' starts (0 when neither record is left).
+    pub earliest_start: i64,
+    pub coordination: super::coordination::Coordination,
 }
 
 /// Federation-wide counts for the watch centre.

@@ -84,7 +84,10 @@ pub(super) async fn routes(
         routes
             .add_service(OversightServer::new(OversightService::new(
                 parts.gate.clone(),
+                parts.core.clone(),
                 parts.audit_key.unwrap_or_default(),
+                replica_name(parts.config),
+                parts.keys.current.as_ref().map_or(0, |k| k.epoch()),
             )))
             .add_service(AdminServer::new(AdminService::new(
                 parts.core.clone(),
@@ -121,4 +124,18 @@ pub(super) async fn routes(
             .await;
     }
     Ok(routes.routes())
+}
+
+/// How the health panel names this process: the host's name and the gRPC port's address.
+fn replica_name(config: &BrokerConfig) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "broker".to_owned());
+    format!("{host} ({})", config.server.listen)
 }

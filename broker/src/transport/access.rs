@@ -33,6 +33,9 @@ pub struct Gate {
     ledger: Arc<Ledger>,
     metrics: Arc<Metrics>,
     require_enrolment: bool,
+    /// When each agency's last admitted call came (unix seconds), for the watch centre's
+    /// agency board. In memory: a restarted broker has seen nobody yet.
+    last_contact: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl Gate {
@@ -47,6 +50,7 @@ impl Gate {
             ledger,
             metrics,
             require_enrolment,
+            last_contact: std::sync::Mutex::default(),
         }
     }
 
@@ -105,7 +109,26 @@ impl Gate {
                 has: role_name(role),
             });
         }
+        if let Ok(mut seen) = self.last_contact.lock() {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            // No allocation on the usual call: the agency has called before.
+            match seen.get_mut(agency.as_str()) {
+                Some(at) => *at = now,
+                None => {
+                    seen.insert(agency.as_str().to_owned(), now);
+                }
+            }
+        }
         Ok((agency, role))
+    }
+
+    /// When `agency`'s last admitted call came (0: not since this process started).
+    pub fn last_contact(&self, agency: &str) -> i64 {
+        self.last_contact
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(agency).copied())
+            .unwrap_or(0)
     }
 
     /// Whether an agency admitted earlier (on a stream opened then) still may be served: its

@@ -523,6 +523,133 @@ pub struct MatchMetadata {
     /// One entry per side of the match (two for a match within one agency).
     #[prost(message, repeated, tag = "9")]
     pub progress: ::prost::alloc::vec::Vec<MatchProgress>,
+    /// Where the two operations' windows overlap (empty when an operation record is gone), and
+    /// the earlier of the two operations' starts: the moment the conflict becomes real.
+    #[prost(message, optional, tag = "10")]
+    pub overlap: ::core::option::Option<Window>,
+    #[prost(int64, tag = "11")]
+    pub earliest_start_unix: i64,
+    /// The watch centre's own coordination of it (never shown to agencies).
+    #[prost(message, optional, tag = "12")]
+    pub coordination: ::core::option::Option<Coordination>,
+}
+/// A watch officer's claim, notes and escalation of a match. Officers are named by the watch
+/// centre's console, which authenticates them; the broker records the name it is given.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Coordination {
+    /// Empty: nobody has claimed it.
+    #[prost(string, tag = "1")]
+    pub claimed_by: ::prost::alloc::string::String,
+    #[prost(int64, tag = "2")]
+    pub claimed_unix: i64,
+    #[prost(bool, tag = "3")]
+    pub escalated: bool,
+    #[prost(string, tag = "4")]
+    pub escalated_by: ::prost::alloc::string::String,
+    #[prost(int64, tag = "5")]
+    pub escalated_unix: i64,
+    /// Oldest first.
+    #[prost(message, repeated, tag = "6")]
+    pub notes: ::prost::alloc::vec::Vec<CoordinationNote>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CoordinationNote {
+    #[prost(string, tag = "1")]
+    pub officer: ::prost::alloc::string::String,
+    #[prost(int64, tag = "2")]
+    pub at_unix: i64,
+    #[prost(string, tag = "3")]
+    pub text: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ClaimMatchRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    /// The watch officer taking ownership (1-64 characters).
+    #[prost(string, tag = "2")]
+    pub officer: ::prost::alloc::string::String,
+    /// Give the claim up instead (only its holder's name may release it).
+    #[prost(bool, tag = "3")]
+    pub release: bool,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AnnotateMatchRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub officer: ::prost::alloc::string::String,
+    /// 1-2,000 characters. Coordination notes, never a selector: every watch officer reads them.
+    #[prost(string, tag = "3")]
+    pub text: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EscalateMatchRequest {
+    #[prost(string, tag = "1")]
+    pub match_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub officer: ::prost::alloc::string::String,
+    /// False withdraws the escalation.
+    #[prost(bool, tag = "3")]
+    pub escalated: bool,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetBoardRequest {}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Board {
+    /// Sorted by agency id.
+    #[prost(message, repeated, tag = "1")]
+    pub agencies: ::prost::alloc::vec::Vec<AgencyBoardEntry>,
+    #[prost(message, optional, tag = "2")]
+    pub health: ::core::option::Option<BrokerHealth>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AgencyBoardEntry {
+    #[prost(string, tag = "1")]
+    pub agency_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub display_name: ::prost::alloc::string::String,
+    #[prost(enumeration = "Role", tag = "3")]
+    pub role: i32,
+    #[prost(bool, tag = "4")]
+    pub suspended: bool,
+    /// The last call this broker process admitted from it (0: none since the broker started).
+    #[prost(int64, tag = "5")]
+    pub last_contact_unix: i64,
+    #[prost(uint64, tag = "6")]
+    pub open_operations: u64,
+    #[prost(uint64, tag = "7")]
+    pub open_matches: u64,
+    /// Alerts its agencyd has not acknowledged yet: the queue's depth.
+    #[prost(uint64, tag = "8")]
+    pub queued_alerts: u64,
+    /// Open matches on its side that no officer has acknowledged yet.
+    #[prost(uint64, tag = "9")]
+    pub unacknowledged_matches: u64,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct BrokerHealth {
+    /// The broker processes serving this federation (one entry per replica).
+    #[prost(message, repeated, tag = "1")]
+    pub replicas: ::prost::alloc::vec::Vec<BrokerReplica>,
+    #[prost(uint64, tag = "2")]
+    pub store_bytes: u64,
+    /// A group flush timed when the board was read, in microseconds: the store's write latency.
+    #[prost(uint64, tag = "3")]
+    pub flush_probe_micros: u64,
+    /// The token service's key epoch when this process serves it (0: a separate token service).
+    #[prost(uint32, tag = "4")]
+    pub token_service_key_epoch: u32,
+    #[prost(uint32, tag = "5")]
+    pub drills_running: u32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BrokerReplica {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub version: ::prost::alloc::string::String,
+    #[prost(int64, tag = "3")]
+    pub started_unix: i64,
 }
 /// What one agency has done about a match, for the watch centre (times in unix seconds, 0:
 /// not yet). Never what was said or disclosed, only when.
@@ -2499,6 +2626,96 @@ pub mod oversight_client {
                 .insert(GrpcMethod::new("deconfliction.v1.Oversight", "ListMatches"));
             self.inner.unary(req, path, codec).await
         }
+        /// The watch centre's own coordination of a conflict (docs/console.md): a watch officer
+        /// takes ownership of a match (or gives it up), adds a note, marks it escalated. Stored at
+        /// the broker, audited with the officer's name, visible to every watch-centre caller and
+        /// never to agencies. Each answers the match's metadata as it now stands.
+        pub async fn claim_match(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ClaimMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchMetadata>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Oversight/ClaimMatch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Oversight", "ClaimMatch"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn annotate_match(
+            &mut self,
+            request: impl tonic::IntoRequest<super::AnnotateMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchMetadata>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Oversight/AnnotateMatch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Oversight", "AnnotateMatch"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn escalate_match(
+            &mut self,
+            request: impl tonic::IntoRequest<super::EscalateMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchMetadata>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Oversight/EscalateMatch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Oversight", "EscalateMatch"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// The agency board (every enrolled caller, its role, suspension, last contact and queues)
+        /// and the broker's health, for the watch centre's console.
+        pub async fn get_board(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetBoardRequest>,
+        ) -> std::result::Result<tonic::Response<super::Board>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/deconfliction.v1.Oversight/GetBoard",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("deconfliction.v1.Oversight", "GetBoard"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -2525,6 +2742,28 @@ pub mod oversight_server {
             tonic::Response<super::ListMatchesResponse>,
             tonic::Status,
         >;
+        /// The watch centre's own coordination of a conflict (docs/console.md): a watch officer
+        /// takes ownership of a match (or gives it up), adds a note, marks it escalated. Stored at
+        /// the broker, audited with the officer's name, visible to every watch-centre caller and
+        /// never to agencies. Each answers the match's metadata as it now stands.
+        async fn claim_match(
+            &self,
+            request: tonic::Request<super::ClaimMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchMetadata>, tonic::Status>;
+        async fn annotate_match(
+            &self,
+            request: tonic::Request<super::AnnotateMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchMetadata>, tonic::Status>;
+        async fn escalate_match(
+            &self,
+            request: tonic::Request<super::EscalateMatchRequest>,
+        ) -> std::result::Result<tonic::Response<super::MatchMetadata>, tonic::Status>;
+        /// The agency board (every enrolled caller, its role, suspension, last contact and queues)
+        /// and the broker's health, for the watch centre's console.
+        async fn get_board(
+            &self,
+            request: tonic::Request<super::GetBoardRequest>,
+        ) -> std::result::Result<tonic::Response<super::Board>, tonic::Status>;
     }
     /// The watch centre's view: match metadata and statistics across the federation. Never
     /// tokens, messages or contact cards. Callable by agencies with the watch-centre role.
@@ -2679,6 +2918,186 @@ pub mod oversight_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListMatchesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Oversight/ClaimMatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct ClaimMatchSvc<T: Oversight>(pub Arc<T>);
+                    impl<
+                        T: Oversight,
+                    > tonic::server::UnaryService<super::ClaimMatchRequest>
+                    for ClaimMatchSvc<T> {
+                        type Response = super::MatchMetadata;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ClaimMatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Oversight>::claim_match(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ClaimMatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Oversight/AnnotateMatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct AnnotateMatchSvc<T: Oversight>(pub Arc<T>);
+                    impl<
+                        T: Oversight,
+                    > tonic::server::UnaryService<super::AnnotateMatchRequest>
+                    for AnnotateMatchSvc<T> {
+                        type Response = super::MatchMetadata;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::AnnotateMatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Oversight>::annotate_match(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = AnnotateMatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Oversight/EscalateMatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct EscalateMatchSvc<T: Oversight>(pub Arc<T>);
+                    impl<
+                        T: Oversight,
+                    > tonic::server::UnaryService<super::EscalateMatchRequest>
+                    for EscalateMatchSvc<T> {
+                        type Response = super::MatchMetadata;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::EscalateMatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Oversight>::escalate_match(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = EscalateMatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/deconfliction.v1.Oversight/GetBoard" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetBoardSvc<T: Oversight>(pub Arc<T>);
+                    impl<
+                        T: Oversight,
+                    > tonic::server::UnaryService<super::GetBoardRequest>
+                    for GetBoardSvc<T> {
+                        type Response = super::Board;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetBoardRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Oversight>::get_board(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetBoardSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -1,5 +1,6 @@
 //! `deconflict-broker`: the broker daemon and its operator subcommands.
 
+mod console_cmd;
 mod drill_cmd;
 mod pepper_cmd;
 mod remote;
@@ -129,6 +130,12 @@ enum Command {
         connection: remote::Connection,
         #[command(subcommand)]
         command: drill_cmd::DrillCommand,
+    },
+    /// The watch centre's console: web pages for watch officers (needs a watch-centre
+    /// certificate; see docs/console.md), and the officers who may sign in.
+    Console {
+        #[command(subcommand)]
+        command: console_cmd::ConsoleCommand,
     },
     /// Certificate authority operations (run where the CA key is kept).
     Pki {
@@ -546,6 +553,7 @@ async fn run(command: Command) -> Result<()> {
             connection,
             command,
         } => drill_cmd::run(connection, command).await,
+        Command::Console { command } => console_cmd::run(command).await,
     }
 }
 
