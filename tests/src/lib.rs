@@ -504,6 +504,7 @@ pub fn drop_file(dir: &Path, name: &str, text: &str) {
 
 pub mod agencyd;
 pub mod calls;
+pub mod chrome;
 pub mod console;
 pub mod drill;
 pub mod joint;

@@ -131,8 +131,9 @@ fn code_map() -> String {
     text[start..end].to_string()
 }
 
-const TOP_FOLDERS: [&str; 7] = [
+const TOP_FOLDERS: [&str; 8] = [
     "proto/",
+    "web-kit/",
     "broker/",
     "agency-client/",
     "env-config/",
@@ -179,7 +180,9 @@ fn every_module_is_in_the_code_map() {
         "broker/src/server/",
         "broker/src/pki/",
         "broker/src/drills/",
+        "broker/src/console/",
         "broker/src/bin/deconflict-broker/",
+        "web-kit/src/",
         "drill/src/",
         "agency-client/src/daemon/",
         "agency-client/token-spec/src/normalize/",
@@ -291,4 +294,35 @@ fn only_grpc_status_builds_a_tonic_status() {
         hits.is_empty(),
         "a Status built outside grpc/status.rs: {hits:#?}"
     );
+}
+
+/// The watch centre's console is a client of `Oversight`: it never reaches into the ledger,
+/// the store or the access gate, and web-kit knows nothing of the protocol.
+#[test]
+fn the_console_is_a_client_of_oversight_only() {
+    for file in rust_files("broker/src/console") {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for forbidden in [
+            "crate::ledger",
+            "crate::core",
+            "crate::store",
+            "crate::transport",
+            "crate::grpc",
+            "crate::server",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{} uses {forbidden}: the console may only call Oversight",
+                file.display()
+            );
+        }
+    }
+    let graph = lock_graph();
+    let reach = closure(&graph, "deconfliction-web");
+    for forbidden in ["deconfliction-proto", "tonic", "deconflict-broker", "agency-client"] {
+        assert!(
+            !reach.contains(forbidden),
+            "deconfliction-web depends (perhaps indirectly) on {forbidden}"
+        );
+    }
 }

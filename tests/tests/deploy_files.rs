@@ -91,6 +91,7 @@ fn systemd_units_start_existing_subcommands_with_hardening() {
     for (unit, sub) in [
         ("deconflict-broker.service", " serve "),
         ("deconflict-token-service.service", " token-service "),
+        ("deconflict-console.service", " console serve "),
     ] {
         let text = std::fs::read_to_string(deploy().join("systemd").join(unit)).unwrap();
         let exec = text.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
@@ -104,7 +105,7 @@ fn systemd_units_start_existing_subcommands_with_hardening() {
             assert!(text.contains(needed), "{unit} lacks {needed}");
         }
         let out = std::process::Command::new(deconfliction_tests::broker_binary())
-            .args([sub.trim(), "--help"])
+            .args(sub.split_whitespace().chain(["--help"]))
             .output()
             .unwrap();
         assert!(out.status.success(), "deconflict-broker{sub}--help fails");
@@ -309,9 +310,29 @@ fn configuration_reference_names_every_key() {
         .map(String::from),
     );
 
+    // The console's sample names every key (optional ones commented out are added here).
+    let (agencyd_part, console_part) = agencyd_part
+        .split_once("\n## console.toml\n")
+        .expect("no \"## console.toml\" heading");
+    let sample = deploy().join("console/console.toml");
+    let console = deconflict_broker::console::ConsoleConfig::load(&sample).unwrap();
+    assert_eq!(console.console.listen.port(), 8480);
+    let console_toml: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&sample).unwrap()).unwrap();
+    let mut console_names = reference_names(&console_toml);
+    console_names.extend(
+        [
+            "`[console] tls_cert`",
+            "`[console] tls_key`",
+            "`[broker] server_name`",
+        ]
+        .map(String::from),
+    );
+
     for (file, part, names) in [
         ("broker.toml", broker_part, &broker_names),
         ("agencyd.toml", agencyd_part, &agencyd_names),
+        ("console.toml", console_part, &console_names),
     ] {
         assert!(names.len() > 10, "{file}: {names:?}");
         let missing: Vec<&String> = names

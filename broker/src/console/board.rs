@@ -101,6 +101,6 @@ pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Res
     let mut shell = state.shell(&ctx, lang.t("console.board.title"), "/agencies");
     shell.live = Some("/events?view=board".to_owned());
     let body =
-        html! { div #board { (board_region(&state, lang, &snapshot, crate::core::Core::now())) } };
+        html! { div #board { (board_region(&state, lang, &snapshot, super::now())) } };
     layout::page(&shell, body).into_response()
 }

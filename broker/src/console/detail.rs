@@ -141,7 +141,7 @@ fn render(
 ) -> Response {
     let lang = ctx.lang;
     let snapshot = state.snapshot.borrow().clone();
-    let now = crate::core::Core::now();
+    let now = super::now();
     let Some(m) = snapshot.find(id) else {
         let shell = state.shell(ctx, lang.t("console.detail.missing_title"), "/");
         let body = html! { p { (lang.t("console.detail.missing")) } a href="/" { (lang.t("common.back")) } };

@@ -35,7 +35,7 @@ fn regions(
     session: &Session,
 ) -> Vec<(&'static str, String)> {
     let s = state.snapshot.borrow().clone();
-    let now = crate::core::Core::now();
+    let now = super::now();
     match view.view.as_str() {
         "queue" => vec![
             (

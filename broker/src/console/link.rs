@@ -118,7 +118,7 @@ pub async fn poll(
             Ok(matches) => {
                 next.matches = matches;
                 next.error = None;
-                next.fetched_at = crate::core::Core::now();
+                next.fetched_at = super::now();
             }
             Err(status) => next.error = Some(reason(&status)),
         }

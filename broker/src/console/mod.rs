@@ -54,6 +54,11 @@ pub enum ConsoleError {
     Accounts(#[from] deconfliction_web::accounts::AccountError),
 }
 
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// Everything the pages share.
 pub(crate) struct State {
     accounts: Accounts,

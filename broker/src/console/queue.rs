@@ -176,7 +176,7 @@ pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Res
     };
     let lang = ctx.lang;
     let snapshot = state.snapshot.borrow().clone();
-    let now = crate::core::Core::now();
+    let now = super::now();
     let mut shell = state.shell(&ctx, lang.t("console.queue.title"), "/");
     shell.live = Some("/events?view=queue".to_owned());
     let body = html! {

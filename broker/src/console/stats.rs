@@ -22,7 +22,7 @@ pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Res
     };
     let lang = ctx.lang;
     let s = state.snapshot.borrow().clone();
-    let now = crate::core::Core::now();
+    let now = super::now();
     let clock = state.clock;
     let first_day = clock.day_start(now) - (DAYS - 1) * 86_400;
     let columns: Vec<String> = (0..DAYS)

@@ -12,6 +12,9 @@ use crate::pki::dir::{PkiDir, PkiDirError};
 
 /// The agencies a development federation starts with.
 pub const DEV_AGENCIES: &[&str] = &["yn-psb", "gd-psb", "gx-psb", "national-bureau"];
+/// The development federation's watch centre (its certificate beside the agencies', its role
+/// seeded in `broker.toml`), for `deconflict-broker watch` and the console.
+pub const DEV_WATCH_CENTRE: &str = "watch-centre";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -44,7 +47,7 @@ pub fn ensure_dev_federation(dir: &Path, listen: SocketAddr) -> Result<bool, Dev
         &dir.join("pki/broker.pem"),
         &dir.join("pki/broker.key"),
     )?;
-    for id in DEV_AGENCIES {
+    for id in DEV_AGENCIES.iter().chain([&DEV_WATCH_CENTRE]) {
         let agency = AgencyId::parse_local(id).map_err(|e| DevError::Io {
             path: (*id).to_string(),
             reason: e.to_string(),
@@ -60,8 +63,19 @@ pub fn ensure_dev_federation(dir: &Path, listen: SocketAddr) -> Result<bool, Dev
          [tls]\nca_cert = \"pki/ca.pem\"\nserver_cert = \"pki/broker.pem\"\n\
          server_key = \"pki/broker.key\"\ncrl = \"pki/crl.pem\"\n\n\
          [secrets]\npepper = \"secrets/pepper\"\n\n\
-         [token_service]\nseed = \"secrets/token-service.seed\"\nkey_epoch = 1\n"
+         [token_service]\nseed = \"secrets/token-service.seed\"\nkey_epoch = 1\n\n\
+         [[agencies]]\nid = \"{DEV_WATCH_CENTRE}\"\nrole = \"watch-centre\"\n\
+         display_name = \"值班中心 (development)\"\n"
     );
+    // The watch centre's console, ready to serve once an officer is added.
+    let console = format!(
+        "# The watch centre's console for the development federation (docs/console.md).\n\
+         [console]\nofficers = \"officers.toml\"\n\n\
+         [broker]\naddress = \"https://127.0.0.1:{port}\"\nca = \"pki/ca.pem\"\n\
+         cert = \"agencies/{DEV_WATCH_CENTRE}/cert.pem\"\nkey = \"agencies/{DEV_WATCH_CENTRE}/key.pem\"\n",
+        port = listen.port()
+    );
+    std::fs::write(dir.join("console.toml"), console).map_err(io)?;
     std::fs::write(&config_path, config).map_err(io)?;
     Ok(true)
 }

@@ -428,10 +428,14 @@ fn print_dev_next_steps(dir: &Path, config: &BrokerConfig) {
          docs/operations.md)\n\
          agency certificates: {}/<agency>/ (cert.pem, key.pem and the CA ca.pem) for {}\n\
          next: an agencyd per agency, as docs/agency.md shows (\"Against the development \
-         federation\"), then `deconflict status`; broker at {}",
+         federation\"), then `deconflict status`; broker at {}\n\
+         watch centre's console: deconflict-broker console officers --file {} add --name duty, \
+         then deconflict-broker console serve --config {} (docs/console.md)",
         dir.join("agencies").display(),
         DEV_AGENCIES.join(", "),
-        config.server.listen
+        config.server.listen,
+        dir.join("officers.toml").display(),
+        dir.join("console.toml").display(),
     );
 }
 
