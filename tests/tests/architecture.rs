@@ -319,7 +319,12 @@ fn the_console_is_a_client_of_oversight_only() {
     }
     let graph = lock_graph();
     let reach = closure(&graph, "deconfliction-web");
-    for forbidden in ["deconfliction-proto", "tonic", "deconflict-broker", "agency-client"] {
+    for forbidden in [
+        "deconfliction-proto",
+        "tonic",
+        "deconflict-broker",
+        "agency-client",
+    ] {
         assert!(
             !reach.contains(forbidden),
             "deconfliction-web depends (perhaps indirectly) on {forbidden}"

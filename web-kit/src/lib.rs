@@ -7,6 +7,7 @@
 //! console renders its own pages from its own data.
 
 pub mod accounts;
+pub mod auth;
 pub mod clock;
 pub mod i18n;
 pub mod layout;

@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use deconfliction_web::Lang;
+use deconfliction_web::auth::Site;
 use deconfliction_web::clock::span;
 use deconfliction_web::layout;
 use maud::{Markup, html};
 
 use super::link::Snapshot;
-use super::{Shared, State as Console, auth, words};
+use super::{Shared, State as Console, words};
 
 /// An agency that has not called for this long is shown as silent (agencyd calls at least
 /// every minute while it holds a stream open).
@@ -92,7 +93,7 @@ pub(crate) fn board_region(console: &Console, lang: Lang, s: &Snapshot, now: i64
 }
 
 pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (ctx, _session) = match auth::require(&state, &headers, "/agencies") {
+    let (ctx, _session) = match state.gate.require(&headers, "/agencies") {
         Ok(pair) => pair,
         Err(r) => return r,
     };
@@ -100,7 +101,6 @@ pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Res
     let snapshot = state.snapshot.borrow().clone();
     let mut shell = state.shell(&ctx, lang.t("console.board.title"), "/agencies");
     shell.live = Some("/events?view=board".to_owned());
-    let body =
-        html! { div #board { (board_region(&state, lang, &snapshot, super::now())) } };
+    let body = html! { div #board { (board_region(&state, lang, &snapshot, super::now())) } };
     layout::page(&shell, body).into_response()
 }

@@ -16,7 +16,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::link::{Snapshot, reason};
-use super::{Ctx, Shared, State as Console, auth, queue, words};
+use deconfliction_web::auth::{Ctx, Site, see_other};
+
+use super::{Shared, State as Console, queue, words};
 
 fn when(console: &Console, unix: i64) -> Markup {
     html! { @if unix > 0 { (console.clock.datetime(unix)) } @else { span.muted { "—" } } }
@@ -180,7 +182,7 @@ pub(crate) async fn page(
     Path(id): Path<String>,
 ) -> Response {
     let path = format!("/matches/{id}");
-    match auth::require(&state, &headers, &path) {
+    match state.gate.require(&headers, &path) {
         Ok((ctx, session)) => render(&state, &ctx, &session, &id, None, StatusCode::OK),
         Err(r) => r,
     }
@@ -211,13 +213,10 @@ async fn act(
     act: Act,
 ) -> Response {
     let path = format!("/matches/{id}");
-    let (ctx, session) = match auth::require(&state, &headers, &path) {
+    let (ctx, session) = match state.gate.require_form(&headers, &path, &form.csrf) {
         Ok(pair) => pair,
         Err(r) => return r,
     };
-    if let Err(r) = auth::check_csrf(&ctx, &session, &form.csrf) {
-        return r;
-    }
     let mut client = state.client.clone();
     let officer = session.label.clone();
     let result = match act {
@@ -256,7 +255,7 @@ async fn act(
             // The next snapshot holds the change; wait for it briefly so the page shows it.
             let mut rx = state.snapshot.clone();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rx.changed()).await;
-            auth::see_other(&path)
+            see_other(&path)
         }
         Err(status) => {
             let code = match status.code() {

@@ -67,7 +67,7 @@ pub(crate) async fn stream(
     headers: HeaderMap,
     Query(view): Query<View>,
 ) -> Response {
-    let ctx = state.ctx(&headers, "/");
+    let ctx = state.gate.ctx(&headers, "/");
     let Some(session) = ctx.session.clone() else {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     };
@@ -84,7 +84,7 @@ pub(crate) async fn stream(
     tokio::spawn(async move {
         let mut sent: HashMap<&'static str, String> = HashMap::new();
         loop {
-            if !state.sessions.is_alive(&headers) {
+            if !state.gate.sessions.is_alive(&headers) {
                 let _ = tx
                     .send(Ok(Event::default().event("signed-out").data("1")))
                     .await;

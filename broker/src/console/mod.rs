@@ -8,11 +8,10 @@
 //! process as a broker (a test), and an architecture test keeps it that way.
 //!
 //! Modules: `config` (console.toml), `link` (the Oversight channel and the poller keeping the
-//! latest snapshot), `auth` (sign-in, sessions, CSRF, the language switch), `queue`, `detail`,
+//! latest snapshot), `queue`, `detail`,
 //! `board` and `stats` (the pages), `events` (live updates by server-sent events), `words`
 //! (the catalogue's names for kinds, states and outcomes).
 
-mod auth;
 mod board;
 pub mod config;
 mod detail;
@@ -27,14 +26,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use deconfliction_proto::v1::oversight_client::OversightClient;
 use deconfliction_web::Lang;
-use deconfliction_web::accounts::{Accounts, SignIn};
+use deconfliction_web::accounts::Accounts;
+use deconfliction_web::auth::{Ctx, Gatekeeper, Site};
 use deconfliction_web::clock::Clock;
 use deconfliction_web::layout::{NavItem, Shell};
-use deconfliction_web::session::{Session, Sessions};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -61,13 +59,9 @@ pub(crate) fn now() -> i64 {
 
 /// Everything the pages share.
 pub(crate) struct State {
-    accounts: Accounts,
-    sign_in: SignIn,
-    sessions: Sessions,
-    default_lang: Lang,
+    gate: Gatekeeper,
     clock: Clock,
     escalate_secs: i64,
-    secure_cookies: bool,
     snapshot: watch::Receiver<Arc<Snapshot>>,
     poke: Arc<Notify>,
     client: OversightClient<Channel>,
@@ -75,27 +69,17 @@ pub(crate) struct State {
 
 type Shared = Arc<State>;
 
-/// What a page knows about the request it answers.
-pub(crate) struct Ctx {
-    lang: Lang,
-    session: Option<Session>,
-    path: String,
-}
+impl Site for State {
+    fn gate(&self) -> &Gatekeeper {
+        &self.gate
+    }
 
-impl State {
-    fn ctx(&self, headers: &HeaderMap, path: &str) -> Ctx {
-        let lang = Lang::choose(
-            deconfliction_web::session::cookie(headers, deconfliction_web::i18n::LANG_COOKIE),
-            headers
-                .get(axum::http::header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-            self.default_lang,
-        );
-        Ctx {
-            lang,
-            session: self.sessions.get(headers),
-            path: path.to_owned(),
-        }
+    fn sign_in_hint(&self, lang: Lang) -> String {
+        lang.t("console.sign_in_hint")
+    }
+
+    fn record(&self, officer: &str, action: &'static str) {
+        tracing::info!(officer, action, "watch officer session");
     }
 
     fn shell(&self, ctx: &Ctx, title: String, active: &str) -> Shell {
@@ -197,13 +181,14 @@ pub async fn start(config: ConsoleConfig) -> Result<RunningConsole, ConsoleError
     let (snapshot_tx, snapshot) = watch::channel(Arc::new(Snapshot::default()));
     let poke = Arc::new(Notify::new());
     let state = Arc::new(State {
-        accounts,
-        sign_in: SignIn::default(),
-        sessions: Sessions::new(Duration::from_secs(c.session_idle_minutes * 60)),
-        default_lang: config.language().map_err(ConsoleError::Config)?,
+        gate: Gatekeeper::new(
+            accounts,
+            Duration::from_secs(c.session_idle_minutes * 60),
+            config.language().map_err(ConsoleError::Config)?,
+            tls.is_some(),
+        ),
         clock: config.clock().map_err(ConsoleError::Config)?,
         escalate_secs: i64::from(c.escalate_within_hours) * 3600,
-        secure_cookies: tls.is_some(),
         snapshot,
         poke: poke.clone(),
         client: client.clone(),
@@ -241,9 +226,7 @@ fn router(state: Shared) -> Router {
         .route("/agencies", get(board::page))
         .route("/stats", get(stats::page))
         .route("/events", get(events::stream))
-        .route("/login", get(auth::login_form).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/lang/{tag}", get(auth::language))
+        .merge(deconfliction_web::auth::routes::<State>())
         .with_state(state)
         .merge(deconfliction_web::layout::assets())
 }

@@ -7,12 +7,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use deconfliction_proto::v1;
 use deconfliction_web::Lang;
+use deconfliction_web::auth::Site;
 use deconfliction_web::clock::{countdown, span};
 use deconfliction_web::layout;
 use maud::{Markup, html};
 
 use super::link::Snapshot;
-use super::{Shared, State as Console, auth, words};
+use super::{Shared, State as Console, words};
 
 /// Resolved matches shown below the queue: those resolved within this long.
 const RECENTLY_RESOLVED_SECS: i64 = 24 * 3600;
@@ -170,7 +171,7 @@ pub(crate) fn resolved_region(console: &Console, lang: Lang, s: &Snapshot, now: 
 }
 
 pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (ctx, _session) = match auth::require(&state, &headers, "/") {
+    let (ctx, _session) = match state.gate.require(&headers, "/") {
         Ok(pair) => pair,
         Err(r) => return r,
     };

@@ -7,16 +7,17 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use deconfliction_web::auth::Site;
 use deconfliction_web::layout::{self, trusted};
 use deconfliction_web::svg;
 use maud::html;
 
-use super::{Shared, auth, words};
+use super::{Shared, words};
 
 const DAYS: i64 = 28;
 
 pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (ctx, _session) = match auth::require(&state, &headers, "/stats") {
+    let (ctx, _session) = match state.gate.require(&headers, "/stats") {
         Ok(pair) => pair,
         Err(r) => return r,
     };
