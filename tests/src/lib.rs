@@ -506,6 +506,7 @@ pub mod agencyd;
 pub mod calls;
 pub mod chrome;
 pub mod console;
+pub mod desk;
 pub mod drill;
 pub mod joint;
 pub mod local;

@@ -165,6 +165,20 @@ impl Accounts {
             "# Officers of this console. Managed by the `officers` subcommand: edit with it, \
              not by hand.\n\n{text}"
         );
+        if let Some(dir) = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dir).map_err(|e| failed(&e))?;
+        }
         let tmp = self.path.with_extension("toml.tmp");
         {
             use std::io::Write;

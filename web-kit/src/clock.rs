@@ -53,6 +53,38 @@ impl Clock {
         }
     }
 
+    /// A form's `datetime-local` value (`2026-12-06T03:15`) in the deployment's zone.
+    pub fn input(&self, unix: i64) -> String {
+        self.datetime(unix).replacen(' ', "T", 1)
+    }
+
+    /// Reads a form's `datetime-local` value (`2026-12-06T03:15`, seconds optional) as a
+    /// time in the deployment's zone.
+    pub fn parse_input(&self, text: &str) -> Option<i64> {
+        let text = text.trim();
+        let (date, clock) = text.split_once(['T', ' '])?;
+        let mut d = date.split('-').map(str::parse::<i64>);
+        let (y, mo, da) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+        let mut c = clock.split(':').map(str::parse::<i64>);
+        let (h, mi) = (c.next()?.ok()?, c.next()?.ok()?);
+        let s = c.next().transpose().ok()?.unwrap_or(0);
+        let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+        let date =
+            time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(da).ok()?)
+                .ok()?;
+        let t = time::Time::from_hms(
+            u8::try_from(h).ok()?,
+            u8::try_from(mi).ok()?,
+            u8::try_from(s).ok()?,
+        )
+        .ok()?;
+        Some(
+            time::PrimitiveDateTime::new(date, t)
+                .assume_offset(self.offset)
+                .unix_timestamp(),
+        )
+    }
+
     /// `12-06` in the deployment's zone (a chart's column).
     pub fn day(&self, unix: i64) -> String {
         self.datetime(unix).get(5..10).unwrap_or("—").to_owned()
@@ -111,6 +143,22 @@ mod tests {
         assert_eq!(utc.datetime(1_796_500_800), "2026-12-05 20:00");
         assert!(Clock::parse("8").is_none());
         assert_eq!(Clock::parse("-03:30").unwrap().zone(), "UTC-03:30");
+    }
+
+    #[test]
+    fn form_times_are_read_in_the_deployment_zone() {
+        let clock = Clock::default();
+        assert_eq!(clock.parse_input("2026-12-06T04:00"), Some(1_796_500_800));
+        assert_eq!(clock.input(1_796_500_800), "2026-12-06T04:00");
+        for bad in [
+            "",
+            "2026-13-01T00:00",
+            "2026-12-06",
+            "2026-12-06T25:00",
+            "x",
+        ] {
+            assert_eq!(clock.parse_input(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -36,6 +36,44 @@ pub struct DaemonConfig {
     /// folder of its own, holds nothing live, and refuses a broker that is not that drill.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<DrillSection>,
+    /// The duty desk: web pages for the agency's duty officers, served by this daemon (which
+    /// holds the agency's plaintext). Off unless enabled.
+    #[serde(default)]
+    pub desk: DeskSection,
+}
+
+/// `[desk]`: the duty desk (docs/desk.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskSection {
+    pub enabled: bool,
+    /// Loopback unless `tls_cert` and `tls_key` are set.
+    pub listen: std::net::SocketAddr,
+    /// The officers file (default: `<data_dir>/desk-officers.toml`), managed with
+    /// `agencyd desk-officers`.
+    pub officers: Option<PathBuf>,
+    /// `zh-CN` or `en`: the pages' language when the browser asks for neither.
+    pub language: String,
+    /// The time zone operations' windows are typed and shown in (`+08:00`).
+    pub time_zone: String,
+    pub session_idle_minutes: u64,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for DeskSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8490)),
+            officers: None,
+            language: "zh-CN".into(),
+            time_zone: "+08:00".into(),
+            session_idle_minutes: 30,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 /// `[drill]`: the exercise this daemon takes part in.
@@ -356,7 +394,44 @@ impl DaemonConfig {
             });
         }
         self.check_joint(&file)?;
-        self.check_drill(&file)
+        self.check_drill(&file)?;
+        self.check_desk(&file)
+    }
+
+    /// The duty desk's settings, checked even while it is off (so turning it on is safe).
+    fn check_desk(&self, file: &str) -> Result<(), ConfigError> {
+        let d = &self.desk;
+        let bad = |m: String| Err(ConfigError::Invalid(format!("{file}: [desk] {m}")));
+        if deconfliction_web::Lang::parse(&d.language).is_none() {
+            return bad(format!("language {:?}: zh-CN or en", d.language));
+        }
+        if deconfliction_web::clock::Clock::parse(&d.time_zone).is_none() {
+            return bad(format!(
+                "time_zone {:?}: an offset like +08:00",
+                d.time_zone
+            ));
+        }
+        if d.tls_cert.is_some() != d.tls_key.is_some() {
+            return bad("tls_cert and tls_key go together: set both or neither".into());
+        }
+        if d.tls_cert.is_none() && !d.listen.ip().is_loopback() {
+            return bad(format!(
+                "listen = {} is not loopback: set tls_cert and tls_key to serve a network",
+                d.listen
+            ));
+        }
+        if !(1..=24 * 60).contains(&d.session_idle_minutes) {
+            return bad("session_idle_minutes must be between 1 and 1440".into());
+        }
+        Ok(())
+    }
+
+    /// The duty desk's officers file.
+    pub fn desk_officers_path(&self) -> PathBuf {
+        self.desk
+            .officers
+            .clone()
+            .unwrap_or_else(|| self.daemon.data_dir.join("desk-officers.toml"))
     }
 
     /// A drill daemon names its drill and takes part in nothing else.
@@ -432,6 +507,9 @@ impl DaemonConfig {
             &mut self.daemon.inbox_dir,
             &mut self.sinks.jsonl,
             &mut self.sinks.webhook_ca,
+            &mut self.desk.officers,
+            &mut self.desk.tls_cert,
+            &mut self.desk.tls_key,
         ]
         .into_iter()
         .flatten()

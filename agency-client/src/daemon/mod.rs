@@ -5,11 +5,13 @@
 //! Parts, one job each: `store` (sled), `ops` (accepting changes), `outbox` (sending them),
 //! `tokenize` (selectors to tokens), `epochs` + `rotation` (key epochs: which to derive under,
 //! re-deriving open operations when they change), `alerts` (the subscription), `sinks/` (file, webhook),
-//! `ingest` (the drop folder), `service` + `watch` (the control API), `link` (mTLS channels).
+//! `ingest` (the drop folder), `service` + `watch` (the control API), `link` (mTLS channels),
+//! `desk/` (the duty desk's web pages, a client of the control API in process).
 
 mod alerts;
 pub mod config;
 mod core;
+mod desk;
 mod drill;
 mod epochs;
 mod ingest;
@@ -71,12 +73,15 @@ pub enum StartError {
     /// reverse).
     #[error("{0}")]
     Drill(String),
+    /// The duty desk (its port, its certificate, its officers file).
+    #[error("duty desk: {0}")]
+    Desk(String),
 }
 
 impl StartError {
     /// Whether fixing the configuration (or the files it names) is what it takes.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::Link(_) | Self::Drill(_))
+        matches!(self, Self::Link(_) | Self::Drill(_) | Self::Desk(_))
     }
 }
 
@@ -85,6 +90,7 @@ pub struct Daemon {
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     socket: PathBuf,
+    desk: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -163,6 +169,24 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
     for sink in sinks {
         tasks.push(tokio::spawn(sinks::run(core.clone(), sink, rx.clone())));
     }
+    let desk = if core.config.desk.enabled {
+        let control = service::ControlService::new(core.clone(), rx.clone());
+        match desk::start(core.clone(), control, rx.clone()).await {
+            Ok(running) => {
+                tasks.extend(running.tasks);
+                Some(running.addr)
+            }
+            Err(e) => {
+                let _ = shutdown.send(true);
+                for task in tasks {
+                    let _ = task.await;
+                }
+                return Err(StartError::Desk(e));
+            }
+        }
+    } else {
+        None
+    };
     tracing::info!(
         socket = %socket.display(),
         broker = %core.link.address,
@@ -175,6 +199,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         shutdown,
         tasks,
         socket,
+        desk,
     })
 }
 
@@ -204,6 +229,11 @@ impl Daemon {
     /// The control socket's path.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// Where the duty desk listens, when it is enabled.
+    pub fn desk_addr(&self) -> Option<std::net::SocketAddr> {
+        self.desk
     }
 
     /// Stops everything: in-flight control calls finish, watch streams end, the outbox and

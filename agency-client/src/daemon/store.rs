@@ -97,6 +97,14 @@ pub fn alert_key(seq: u64) -> Vec<u8> {
     [b"a/".as_slice(), &seq.to_be_bytes()].concat()
 }
 
+/// Key of an entry of the duty desk's journal (who did what at the desk).
+pub fn desk_key(seq: u64) -> Vec<u8> {
+    [b"d/".as_slice(), &seq.to_be_bytes()].concat()
+}
+
+/// Prefix of the duty desk's journal.
+pub const DESK_PREFIX: &[u8] = b"d/";
+
 /// Key of the highest stored alert seq.
 pub const LAST_ALERT_SEQ: &[u8] = b"m/last_alert_seq";
 
@@ -198,6 +206,11 @@ impl Store {
             prefix: prefix.to_vec(),
             _t: std::marker::PhantomData,
         }
+    }
+
+    /// Every JSON value under `prefix`, in key order.
+    pub fn values<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+        self.scan(prefix, None).collect()
     }
 
     /// An operation.

@@ -31,6 +31,18 @@ struct Args {
     /// handed out before pinning them in [token_service].
     #[arg(long)]
     show_published_key: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// The duty officers who may sign in to the duty desk ([desk] officers, by default
+    /// <data_dir>/desk-officers.toml): add, change a password, remove, list.
+    DeskOfficers {
+        #[command(subcommand)]
+        command: deconfliction_web::officers_cli::OfficersCommand,
+    },
 }
 
 fn init_logging(config: &DaemonConfig, json: bool) {
@@ -58,6 +70,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::DeskOfficers { command }) = args.command {
+        let accounts = deconfliction_web::accounts::Accounts::new(config.desk_officers_path());
+        return match deconfliction_web::officers_cli::run(
+            &accounts,
+            command,
+            "agencyd --config agencyd.toml desk-officers",
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agencyd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.print_config {
         return match toml::to_string_pretty(&config) {
             Ok(text) => {

@@ -1,0 +1,242 @@
+//! The duty desk: web pages for an agency's duty officers, served by agencyd itself (it holds
+//! the agency's plaintext, so alerts can say "your phone +86 138 … in case 2026-114"). Off
+//! unless `[desk] enabled = true`.
+//!
+//! The desk is a client of the control API, in process: every page calls
+//! [`ControlService`] exactly as the `deconflict` CLI does over the socket, so a form is
+//! checked by the same normalization and refused with the same words. Only its journal
+//! (who did what at the desk) is its own.
+//!
+//! Modules: `alerts` (alerts as they arrive, acknowledge), `matches` (one match: the
+//! conversation, disclosure with a confirmation step, resolution), `operations` (list,
+//! search, one operation, close, amend), `form` (the selector rows of the register and amend
+//! forms), `status` (the link), `events` (live regions), `journal`, `words`.
+
+mod alerts;
+mod events;
+mod form;
+pub(crate) mod journal;
+mod matches;
+mod operations;
+mod status;
+mod words;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use deconfliction_web::Lang;
+use deconfliction_web::accounts::Accounts;
+use deconfliction_web::auth::{Ctx, Gatekeeper, Site};
+use deconfliction_web::clock::Clock;
+use deconfliction_web::layout::{NavItem, Shell};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+use tonic::Request;
+
+use super::core::Core;
+use super::service::ControlService;
+use crate::control::pb;
+use crate::control::pb::agency_control_server::AgencyControl;
+
+/// Everything the desk's pages share.
+pub(crate) struct Desk {
+    gate: Gatekeeper,
+    clock: Clock,
+    control: ControlService,
+    core: Arc<Core>,
+    /// Bumped at every alert or operation event, for the live regions.
+    changes: watch::Receiver<u64>,
+}
+
+type Shared = Arc<Desk>;
+
+impl Site for Desk {
+    fn gate(&self) -> &Gatekeeper {
+        &self.gate
+    }
+
+    fn sign_in_hint(&self, lang: Lang) -> String {
+        lang.t("desk.sign_in_hint")
+    }
+
+    fn record(&self, officer: &str, action: &'static str) {
+        tracing::info!(officer, action, "duty officer session");
+    }
+
+    fn shell(&self, ctx: &Ctx, title: String, active: &str) -> Shell {
+        let lang = ctx.lang;
+        let item = |href: &str, key: &str| NavItem {
+            href: href.to_owned(),
+            label: lang.t(key),
+            active: href == active,
+        };
+        let drill = self.core.link.drill.clone();
+        Shell {
+            lang,
+            product: lang.t("desk.product"),
+            title,
+            nav: if ctx.session.is_some() {
+                vec![
+                    item("/", "desk.nav.alerts"),
+                    item("/operations", "desk.nav.operations"),
+                    item("/operations/new", "desk.nav.register"),
+                    item("/status", "desk.nav.status"),
+                ]
+            } else {
+                Vec::new()
+            },
+            officer: ctx
+                .session
+                .as_ref()
+                .map(|s| (s.label.clone(), s.csrf.clone())),
+            live: None,
+            path: ctx.path.clone(),
+            banner: drill.map(|id| maud::html! { (lang.tf("desk.exercise", &[("drill", &id)])) }),
+        }
+    }
+}
+
+impl Desk {
+    /// A control call's answer, or its refusal in the daemon's own words.
+    fn refusal(status: &tonic::Status) -> String {
+        status.message().to_owned()
+    }
+
+    async fn journal(
+        &self,
+        session: &deconfliction_web::session::Session,
+        entry: journal::DeskAction,
+    ) {
+        let entry = journal::DeskAction {
+            officer: session.officer.clone(),
+            label: session.label.clone(),
+            ..entry
+        };
+        if let Err(e) = journal::record(&self.core.store, entry).await {
+            tracing::error!(error = %e, "the duty desk's journal could not be written");
+        }
+    }
+}
+
+/// The desk serving, as part of a daemon.
+pub(crate) struct RunningDesk {
+    pub addr: SocketAddr,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts the desk: binds its port, follows the daemon's events, serves the pages until
+/// `shutdown`.
+pub(crate) async fn start(
+    core: Arc<Core>,
+    control: ControlService,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunningDesk, String> {
+    let config = core.config.desk.clone();
+    let accounts = Accounts::new(core.config.desk_officers_path());
+    let officers = accounts.list().map_err(|e| e.to_string())?;
+    if officers.is_empty() {
+        tracing::warn!(
+            file = %accounts.path().display(),
+            "no duty officer can sign in yet: add one with `agencyd desk-officers add`"
+        );
+    }
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(deconfliction_web::serve::tls_config(cert, key).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
+    let listener = deconfliction_web::serve::bind(config.listen, tls.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (bump, changes) = watch::channel(0u64);
+    let desk = Arc::new(Desk {
+        gate: Gatekeeper::new(
+            accounts,
+            Duration::from_secs(config.session_idle_minutes * 60),
+            Lang::parse(&config.language).unwrap_or(Lang::ZhCn),
+            tls.is_some(),
+        ),
+        clock: Clock::parse(&config.time_zone).unwrap_or_default(),
+        control,
+        core,
+        changes,
+    });
+    let follower = tokio::spawn(follow(desk.clone(), bump, shutdown.clone()));
+    let server = tokio::spawn(deconfliction_web::serve::serve(
+        listener,
+        tls,
+        router(desk),
+        shutdown,
+    ));
+    tracing::info!(%addr, officers = officers.len(), "duty desk serving");
+    Ok(RunningDesk {
+        addr,
+        tasks: vec![follower, server],
+    })
+}
+
+/// Follows the daemon's own event feed (the one `deconflict watch` reads) and bumps the
+/// change counter at every event; every few seconds too, for sync states and countdowns.
+async fn follow(desk: Shared, bump: watch::Sender<u64>, mut shutdown: watch::Receiver<bool>) {
+    let request = || {
+        Request::new(pb::WatchRequest {
+            after_seq: 0,
+            backlog: false,
+        })
+    };
+    let mut stream = match desk.control.watch(request()).await {
+        Ok(s) => Some(s.into_inner()),
+        Err(e) => {
+            tracing::warn!(error = %e, "the duty desk cannot follow the daemon's events");
+            None
+        }
+    };
+    loop {
+        let event = async {
+            match stream.as_mut() {
+                Some(s) => s.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            e = event => if e.is_none() { stream = None },
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        bump.send_modify(|n| *n += 1);
+    }
+}
+
+fn router(desk: Shared) -> Router {
+    Router::new()
+        .route("/", get(alerts::page))
+        .route("/alerts/ack", post(alerts::ack))
+        .route("/matches/{id}", get(matches::page))
+        .route("/matches/{id}/message", post(matches::message))
+        .route(
+            "/matches/{id}/disclose",
+            get(matches::disclose_form).post(matches::disclose),
+        )
+        .route("/matches/{id}/withdraw", post(matches::withdraw))
+        .route("/matches/{id}/resolve", post(matches::resolve))
+        .route("/matches/{id}/reopen", post(matches::reopen))
+        .route("/operations", get(operations::list))
+        .route(
+            "/operations/new",
+            get(operations::new_form).post(operations::register),
+        )
+        .route("/operations/{id}", get(operations::page))
+        .route("/operations/{id}/close", post(operations::close))
+        .route("/operations/{id}/amend", post(operations::amend))
+        .route("/status", get(status::page))
+        .route("/events", get(events::stream))
+        .merge(deconfliction_web::auth::routes::<Desk>())
+        .with_state(desk)
+        .merge(deconfliction_web::layout::assets())
+}
