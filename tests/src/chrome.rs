@@ -177,3 +177,10 @@ pub async fn click(browser: &Client, css: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Types `text` into the field `css` matches (after clearing it).
+pub async fn fill(browser: &Client, css: &str, text: &str) {
+    let el = browser.find(Locator::Css(css)).await.unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}

@@ -185,6 +185,7 @@ fn every_module_is_in_the_code_map() {
         "web-kit/src/",
         "drill/src/",
         "agency-client/src/daemon/",
+        "agency-client/src/daemon/desk/",
         "agency-client/token-spec/src/normalize/",
         "agency-client/token-spec/src/token/",
     ] {
@@ -330,4 +331,56 @@ fn the_console_is_a_client_of_oversight_only() {
             "deconfliction-web depends (perhaps indirectly) on {forbidden}"
         );
     }
+}
+
+/// Every word the consoles show comes from the catalogues: each key the code names (in a
+/// `t("…")`/`tf("…")` call or as a `"section.key"` literal of a catalogue section) is in both.
+#[test]
+fn every_catalogue_key_the_code_uses_exists() {
+    use deconfliction_web::Lang;
+    use deconfliction_web::i18n::catalogue_keys;
+    let keys = catalogue_keys(Lang::En).unwrap();
+    assert_eq!(keys, catalogue_keys(Lang::ZhCn).unwrap());
+    let sections = [
+        "common.",
+        "console.",
+        "desk.",
+        "kind.",
+        "outcome.",
+        "role.",
+        "state.",
+        "progress.",
+        "time.",
+    ];
+    let mut used = BTreeSet::new();
+    for dir in [
+        "broker/src/console",
+        "agency-client/src/daemon/desk",
+        "web-kit/src",
+    ] {
+        // config.rs names configuration keys (`console.language`) in its messages.
+        for file in rust_files(dir)
+            .into_iter()
+            .filter(|f| !f.ends_with("config.rs"))
+        {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (i, piece) in text.split('"').enumerate() {
+                let is_key = i % 2 == 1
+                    && sections.iter().any(|s| piece.starts_with(s))
+                    && piece
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                    && !piece.ends_with('.');
+                if is_key {
+                    used.insert(piece.to_owned());
+                }
+            }
+        }
+    }
+    assert!(used.len() > 150, "only {} keys found", used.len());
+    let missing: Vec<&String> = used.iter().filter(|k| !keys.contains(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "keys the code uses but no catalogue holds: {missing:?}"
+    );
 }

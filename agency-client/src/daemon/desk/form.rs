@@ -156,8 +156,10 @@ pub(crate) fn selector(lang: Lang, row: &Row) -> Result<pb::Selector, String> {
         label: row.label.trim().to_owned(),
         kind: Some(kind),
     };
-    let (parsed, _) = selector_from_proto(&selector)?;
-    validate_selector(&parsed).map_err(|e| e.0)?;
+    // The spec's own message (in English) after a line in the page's language.
+    let invalid = |detail: String| lang.tf("desk.form.invalid", &[("detail", &detail)]);
+    let (parsed, _) = selector_from_proto(&selector).map_err(invalid)?;
+    validate_selector(&parsed).map_err(|e| invalid(e.0))?;
     Ok(selector)
 }
 
