@@ -117,7 +117,8 @@ pub async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
 }
 
-/// Fills the sign-in form and submits it.
+/// Fills the sign-in form, submits it and waits for the answer: the page behind the form
+/// (signed in) or the form again with its error.
 pub async fn sign_in(browser: &Client, base: &str, name: &str, password: &str) {
     browser.goto(&format!("{base}/login")).await.unwrap();
     browser
@@ -141,6 +142,16 @@ pub async fn sign_in(browser: &Client, base: &str, name: &str, password: &str) {
         .click()
         .await
         .unwrap();
+    let started = Instant::now();
+    loop {
+        let signed_in = browser.find(Locator::Css("form[action='/logout']")).await.is_ok();
+        let refused = browser.find(Locator::Css(".notice.error")).await.is_ok();
+        if signed_in || refused {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the sign-in form never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits (polling every 20 ms) until `css` matches an element whose text holds `text`.
