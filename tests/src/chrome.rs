@@ -144,12 +144,18 @@ pub async fn sign_in(browser: &Client, base: &str, name: &str, password: &str) {
         .unwrap();
     let started = Instant::now();
     loop {
-        let signed_in = browser.find(Locator::Css("form[action='/logout']")).await.is_ok();
+        let signed_in = browser
+            .find(Locator::Css("form[action='/logout']"))
+            .await
+            .is_ok();
         let refused = browser.find(Locator::Css(".notice.error")).await.is_ok();
         if signed_in || refused {
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "the sign-in form never answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the sign-in form never answered"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

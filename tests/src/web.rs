@@ -15,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 #[derive(Debug)]
 pub struct Page {
     pub status: StatusCode,
+    pub headers: hyper::HeaderMap,
     pub location: Option<String>,
     pub body: String,
 }
@@ -73,9 +74,11 @@ impl Browser {
             .headers()
             .get(LOCATION)
             .map(|v| v.to_str().unwrap().to_owned());
+        let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         Page {
             status,
+            headers,
             location,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }

@@ -104,6 +104,16 @@ async fn officers_sign_in_claim_annotate_and_escalate_and_forged_forms_change_no
     assert!(page.body.contains("广东省公安厅") && page.body.contains("广西壮族自治区公安厅"));
     assert!(page.body.contains("Phone"), "{}", page.body);
     assert!(page.body.contains("Signed in as 李伟 (liwei)"));
+    // One round trip renders it (the stylesheet is inline), and it is never cached or framed.
+    assert!(page.body.contains("<style>") && !page.body.contains("rel=\"stylesheet\""));
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     no_missing_words(&page.body);
     let id = match_id_in(&page.body).unwrap();
 

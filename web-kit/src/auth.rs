@@ -130,7 +130,7 @@ pub fn forbidden(lang: Lang) -> Response {
                 head {
                     meta charset="utf-8";
                     title { (lang.t("common.forbidden_title")) }
-                    link rel="stylesheet" href="/static/web.css";
+                    (crate::layout::style())
                 }
                 body { main {
                     h1 { (lang.t("common.forbidden_title")) }

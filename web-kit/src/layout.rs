@@ -1,6 +1,6 @@
 //! The page shell both consoles share: head, navigation, the language switch, the signed-in
-//! officer with the sign-out form, and the live-update hook. Styles and the one small script
-//! are served by the binary itself (`/static/`): agency networks have no internet.
+//! officer with the sign-out form, and the live-update hook. The stylesheet is inline and the
+//! one small script is served by the binary itself: agency networks have no internet.
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -12,21 +12,10 @@ use crate::i18n::Lang;
 const CSS: &str = include_str!("../assets/web.css");
 const LIVE_JS: &str = include_str!("../assets/live.js");
 
-/// `/static/web.css` and `/static/live.js`.
-pub fn assets() -> Router {
-    Router::new()
-        .route(
-            "/static/web.css",
-            get(|| async {
-                (
-                    [
-                        (CONTENT_TYPE, "text/css; charset=utf-8"),
-                        (CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    CSS,
-                )
-            }),
-        )
+/// `/static/live.js` (the stylesheet is inline in every page), and the security headers on
+/// every answer of `router`.
+pub fn finish(router: Router) -> Router {
+    router
         .route(
             "/static/live.js",
             get(|| async {
@@ -39,6 +28,7 @@ pub fn assets() -> Router {
                 )
             }),
         )
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// One entry of the navigation bar.
@@ -77,7 +67,8 @@ pub fn page(shell: &Shell, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (shell.title) " · " (shell.product) }
-                link rel="stylesheet" href="/static/web.css";
+                // Inline: a page renders from its one response (the script only adds updates).
+                (style())
                 @if shell.live.is_some() {
                     script src="/static/live.js" defer {}
                 }
@@ -139,6 +130,36 @@ pub fn url_path(path: &str) -> String {
     } else {
         "/".to_owned()
     }
+}
+
+/// The stylesheet, inline.
+pub fn style() -> Markup {
+    html! { style { (PreEscaped(CSS)) } }
+}
+
+/// Headers every answer carries: pages hold plaintext (the desk) and session-bound forms, so
+/// they are not cached, framed, sniffed or sent on as a referrer; scripts come only from the
+/// site itself.
+pub async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; \
+             connect-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 /// A message box in a page (an error from the broker, a refused form).

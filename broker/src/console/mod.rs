@@ -216,7 +216,7 @@ pub async fn start(config: ConsoleConfig) -> Result<RunningConsole, ConsoleError
 }
 
 fn router(state: Shared) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(queue::page))
         .route("/matches/{id}", get(detail::page))
         .route("/matches/{id}/claim", post(detail::claim))
@@ -227,6 +227,6 @@ fn router(state: Shared) -> Router {
         .route("/stats", get(stats::page))
         .route("/events", get(events::stream))
         .merge(deconfliction_web::auth::routes::<State>())
-        .with_state(state)
-        .merge(deconfliction_web::layout::assets())
+        .with_state(state);
+    deconfliction_web::layout::finish(pages)
 }

@@ -214,7 +214,7 @@ async fn follow(desk: Shared, bump: watch::Sender<u64>, mut shutdown: watch::Rec
 }
 
 fn router(desk: Shared) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(alerts::page))
         .route("/alerts/ack", post(alerts::ack))
         .route("/matches/{id}", get(matches::page))
@@ -237,6 +237,6 @@ fn router(desk: Shared) -> Router {
         .route("/status", get(status::page))
         .route("/events", get(events::stream))
         .merge(deconfliction_web::auth::routes::<Desk>())
-        .with_state(desk)
-        .merge(deconfliction_web::layout::assets())
+        .with_state(desk);
+    deconfliction_web::layout::finish(pages)
 }
