@@ -195,9 +195,11 @@ pub async fn click(browser: &Client, css: &str) {
     }
 }
 
-/// Types `text` into the field `css` matches (after clearing it).
+/// Types `text` into the field `css` matches (after clearing it; a file input takes a path).
 pub async fn fill(browser: &Client, css: &str, text: &str) {
     let el = browser.find(Locator::Css(css)).await.unwrap();
-    el.clear().await.unwrap();
+    if el.attr("type").await.unwrap().as_deref() != Some("file") {
+        el.clear().await.unwrap();
+    }
     el.send_keys(text).await.unwrap();
 }

@@ -38,7 +38,44 @@ impl Browser {
         }
     }
 
+    /// Posts a multipart form: `fields`, and a file `file_name` holding `text`.
+    pub async fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_name: &str,
+        text: &str,
+    ) -> Page {
+        const BOUNDARY: &str = "deconflictionboundary7MA4YWxkTrZu0gW";
+        let mut body = String::new();
+        for (k, v) in fields {
+            body.push_str(&format!(
+                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             content-type: application/octet-stream\r\n\r\n{text}\r\n--{BOUNDARY}--\r\n"
+        ));
+        self.send_typed(
+            Method::POST,
+            path,
+            Some((format!("multipart/form-data; boundary={BOUNDARY}"), body)),
+        )
+        .await
+    }
+
     async fn send(&mut self, method: Method, path: &str, form: Option<String>) -> Page {
+        let typed = form.map(|f| ("application/x-www-form-urlencoded".to_owned(), f));
+        self.send_typed(method, path, typed).await
+    }
+
+    async fn send_typed(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<(String, String)>,
+    ) -> Page {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -51,9 +88,9 @@ impl Browser {
                 .collect();
             req = req.header(COOKIE, jar.join("; "));
         }
-        let body = match form {
-            Some(f) => {
-                req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let body = match body {
+            Some((content_type, f)) => {
+                req = req.header(CONTENT_TYPE, content_type);
                 Full::new(Bytes::from(f))
             }
             None => Full::new(Bytes::new()),

@@ -278,3 +278,56 @@ async fn two_desks_register_talk_disclose_and_resolve() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_batch_file_is_checked_whole_then_imported_with_progress() {
+    let fed = Federation::start(&["gd-psb"]).await;
+    let root = tempfile::tempdir().unwrap();
+    let (daemon, base) = start_desk(&fed, "gd-psb", root.path()).await;
+    let mut gd = signed_in(&base, "gd-psb", "en").await;
+    let csrf = csrf_of(&gd.get("/import").await.body);
+
+    // One bad line refuses the whole file, and names the line.
+    let bad = "operation,case_reference,days,kind,text,region\n1,B-1,5,email,one@example.com,\n\
+               2,B-2,5,phone,12,CN\n";
+    let refused = gd
+        .post_file("/import", &[("csrf", &csrf)], "batch.csv", bad)
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("line 3"), "{}", refused.body);
+    let ops = gd.get("/operations").await;
+    assert!(
+        !ops.body.contains("id=\"operations\""),
+        "a refused file registered something"
+    );
+
+    // Without the CSRF token: refused before anything is read into agencyd.
+    let forged = gd.post_file("/import", &[], "batch.csv", bad).await;
+    assert_eq!(forged.status, 403);
+
+    // A good file: the progress page reaches the end by itself.
+    let mut good = String::from("operation,case_reference,days,kind,text,region\n");
+    for i in 0..25 {
+        good.push_str(&format!("{i},IMP-{i},5,email,person{i}@example.com,\n"));
+    }
+    let started = gd
+        .post_file("/import", &[("csrf", &csrf)], "batch.csv", &good)
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let progress = started.location.unwrap();
+    assert!(progress.starts_with("/import/"));
+    let done = page_until(&mut gd, &progress, "import-finished").await;
+    assert!(
+        done.body.contains("25 operations accepted"),
+        "{}",
+        done.body
+    );
+    assert!(
+        done.body.contains("value=\"25\" max=\"25\""),
+        "{}",
+        done.body
+    );
+    let ops = gd.get("/operations?q=IMP-24").await;
+    assert!(ops.body.contains("IMP-24"));
+    daemon.shutdown().await;
+}

@@ -131,6 +131,21 @@ async fn two_desks_and_the_console_work_one_conflict_through() {
     wait_for_text(&gx, "#match-state", "Resolved", WAIT).await;
     wait_for_text(&gd, "#match-state", "已解决", WAIT).await;
 
+    // A batch file from the desk: the progress bar moves to the end by itself.
+    let batch = root.path().join("行动批量.csv");
+    let mut text = String::from("operation,case_reference,days,kind,text,region\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "{i},粤公刑 2026-2{i:02},5,phone,139 0000 {i:04},CN\n"
+        ));
+    }
+    std::fs::write(&batch, text).unwrap();
+    gd.goto(&format!("{gd_base}/import")).await.unwrap();
+    fill(&gd, "#file", batch.to_str().unwrap()).await;
+    click(&gd, "#import-button").await;
+    wait_for_text(&gd, "#import-finished", "40", WAIT).await;
+    screenshot(&gd, "desk-import-zh").await;
+
     for b in [gd, gx, li, wang] {
         b.close().await.unwrap();
     }

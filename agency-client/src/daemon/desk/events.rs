@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Shared, alerts, matches};
+use super::{Shared, alerts, import, matches};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct View {
@@ -32,8 +32,12 @@ pub(crate) async fn stream(
     let Some(session) = ctx.session.clone() else {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     };
-    if !matches!(view.view.as_str(), "alerts" | "match") {
-        return (StatusCode::BAD_REQUEST, "view must be alerts or match").into_response();
+    if !matches!(view.view.as_str(), "alerts" | "match" | "import") {
+        return (
+            StatusCode::BAD_REQUEST,
+            "view must be alerts, match or import",
+        )
+            .into_response();
     }
     let lang = ctx.lang;
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(8);
@@ -53,6 +57,10 @@ pub(crate) async fn stream(
                     alerts::alerts_region(&desk, lang, &session)
                         .await
                         .into_string(),
+                ),
+                "import" => (
+                    "import",
+                    import::progress_region(&desk, lang, &view.id).into_string(),
                 ),
                 _ => (
                     "match",

@@ -10,11 +10,13 @@
 //! Modules: `alerts` (alerts as they arrive, acknowledge), `matches` (one match: the
 //! conversation, disclosure with a confirmation step, resolution), `operations` (list,
 //! search, one operation, close, amend), `form` (the selector rows of the register and amend
-//! forms), `status` (the link), `events` (live regions), `journal`, `words`.
+//! forms), `import` (a batch file with a progress bar), `status` (the link), `events` (live
+//! regions), `journal`, `words`.
 
 mod alerts;
 mod events;
 mod form;
+mod import;
 pub(crate) mod journal;
 mod matches;
 mod operations;
@@ -48,8 +50,11 @@ pub(crate) struct Desk {
     clock: Clock,
     control: ControlService,
     core: Arc<Core>,
-    /// Bumped at every alert or operation event, for the live regions.
+    /// Bumped at every alert or operation event (and by an import's progress), for the live
+    /// regions.
     changes: watch::Receiver<u64>,
+    bump: watch::Sender<u64>,
+    imports: import::Imports,
 }
 
 type Shared = Arc<Desk>;
@@ -84,6 +89,7 @@ impl Site for Desk {
                     item("/", "desk.nav.alerts"),
                     item("/operations", "desk.nav.operations"),
                     item("/operations/new", "desk.nav.register"),
+                    item("/import", "desk.nav.import"),
                     item("/status", "desk.nav.status"),
                 ]
             } else {
@@ -166,8 +172,10 @@ pub(crate) async fn start(
         control,
         core,
         changes,
+        bump,
+        imports: import::Imports::default(),
     });
-    let follower = tokio::spawn(follow(desk.clone(), bump, shutdown.clone()));
+    let follower = tokio::spawn(follow(desk.clone(), shutdown.clone()));
     let server = tokio::spawn(deconfliction_web::serve::serve(
         listener,
         tls,
@@ -183,7 +191,7 @@ pub(crate) async fn start(
 
 /// Follows the daemon's own event feed (the one `deconflict watch` reads) and bumps the
 /// change counter at every event; every few seconds too, for sync states and countdowns.
-async fn follow(desk: Shared, bump: watch::Sender<u64>, mut shutdown: watch::Receiver<bool>) {
+async fn follow(desk: Shared, mut shutdown: watch::Receiver<bool>) {
     let request = || {
         Request::new(pb::WatchRequest {
             after_seq: 0,
@@ -209,7 +217,7 @@ async fn follow(desk: Shared, bump: watch::Sender<u64>, mut shutdown: watch::Rec
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        bump.send_modify(|n| *n += 1);
+        desk.bump.send_modify(|n| *n += 1);
     }
 }
 
@@ -234,6 +242,8 @@ fn router(desk: Shared) -> Router {
         .route("/operations/{id}", get(operations::page))
         .route("/operations/{id}/close", post(operations::close))
         .route("/operations/{id}/amend", post(operations::amend))
+        .route("/import", get(import::form).post(import::upload))
+        .route("/import/{id}", get(import::progress))
         .route("/status", get(status::page))
         .route("/events", get(events::stream))
         .merge(deconfliction_web::auth::routes::<Desk>())
