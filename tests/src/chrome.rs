@@ -203,3 +203,14 @@ pub async fn fill(browser: &Client, css: &str, text: &str) {
     }
     el.send_keys(text).await.unwrap();
 }
+
+/// Chooses the option `value` of the select `css` matches.
+pub async fn select(browser: &Client, css: &str, value: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}

@@ -11,7 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use deconfliction_tests::chrome::{Chrome, click, fill, screenshot, sign_in, wait_for_text};
+use deconfliction_tests::chrome::{
+    Chrome, click, fill, screenshot, select, sign_in, wait_for_text,
+};
 use deconfliction_tests::console::{OFFICERS, federation, start_console};
 use deconfliction_tests::desk::{officer_of, start_desk};
 
@@ -55,6 +57,9 @@ async fn two_desks_and_the_console_work_one_conflict_through() {
     fill(&gd, "#case_reference", "粤公刑 2026-114").await;
     fill(&gd, "#value_0", "138 0013 8000").await;
     fill(&gd, "#label_0", "主要嫌疑人手机").await;
+    select(&gd, "#kind_1", "geo").await;
+    fill(&gd, "#value_1", "25.0406, 102.7129").await;
+    fill(&gd, "#label_1", "昆明仓库").await;
     click(&gd, "#register-button").await;
     wait_for_text(&gd, "#sync-state", "协调服务器已确认", WAIT).await;
     gd.goto(&gd_base).await.unwrap();
@@ -72,6 +77,8 @@ async fn two_desks_and_the_console_work_one_conflict_through() {
     gx.goto(&format!("{gx_base}/operations/new")).await.unwrap();
     fill(&gx, "#case_reference", "GX-77").await;
     fill(&gx, "#value_0", "+86 138 0013 8000").await;
+    select(&gx, "#kind_1", "geo").await;
+    fill(&gx, "#value_1", "25.0406, 102.7129").await;
     let started = Instant::now();
     click(&gx, "#register-button").await;
     let on_gd = wait_for_text(&gd, "#new-alerts", "粤公刑 2026-114", WAIT).await;
@@ -103,6 +110,17 @@ async fn two_desks_and_the_console_work_one_conflict_through() {
     click(&gx, "#message-form button").await;
     click(&gd, "#new-alerts a.button").await;
     wait_for_text(&gd, "#conversation", "We plan a search on the 9th", WAIT).await;
+    // Our place in the match, over Yunnan's outline, with the cells its tokens come from.
+    wait_for_text(&gd, "#map", "", WAIT).await;
+    let cells = gd
+        .find_all(fantoccini::Locator::Css("#map path.cell"))
+        .await
+        .unwrap();
+    assert_eq!(cells.len(), 7, "the default disk is seven cells");
+    gd.execute("document.getElementById('map').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot(&gd, "desk-match-map-zh").await;
     fill(&gd, "#text", "我方10日行动，请与我联系").await;
     click(&gd, "#message-form button").await;
     wait_for_text(&gx, "#conversation", "我方10日行动", WAIT).await;

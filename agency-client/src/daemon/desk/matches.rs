@@ -105,6 +105,7 @@ pub(crate) async fn match_region(desk: &Desk, lang: Lang, session: &Session, id:
         }
         h2 { (lang.t("desk.match.our_selectors")) }
         ul { @for s in &selectors { li { (words::selector(lang, s)) } } }
+        @if let Some(map) = desk.map_of(lang, &selectors, true) { (map) }
         @if let Some(card) = &their_card {
             div.notice.ok #their-card { (lang.t("desk.match.their_card")) ": " (card_line(card)) }
         }

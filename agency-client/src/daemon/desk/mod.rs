@@ -11,13 +11,14 @@
 //! conversation, disclosure with a confirmation step, resolution), `operations` (list,
 //! search, one operation, close, amend), `form` (the selector rows of the register and amend
 //! forms), `import` (a batch file with a progress bar), `status` (the link), `events` (live
-//! regions), `journal`, `words`.
+//! regions), `map` (places over province outlines), `journal`, `words`.
 
 mod alerts;
 mod events;
 mod form;
 mod import;
 pub(crate) mod journal;
+mod map;
 mod matches;
 mod operations;
 mod status;
@@ -110,6 +111,52 @@ impl Desk {
     /// A control call's answer, or its refusal in the daemon's own words.
     fn refusal(status: &tonic::Status) -> String {
         status.message().to_owned()
+    }
+
+    /// The federation's H3 parameters (the broker's, once it was reached; else the spec's
+    /// defaults), for drawing the cells a place's tokens come from.
+    fn h3_params(&self) -> token_spec::normalize::FederationParams {
+        self.core
+            .link
+            .info()
+            .and_then(|info| super::link::Link::params(&info).ok())
+            .unwrap_or_default()
+    }
+
+    /// The map of the geo selectors among `selectors` (None when there is none).
+    fn map_of(
+        &self,
+        lang: Lang,
+        selectors: &[pb::Selector],
+        matched: bool,
+    ) -> Option<maud::Markup> {
+        let places: Vec<map::Place> = selectors
+            .iter()
+            .filter_map(|s| match &s.kind {
+                Some(pb::selector::Kind::Geo(g)) => Some(map::Place {
+                    lat: g.lat,
+                    lng: g.lng,
+                    label: if s.label.is_empty() {
+                        format!("{:.4}, {:.4}", g.lat, g.lng)
+                    } else {
+                        s.label.clone()
+                    },
+                    matched,
+                }),
+                _ => None,
+            })
+            .collect();
+        if places.is_empty() {
+            return None;
+        }
+        let maps = map::draw(lang, &places, self.h3_params());
+        Some(maud::html! {
+            h2 { (lang.t("desk.map.title")) }
+            div.maps #map {
+                @for svg in maps { div.chart { (deconfliction_web::layout::trusted(svg)) } }
+            }
+            p.hint { (lang.t(if matched { "desk.map.matched_hint" } else { "desk.map.hint" })) }
+        })
     }
 
     async fn journal(

@@ -286,6 +286,7 @@ fn operation_body(
             div.card { div.muted { (lang.t("desk.operations.matches")) } div.big { (op.match_ids.len()) } }
         }
         @if !op.last_error.is_empty() { (notice("error", &op.last_error)) }
+        @if let Some(map) = desk.map_of(lang, &op.selectors, false) { (map) }
         @if !op.match_ids.is_empty() {
             h2 { (lang.t("desk.operations.matches")) }
             ul { @for m in &op.match_ids { li { a href={ "/matches/" (m) } { (m) } } } }
