@@ -346,3 +346,74 @@ async fn the_queue_updates_itself_over_server_sent_events() {
     assert!(seen.contains("event: region"), "{seen}");
     console.shutdown().await;
 }
+
+/// On a network the console speaks TLS with its own certificate, marks its cookies Secure, and
+/// refuses to start without a certificate.
+#[tokio::test]
+async fn beyond_loopback_the_console_serves_tls_only() {
+    use deconfliction_tests::console::console_config;
+    let fed = federation().await;
+    let root = tempfile::tempdir().unwrap();
+
+    // A network address without a certificate: refused at start, saying what to set.
+    let mut plain = console_config(&fed, root.path());
+    plain.console.listen = "0.0.0.0:0".parse().unwrap();
+    let err = deconflict_broker::console::start(plain)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tls_cert"), "{err}");
+
+    // With its own certificate (from the federation's CA, for localhost and 127.0.0.1).
+    let (cert, key) = fed.server_cert(root.path(), "console");
+    let mut config = console_config(&fed, root.path());
+    config.console.tls_cert = Some(cert);
+    config.console.tls_key = Some(key);
+    let console = deconflict_broker::console::start(config).await.unwrap();
+    assert!(console.url.starts_with("https://"));
+
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls_pki_types::pem::PemObject;
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(fed.ca_pem().as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Empty<hyper::body::Bytes>>(https);
+    let uri = format!("https://localhost:{}/login", console.addr.port());
+    let response = client.get(uri.parse().unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // Plain HTTP to the TLS port gets no page.
+    let plain_client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<http_body_util::Empty<hyper::body::Bytes>>();
+    let uri = format!("http://{}/login", console.addr);
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        plain_client.get(uri.parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        answer.is_err(),
+        "plain HTTP got an answer from the TLS port"
+    );
+    console.shutdown().await;
+}

@@ -167,10 +167,12 @@ pub(crate) async fn upload(
         ..ImportJob::default()
     });
     let id = desk.imports.add(job.clone());
+    // The file's name stays in the journal, out of the log line.
     desk.journal(
         &session,
         DeskAction {
-            action: format!("import {} ({} operations)", name, ops.len()),
+            action: "import".into(),
+            text: format!("{name} ({} operations)", ops.len()),
             ..Default::default()
         },
     )

@@ -22,7 +22,8 @@ pub struct DeskAction {
     pub match_id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub operation_id: String,
-    /// A message the desk sent (the agency's own words, kept to show the conversation).
+    /// A message the desk sent (the agency's own words, kept to show the conversation), or
+    /// what an import read. Never logged.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
 }
