@@ -11,6 +11,7 @@ pub mod auth;
 pub mod clock;
 pub mod i18n;
 pub mod layout;
+pub mod live;
 pub mod officers_cli;
 pub mod serve;
 pub mod session;

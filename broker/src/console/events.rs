@@ -1,22 +1,12 @@
-//! Live updates: a page's regions, re-rendered by the server whenever the snapshot changes
-//! (and every half minute, for countdowns), sent over server-sent events when they differ
-//! from what the page holds. The script in the page only swaps them in.
-//!
-//! A stream does not keep a session alive: when the session ends (idle, signed out) the
-//! stream says so and closes, and the page reloads into the sign-in form.
-
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::time::Duration;
+//! Live updates of the console's pages: the queue, a conflict and the agency board, rendered
+//! again whenever the snapshot changes and sent over server-sent events (`web-kit`'s `live`).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use deconfliction_web::live::Regions;
 use deconfliction_web::session::Session;
 use serde::Deserialize;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::{Shared, board, detail, queue};
 
@@ -33,7 +23,7 @@ fn regions(
     view: &View,
     lang: deconfliction_web::Lang,
     session: &Session,
-) -> Vec<(&'static str, String)> {
+) -> Regions {
     let s = state.snapshot.borrow().clone();
     let now = super::now();
     match view.view.as_str() {
@@ -51,14 +41,13 @@ fn regions(
             "board",
             board::board_region(state, lang, &s, now).into_string(),
         )],
-        "match" => match s.find(&view.id) {
+        _ => match s.find(&view.id) {
             Some(m) => vec![(
                 "match",
                 detail::match_region(state, lang, session, &s, m, now).into_string(),
             )],
             None => Vec::new(),
         },
-        _ => Vec::new(),
     }
 }
 
@@ -79,39 +68,14 @@ pub(crate) async fn stream(
             .into_response();
     }
     let lang = ctx.lang;
-    let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(8);
-    let mut changes = state.snapshot.clone();
-    tokio::spawn(async move {
-        let mut sent: HashMap<&'static str, String> = HashMap::new();
-        loop {
-            if !state.gate.sessions.is_alive(&headers) {
-                let _ = tx
-                    .send(Ok(Event::default().event("signed-out").data("1")))
-                    .await;
-                return;
-            }
-            for (id, html) in regions(&state, &view, lang, &session) {
-                if sent.get(id) == Some(&html) {
-                    continue;
-                }
-                let data = serde_json::json!({ "id": id, "html": html }).to_string();
-                if tx
-                    .send(Ok(Event::default().event("region").data(data)))
-                    .await
-                    .is_err()
-                {
-                    return; // The page went away.
-                }
-                sent.insert(id, html);
-            }
-            tokio::select! {
-                changed = changes.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-                _ = tx.closed() => return,
-            }
-        }
-    });
-    Sse::new(ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    let changes = state.snapshot.clone();
+    let gate_state = state.clone();
+    deconfliction_web::live::stream(
+        changes,
+        move || gate_state.gate.sessions.is_alive(&headers),
+        move || {
+            let regions = regions(&state, &view, lang, &session);
+            async move { regions }
+        },
+    )
 }
