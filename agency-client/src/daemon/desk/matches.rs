@@ -201,33 +201,62 @@ pub(crate) struct MatchForm {
     note: String,
 }
 
-/// A change to the match, journaled with the officer's name; a refusal is shown on the page.
-async fn act(
-    desk: Shared,
+/// A change to the match (`message`, `resolve`, `reopen`, `withdraw`), made once the form's
+/// CSRF token is checked, journaled with the officer's name; a refusal is shown on the page.
+pub(crate) async fn change(
+    State(desk): State<Shared>,
     headers: HeaderMap,
-    id: String,
-    csrf: &str,
-    action: &str,
-    text: String,
-    call: impl std::future::Future<Output = Result<v1::MatchView, tonic::Status>>,
+    Path((id, verb)): Path<(String, String)>,
+    Form(f): Form<MatchForm>,
 ) -> Response {
     let path = format!("/matches/{id}");
-    let (ctx, session) = match desk.gate.require_form(&headers, &path, csrf) {
+    let (ctx, session) = match desk.gate.require_form(&headers, &path, &f.csrf) {
         Ok(pair) => pair,
         Err(r) => return r,
     };
-    match call.await {
-        Ok(_) => {
-            desk.journal(
-                &session,
-                DeskAction {
-                    action: action.to_owned(),
-                    match_id: id.clone(),
-                    text,
-                    ..Default::default()
-                },
+    let control = &desk.control;
+    let this = || {
+        Request::new(pb::MatchRequest {
+            match_id: id.clone(),
+        })
+    };
+    let mut text = String::new();
+    let (action, result) = match verb.as_str() {
+        "message" => {
+            text = f.text.trim().to_owned();
+            let request = pb::SendMessageRequest {
+                match_id: id.clone(),
+                text: text.clone(),
+            };
+            ("message", control.send_message(Request::new(request)).await)
+        }
+        "resolve" => {
+            let request = pb::ResolveMatchRequest {
+                match_id: id.clone(),
+                outcome: f.outcome,
+                note: f.note.clone(),
+            };
+            (
+                "resolve",
+                control.resolve_match(Request::new(request)).await,
             )
-            .await;
+        }
+        "reopen" => ("reopen", control.reopen_match(this()).await),
+        "withdraw" => (
+            "withdraw_disclosure",
+            control.withdraw_disclosure(this()).await,
+        ),
+        _ => return (StatusCode::NOT_FOUND, "no such action").into_response(),
+    };
+    match result {
+        Ok(_) => {
+            let entry = DeskAction {
+                action: action.to_owned(),
+                match_id: id.clone(),
+                text,
+                ..Default::default()
+            };
+            desk.journal(&session, entry).await;
             see_other(&path)
         }
         Err(status) => {
@@ -237,121 +266,10 @@ async fn act(
             } else {
                 StatusCode::CONFLICT
             };
-            render(
-                &desk,
-                &ctx,
-                &session,
-                &id,
-                region,
-                Some(Desk::refusal(&status)),
-                code,
-            )
+            let error = Some(Desk::refusal(&status));
+            render(&desk, &ctx, &session, &id, region, error, code)
         }
     }
-}
-
-pub(crate) async fn message(
-    State(desk): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<MatchForm>,
-) -> Response {
-    let text = f.text.trim().to_owned();
-    let request = Request::new(pb::SendMessageRequest {
-        match_id: id.clone(),
-        text: text.clone(),
-    });
-    let d = desk.clone();
-    act(desk, headers, id, &f.csrf, "message", text, async move {
-        d.control
-            .send_message(request)
-            .await
-            .map(|r| r.into_inner())
-    })
-    .await
-}
-
-pub(crate) async fn resolve(
-    State(desk): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<MatchForm>,
-) -> Response {
-    let request = Request::new(pb::ResolveMatchRequest {
-        match_id: id.clone(),
-        outcome: f.outcome,
-        note: f.note.clone(),
-    });
-    let d = desk.clone();
-    act(
-        desk,
-        headers,
-        id,
-        &f.csrf,
-        "resolve",
-        String::new(),
-        async move {
-            d.control
-                .resolve_match(request)
-                .await
-                .map(|r| r.into_inner())
-        },
-    )
-    .await
-}
-
-pub(crate) async fn reopen(
-    State(desk): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<MatchForm>,
-) -> Response {
-    let request = Request::new(pb::MatchRequest {
-        match_id: id.clone(),
-    });
-    let d = desk.clone();
-    act(
-        desk,
-        headers,
-        id,
-        &f.csrf,
-        "reopen",
-        String::new(),
-        async move {
-            d.control
-                .reopen_match(request)
-                .await
-                .map(|r| r.into_inner())
-        },
-    )
-    .await
-}
-
-pub(crate) async fn withdraw(
-    State(desk): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<MatchForm>,
-) -> Response {
-    let request = Request::new(pb::MatchRequest {
-        match_id: id.clone(),
-    });
-    let d = desk.clone();
-    act(
-        desk,
-        headers,
-        id,
-        &f.csrf,
-        "withdraw_disclosure",
-        String::new(),
-        async move {
-            d.control
-                .withdraw_disclosure(request)
-                .await
-                .map(|r| r.into_inner())
-        },
-    )
-    .await
 }
 
 #[derive(Debug, Deserialize, Default)]

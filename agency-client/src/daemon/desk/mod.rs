@@ -273,14 +273,11 @@ fn router(desk: Shared) -> Router {
         .route("/", get(alerts::page))
         .route("/alerts/ack", post(alerts::ack))
         .route("/matches/{id}", get(matches::page))
-        .route("/matches/{id}/message", post(matches::message))
         .route(
             "/matches/{id}/disclose",
             get(matches::disclose_form).post(matches::disclose),
         )
-        .route("/matches/{id}/withdraw", post(matches::withdraw))
-        .route("/matches/{id}/resolve", post(matches::resolve))
-        .route("/matches/{id}/reopen", post(matches::reopen))
+        .route("/matches/{id}/{verb}", post(matches::change))
         .route("/operations", get(operations::list))
         .route(
             "/operations/new",
