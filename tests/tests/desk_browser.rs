@@ -164,7 +164,12 @@ async fn two_desks_and_the_console_work_one_conflict_through() {
     wait_for_text(&gd, "#import-finished", "40", WAIT).await;
     screenshot(&gd, "desk-import-zh").await;
 
-    for b in [gd, gx, li, wang] {
+    // With JavaScript off the desk still reads: the alerts, whole as served.
+    let reader = chrome.session(false).await;
+    sign_in(&reader, &gd_base, gd_name, gd_password).await;
+    wait_for_text(&reader, "#alerts", "粤公刑 2026-114", WAIT).await;
+
+    for b in [gd, gx, li, wang, reader] {
         b.close().await.unwrap();
     }
     console.shutdown().await;
