@@ -78,6 +78,12 @@ pub fn match_record(id: &Uuid) -> Vec<u8> {
     cat(&[MATCH, id.as_bytes()])
 }
 
+/// The match id of a `mt/` key.
+pub fn match_id_of(key: &[u8]) -> Option<Uuid> {
+    key.get(MATCH.len()..)
+        .and_then(|b| Uuid::from_slice(b).ok())
+}
+
 /// The pair key is the same whichever operation comes first.
 pub fn pair(a: &Uuid, b: &Uuid) -> Vec<u8> {
     let (lo, hi) = if a.as_bytes() <= b.as_bytes() {

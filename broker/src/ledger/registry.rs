@@ -277,10 +277,7 @@ impl Ledger {
             {
                 continue;
             }
-            let Some(id) = k
-                .get(keys::MATCH.len()..)
-                .and_then(|b| Uuid::from_slice(b).ok())
-            else {
+            let Some(id) = keys::match_id_of(&k) else {
                 continue;
             };
             out.push(self.match_summary(&id, &m, None)?);
@@ -376,9 +373,17 @@ impl Ledger {
                 });
             r.counts = counts;
         }
-        for m in self.list_matches(&MatchFilter::default(), 0)? {
-            let [a, b] = &m.agencies;
-            for (agency, side) in [(a, m.progress.a), (b, m.progress.b)] {
+        // Only the open matches' progress is needed: no operation is read.
+        for (k, v) in self.store.scan_prefix(keys::MATCH)? {
+            let m: MatchRecord = decode(&k, &v)?;
+            let Some(id) = keys::match_id_of(&k) else {
+                continue;
+            };
+            if m.state != MatchState::Open {
+                continue;
+            }
+            let progress = self.match_progress(&id)?;
+            for (agency, side) in [(&m.a.agency, progress.a), (&m.b.agency, progress.b)] {
                 if side.acknowledged == 0
                     && let Some(r) = rows.get_mut(agency)
                 {

@@ -91,10 +91,7 @@ impl Ledger {
                 continue;
             }
             txn.delete(k.clone());
-            if let Some(id) = k
-                .get(keys::MATCH.len()..)
-                .and_then(|b| Uuid::from_slice(b).ok())
-            {
+            if let Some(id) = keys::match_id_of(&k) {
                 txn.delete(keys::progress(&id));
                 txn.delete(keys::coordination(&id));
             }

@@ -2,6 +2,7 @@
 //! agency registry (role, suspension) on every call.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use deconfliction_proto::v1;
 use tonic::Request;
@@ -35,7 +36,9 @@ pub struct Gate {
     require_enrolment: bool,
     /// When each agency's last admitted call came (unix seconds), for the watch centre's
     /// agency board. In memory: a restarted broker has seen nobody yet.
-    last_contact: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Every admitted call records here, so the usual case is a shared read lock and an atomic
+    /// store; the write lock is taken once per agency.
+    last_contact: std::sync::RwLock<std::collections::HashMap<String, AtomicI64>>,
 }
 
 impl Gate {
@@ -50,7 +53,7 @@ impl Gate {
             ledger,
             metrics,
             require_enrolment,
-            last_contact: std::sync::Mutex::default(),
+            last_contact: std::sync::RwLock::default(),
         }
     }
 
@@ -109,26 +112,32 @@ impl Gate {
                 has: role_name(role),
             });
         }
-        if let Ok(mut seen) = self.last_contact.lock() {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            // No allocation on the usual call: the agency has called before.
-            match seen.get_mut(agency.as_str()) {
-                Some(at) => *at = now,
-                None => {
-                    seen.insert(agency.as_str().to_owned(), now);
-                }
-            }
-        }
+        self.record_contact(&agency);
         Ok((agency, role))
     }
 
     /// When `agency`'s last admitted call came (0: not since this process started).
     pub fn last_contact(&self, agency: &str) -> i64 {
         self.last_contact
-            .lock()
+            .read()
             .ok()
-            .and_then(|seen| seen.get(agency).copied())
+            .and_then(|seen| seen.get(agency).map(|at| at.load(Ordering::Relaxed)))
             .unwrap_or(0)
+    }
+
+    fn record_contact(&self, agency: &AgencyId) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Ok(seen) = self.last_contact.read()
+            && let Some(at) = seen.get(agency.as_str())
+        {
+            at.store(now, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut seen) = self.last_contact.write() {
+            seen.entry(agency.as_str().to_owned())
+                .or_default()
+                .store(now, Ordering::Relaxed);
+        }
     }
 
     /// Whether an agency admitted earlier (on a stream opened then) still may be served: its
