@@ -1,6 +1,6 @@
 //! The selector rows of the register and amend forms: one row per selector (kind, value, the
-//! kind's second field, a label), read into control-API selectors and checked by the same
-//! normalization as the CLI, each error kept with its row so the page shows it beside the
+//! kind's second field, a label), read by the CLI's own selector parser and checked by the same
+//! normalization, each error kept with its row so the page shows it beside the
 //! field that caused it.
 
 use std::collections::BTreeMap;
@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 use deconfliction_web::Lang;
 use maud::{Markup, html};
 
-use crate::control::pb;
-use crate::control::pb::selector::Kind;
-use crate::control::selector_from_proto;
-use crate::opfile::{MAX_LABEL_CHARS, validate_selector};
+use crate::control::{pb, selector_to_proto};
+use crate::opfile::{MAX_LABEL_CHARS, parse_selector_flag};
 
 /// The kinds a form offers, in the order officers reach for them, with the catalogue key of
 /// their second field (none: the value alone).
@@ -75,92 +73,54 @@ pub(crate) fn rows(fields: &[(String, String)]) -> Vec<Row> {
     rows.into_values().filter(|r| !r.is_blank()).collect()
 }
 
-/// A row as a control-API selector, checked by the spec's normalization; the error is the
-/// one the CLI would print.
+/// A row as a control-API selector. The row is written as the CLI's `KIND=VALUE` word and
+/// read by the CLI's own parser, so the desk and `deconflict register` take the same
+/// selectors and refuse them with the same words (the spec's, after a line in the page's
+/// language).
 pub(crate) fn selector(lang: Lang, row: &Row) -> Result<pb::Selector, String> {
-    let value = row.value.trim().to_owned();
-    let extra = row.extra.trim().to_owned();
+    let value = row.value.trim();
+    let extra = row.extra.trim();
     if value.is_empty() {
         return Err(lang.t("desk.form.value_missing"));
     }
-    let text = || pb::TextSelector {
-        text: value.clone(),
-    };
-    let country = |default: &str| pb::CountryTextSelector {
-        country: if extra.is_empty() {
-            default.to_owned()
-        } else {
-            extra.to_ascii_uppercase()
-        },
-        text: value.clone(),
-    };
-    let kind = match row.kind.as_str() {
-        "phone" => Kind::Phone(pb::PhoneSelector {
-            text: value.clone(),
-            region: if extra.is_empty() {
-                "CN".into()
-            } else {
-                extra.to_ascii_uppercase()
-            },
-        }),
-        "person" => Kind::Person(pb::PersonSelector {
-            names: value
-                .split([' ', ',', '，', '、'])
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            dob: extra.clone(),
-        }),
-        "cnid" => Kind::Cnid(text()),
-        "plate" => Kind::Plate(country("CN")),
-        "passport" => Kind::Passport(country("CN")),
-        "address" => Kind::Address(country("CN")),
-        "permit" => Kind::Permit(pb::PermitSelector {
-            r#type: extra.clone(),
-            text: value.clone(),
-        }),
-        "card" => Kind::Card(text()),
-        "iban" => Kind::Iban(text()),
-        "email" => Kind::Email(text()),
-        "vin" => Kind::Vin(text()),
-        "imei" => Kind::Imei(text()),
-        "org" => Kind::Org(text()),
-        "handle" => Kind::Handle(pb::HandleSelector {
-            platform: extra.clone(),
-            handle: value.clone(),
-        }),
-        "wallet" => Kind::Wallet(pb::WalletSelector {
-            chain: extra.clone(),
-            address: value.clone(),
-        }),
-        "geo" => {
-            let mut parts = value.split([',', ' ', '，']).filter(|p| !p.is_empty());
-            let (Some(lat), Some(lng)) = (parts.next(), parts.next()) else {
-                return Err(lang.t("desk.form.geo_format"));
-            };
-            let (Ok(lat), Ok(lng)) = (lat.parse::<f64>(), lng.parse::<f64>()) else {
-                return Err(lang.t("desk.form.geo_format"));
-            };
-            Kind::Geo(pb::GeoSelector { lat, lng })
-        }
-        other => return Err(lang.tf("desk.form.unknown_kind", &[("kind", other)])),
-    };
+    if !KINDS.iter().any(|(k, ..)| *k == row.kind) {
+        return Err(lang.tf("desk.form.unknown_kind", &[("kind", &row.kind)]));
+    }
     if row.label.chars().count() > MAX_LABEL_CHARS {
         return Err(lang.tf(
             "desk.form.label_long",
             &[("n", &MAX_LABEL_CHARS.to_string())],
         ));
     }
-    let selector = pb::Selector {
-        id: 0,
-        label: row.label.trim().to_owned(),
-        kind: Some(kind),
+    let or_cn = |v: &str| {
+        if v.is_empty() {
+            "CN".to_owned()
+        } else {
+            v.to_ascii_uppercase()
+        }
     };
-    // The spec's own message (in English) after a line in the page's language.
-    let invalid = |detail: String| lang.tf("desk.form.invalid", &[("detail", &detail)]);
-    let (parsed, _) = selector_from_proto(&selector).map_err(invalid)?;
-    validate_selector(&parsed).map_err(|e| invalid(e.0))?;
-    Ok(selector)
+    let word = match row.kind.as_str() {
+        // Han names are often typed with Chinese commas between the parts.
+        "person" => format!("person={}/{extra}", value.replace([',', '，', '、'], " ")),
+        "plate" | "passport" | "address" => format!("{}={}/{value}", row.kind, or_cn(extra)),
+        "permit" | "handle" | "wallet" => format!("{}={extra}/{value}", row.kind),
+        "geo" => {
+            let mut parts = value.split([',', ' ', '，']).filter(|p| !p.is_empty());
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(lat), Some(lng), None) => format!("geo={lat},{lng}"),
+                _ => return Err(lang.t("desk.form.geo_format")),
+            }
+        }
+        kind => format!("{kind}={value}"),
+    };
+    let spec = parse_selector_flag(&word, Some(&or_cn(extra))).map_err(|e| {
+        if row.kind == "geo" {
+            lang.t("desk.form.geo_format")
+        } else {
+            lang.tf("desk.form.invalid", &[("detail", &e.0)])
+        }
+    })?;
+    Ok(selector_to_proto(&spec.selector, 0, row.label.trim()))
 }
 
 /// Every row checked: the selectors, or the errors by row index.
