@@ -1,6 +1,8 @@
 //! Alerts as they arrive, each in the agency's own terms: which of our operations (its case
 //! reference and window) and which of our selectors, with acknowledgement.
 
+use std::collections::HashMap;
+
 use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -20,10 +22,16 @@ use crate::control::pb::agency_control_server::AgencyControl;
 /// Alerts shown already acknowledged, below the new ones.
 const RECENT_ACKED: usize = 20;
 
-async fn alerts(desk: &Desk, include_acked: bool) -> Result<Vec<pb::AlertView>, String> {
+/// The newest `limit` alerts (0: all), acknowledged ones too when `include_acked`.
+async fn alerts(
+    desk: &Desk,
+    include_acked: bool,
+    limit: usize,
+) -> Result<Vec<pb::AlertView>, String> {
     desk.control
         .list_alerts(Request::new(pb::ListAlertsRequest {
             include_acked,
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
             ..Default::default()
         }))
         .await
@@ -43,13 +51,14 @@ async fn window_of(desk: &Desk, operation_id: &str) -> Option<(i64, i64)> {
     op.window.map(|w| (w.start_unix, w.end_unix))
 }
 
-/// One alert as a sentence about our own operation.
-async fn alert_item(desk: &Desk, lang: Lang, session: &Session, a: &pb::AlertView) -> Markup {
-    let window = if a.operation_id.is_empty() {
-        None
-    } else {
-        window_of(desk, &a.operation_id).await
-    };
+/// One alert as a sentence about our own operation (`window`: that operation's).
+fn alert_item(
+    desk: &Desk,
+    lang: Lang,
+    session: &Session,
+    a: &pb::AlertView,
+    window: Option<(i64, i64)>,
+) -> Markup {
     let case = if a.case_reference.is_empty() {
         a.operation_id.clone()
     } else {
@@ -112,23 +121,36 @@ pub(crate) fn card_line(c: &deconfliction_proto::v1::ContactCard) -> String {
 
 /// The alerts list (a live region).
 pub(crate) async fn alerts_region(desk: &Desk, lang: Lang, session: &Session) -> Markup {
-    let all = match alerts(desk, true).await {
-        Ok(a) => a,
+    // The unacknowledged ones, and only as many of the newest as can hold the recent
+    // acknowledged ones: never every alert ever received.
+    let (new, recent) = match alerts(desk, false, 0).await {
+        Ok(new) => {
+            let recent = alerts(desk, true, new.len() + RECENT_ACKED).await;
+            (new, recent.unwrap_or_default())
+        }
         Err(e) => return notice("error", &e),
     };
-    let mut new: Vec<&pb::AlertView> = all.iter().filter(|a| !a.acked).collect();
-    new.reverse();
-    let mut acked: Vec<&pb::AlertView> = all.iter().filter(|a| a.acked).collect();
-    acked.reverse();
-    acked.truncate(RECENT_ACKED);
-    let mut new_items = Vec::new();
-    for a in &new {
-        new_items.push(alert_item(desk, lang, session, a).await);
+    let new: Vec<&pb::AlertView> = new.iter().rev().collect();
+    let acked: Vec<&pb::AlertView> = recent
+        .iter()
+        .rev()
+        .filter(|a| a.acked)
+        .take(RECENT_ACKED)
+        .collect();
+    // Each operation's window read once, however many alerts name it.
+    let mut windows: HashMap<&str, Option<(i64, i64)>> = HashMap::new();
+    for a in new.iter().chain(&acked) {
+        if !a.operation_id.is_empty() && !windows.contains_key(a.operation_id.as_str()) {
+            let window = window_of(desk, &a.operation_id).await;
+            windows.insert(&a.operation_id, window);
+        }
     }
-    let mut acked_items = Vec::new();
-    for a in &acked {
-        acked_items.push(alert_item(desk, lang, session, a).await);
-    }
+    let item = |a: &pb::AlertView| {
+        let window = windows.get(a.operation_id.as_str()).copied().flatten();
+        alert_item(desk, lang, session, a, window)
+    };
+    let new_items: Vec<Markup> = new.iter().map(|a| item(a)).collect();
+    let acked_items: Vec<Markup> = acked.iter().map(|a| item(a)).collect();
     html! {
         div.cards { div.card { div.muted { (lang.t("desk.unacked")) } div.big #unacked-count { (new.len()) } } }
         @if new.is_empty() {
