@@ -34,102 +34,135 @@ pub(crate) fn match_region(
     now: i64,
 ) -> Markup {
     let c = m.coordination.clone().unwrap_or_default();
+    html! {
+        (summary_cards(console, lang, m, &c, now))
+        (sides_table(console, lang, s, m))
+        (coordination_panel(console, lang, session, m, &c))
+    }
+}
+
+/// State, the earlier start, the windows' overlap, what matched.
+fn summary_cards(
+    console: &Console,
+    lang: Lang,
+    m: &v1::MatchMetadata,
+    c: &v1::Coordination,
+    now: i64,
+) -> Markup {
+    html! {
+    div.cards {
+        div.card {
+            div.muted { (lang.t("console.queue.state")) }
+            div.big { (words::state(lang, m)) }
+            @if queue::due(console, m, now) { span.badge.danger { (lang.t("console.queue.escalate")) } }
+            @if c.escalated { span.badge.warn { (lang.t("console.queue.escalated")) } }
+        }
+        div.card {
+            div.muted { (lang.t("console.queue.starts")) }
+            @if m.earliest_start_unix > 0 {
+                div.big { (countdown(lang, m.earliest_start_unix, now)) }
+                div.muted { (console.clock.datetime(m.earliest_start_unix)) }
+            } @else { div.big { "—" } }
+        }
+        div.card {
+            div.muted { (lang.t("console.queue.overlap")) }
+            @if let Some(w) = &m.overlap {
+                div { (console.clock.datetime(w.start_unix)) } div { "→ " (console.clock.datetime(w.end_unix)) }
+            } @else { div { "—" } }
+        }
+        div.card {
+            div.muted { (lang.t("console.queue.kinds")) }
+            div { @for k in &m.kinds { span.badge { (words::kind(lang, *k)) } } }
+            div.muted { (lang.tf("console.detail.shared_n", &[("n", &m.shared_tokens.to_string())])) }
+        }
+    }
+    }
+}
+
+/// What each side has done, with the times.
+fn sides_table(console: &Console, lang: Lang, s: &Snapshot, m: &v1::MatchMetadata) -> Markup {
+    html! {
+    h2 { (lang.t("console.detail.sides")) }
+    table #sides {
+        thead { tr {
+            th { (lang.t("console.queue.agencies")) }
+            th { (lang.t("progress.seen")) }
+            th { (lang.t("progress.acknowledged")) }
+            th { (lang.t("progress.messages")) }
+            th { (lang.t("progress.disclosed")) }
+            th { (lang.t("progress.resolved")) }
+        } }
+        tbody {
+            @for side in &m.progress {
+                tr {
+                    td { strong { (s.agency_name(&side.agency_id)) } br; span.muted { (side.agency_id) } }
+                    td { (when(console, side.seen_unix)) }
+                    td { (when(console, side.acknowledged_unix)) }
+                    td { (side.messages) @if side.first_message_unix > 0 { br; span.muted { (console.clock.datetime(side.first_message_unix)) } } }
+                    td { (when(console, side.disclosed_unix)) }
+                    td { (when(console, side.resolved_unix)) }
+                }
+            }
+        }
+    }
+    }
+}
+
+/// The watch centre's claim, escalation and notes, with the forms that change them.
+fn coordination_panel(
+    console: &Console,
+    lang: Lang,
+    session: &Session,
+    m: &v1::MatchMetadata,
+    c: &v1::Coordination,
+) -> Markup {
     let mine = c.claimed_by == session.label;
     let action = |verb: &str| format!("/matches/{}/{verb}", m.match_id);
     html! {
-        div.cards {
-            div.card {
-                div.muted { (lang.t("console.queue.state")) }
-                div.big { (words::state(lang, m)) }
-                @if queue::due(console, m, now) { span.badge.danger { (lang.t("console.queue.escalate")) } }
-                @if c.escalated { span.badge.warn { (lang.t("console.queue.escalated")) } }
-            }
-            div.card {
-                div.muted { (lang.t("console.queue.starts")) }
-                @if m.earliest_start_unix > 0 {
-                    div.big { (countdown(lang, m.earliest_start_unix, now)) }
-                    div.muted { (console.clock.datetime(m.earliest_start_unix)) }
-                } @else { div.big { "—" } }
-            }
-            div.card {
-                div.muted { (lang.t("console.queue.overlap")) }
-                @if let Some(w) = &m.overlap {
-                    div { (console.clock.datetime(w.start_unix)) } div { "→ " (console.clock.datetime(w.end_unix)) }
-                } @else { div { "—" } }
-            }
-            div.card {
-                div.muted { (lang.t("console.queue.kinds")) }
-                div { @for k in &m.kinds { span.badge { (words::kind(lang, *k)) } } }
-                div.muted { (lang.tf("console.detail.shared_n", &[("n", &m.shared_tokens.to_string())])) }
-            }
-        }
-        h2 { (lang.t("console.detail.sides")) }
-        table #sides {
-            thead { tr {
-                th { (lang.t("console.queue.agencies")) }
-                th { (lang.t("progress.seen")) }
-                th { (lang.t("progress.acknowledged")) }
-                th { (lang.t("progress.messages")) }
-                th { (lang.t("progress.disclosed")) }
-                th { (lang.t("progress.resolved")) }
-            } }
-            tbody {
-                @for side in &m.progress {
-                    tr {
-                        td { strong { (s.agency_name(&side.agency_id)) } br; span.muted { (side.agency_id) } }
-                        td { (when(console, side.seen_unix)) }
-                        td { (when(console, side.acknowledged_unix)) }
-                        td { (side.messages) @if side.first_message_unix > 0 { br; span.muted { (console.clock.datetime(side.first_message_unix)) } } }
-                        td { (when(console, side.disclosed_unix)) }
-                        td { (when(console, side.resolved_unix)) }
-                    }
-                }
-            }
-        }
-        h2 { (lang.t("console.detail.coordination")) }
-        div.panel #coordination {
-            p #claim {
-                @if c.claimed_by.is_empty() {
-                    (lang.t("console.detail.unclaimed"))
-                } @else {
-                    (lang.tf("console.detail.claimed_by", &[("officer", &c.claimed_by), ("at", &console.clock.datetime(c.claimed_unix))]))
-                }
-            }
-            @if c.escalated {
-                p { (lang.tf("console.detail.escalated_by", &[("officer", &c.escalated_by), ("at", &console.clock.datetime(c.escalated_unix))])) }
-            }
-            div.actions {
-                @if c.claimed_by.is_empty() {
-                    form.inline method="post" action=(action("claim")) {
-                        input type="hidden" name="csrf" value=(session.csrf);
-                        button #claim-button type="submit" { (lang.t("console.detail.claim")) }
-                    }
-                } @else if mine {
-                    form.inline method="post" action=(action("release")) {
-                        input type="hidden" name="csrf" value=(session.csrf);
-                        button.secondary #release-button type="submit" { (lang.t("console.detail.release")) }
-                    }
-                }
-                form.inline method="post" action=(action("escalate")) {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    input type="hidden" name="escalated" value=(if c.escalated { "false" } else { "true" });
-                    @if c.escalated {
-                        button.secondary type="submit" { (lang.t("console.detail.deescalate")) }
-                    } @else {
-                        button.danger #escalate-button type="submit" { (lang.t("console.detail.escalate")) }
-                    }
-                }
-            }
-            @if c.notes.is_empty() {
-                p.muted { (lang.t("console.detail.no_notes")) }
+    h2 { (lang.t("console.detail.coordination")) }
+    div.panel #coordination {
+        p #claim {
+            @if c.claimed_by.is_empty() {
+                (lang.t("console.detail.unclaimed"))
             } @else {
-                ul.notes #notes {
-                    @for n in &c.notes {
-                        li { strong { (n.officer) } " · " span.muted { (console.clock.datetime(n.at_unix)) } br; (n.text) }
-                    }
+                (lang.tf("console.detail.claimed_by", &[("officer", &c.claimed_by), ("at", &console.clock.datetime(c.claimed_unix))]))
+            }
+        }
+        @if c.escalated {
+            p { (lang.tf("console.detail.escalated_by", &[("officer", &c.escalated_by), ("at", &console.clock.datetime(c.escalated_unix))])) }
+        }
+        div.actions {
+            @if c.claimed_by.is_empty() {
+                form.inline method="post" action=(action("claim")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button #claim-button type="submit" { (lang.t("console.detail.claim")) }
+                }
+            } @else if mine {
+                form.inline method="post" action=(action("release")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button.secondary #release-button type="submit" { (lang.t("console.detail.release")) }
+                }
+            }
+            form.inline method="post" action=(action("escalate")) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="escalated" value=(if c.escalated { "false" } else { "true" });
+                @if c.escalated {
+                    button.secondary type="submit" { (lang.t("console.detail.deescalate")) }
+                } @else {
+                    button.danger #escalate-button type="submit" { (lang.t("console.detail.escalate")) }
                 }
             }
         }
+        @if c.notes.is_empty() {
+            p.muted { (lang.t("console.detail.no_notes")) }
+        } @else {
+            ul.notes #notes {
+                @for n in &c.notes {
+                    li { strong { (n.officer) } " · " span.muted { (console.clock.datetime(n.at_unix)) } br; (n.text) }
+                }
+            }
+        }
+    }
     }
 }
 

@@ -32,12 +32,19 @@ async fn view(desk: &Desk, id: &str) -> Result<v1::MatchView, String> {
         .map_err(|s| Desk::refusal(&s))
 }
 
-/// The match's state, our selectors and the conversation (a live region).
-pub(crate) async fn match_region(desk: &Desk, lang: Lang, session: &Session, id: &str) -> Markup {
-    let m = match view(desk, id).await {
-        Ok(m) => m,
-        Err(e) => return notice("error", &e),
-    };
+/// What the desk holds about one match besides the broker's view of it.
+struct Ours {
+    /// Our selectors in the match, from its match alerts (deduplicated by local id).
+    selectors: Vec<pb::Selector>,
+    case: String,
+    /// The conversation by time: (when, written by us, text).
+    lines: Vec<(i64, bool, String)>,
+    their_card: Option<v1::ContactCard>,
+}
+
+/// Gathers the match's alerts (their messages, their card, our selectors) and our side of the
+/// conversation from the desk's journal.
+async fn ours(desk: &Desk, id: &str) -> Ours {
     let alerts = desk
         .control
         .list_alerts(Request::new(pb::ListAlertsRequest {
@@ -48,39 +55,64 @@ pub(crate) async fn match_region(desk: &Desk, lang: Lang, session: &Session, id:
         .await
         .map(|r| r.into_inner().alerts)
         .unwrap_or_default();
-    let ours = journal::of_match(&desk.core.store, id).unwrap_or_default();
-    // Our selectors in the match, from its match alerts (deduplicated by local id).
+    let journal = journal::of_match(&desk.core.store, id).unwrap_or_default();
     let mut selectors: Vec<pb::Selector> = Vec::new();
-    for a in alerts
+    for s in alerts
         .iter()
         .filter(|a| a.kind == pb::AlertKind::Match as i32)
+        .flat_map(|a| &a.selectors)
     {
-        for s in &a.selectors {
-            if !selectors.iter().any(|x| x.id == s.id) {
-                selectors.push(s.clone());
-            }
+        if !selectors.iter().any(|x| x.id == s.id) {
+            selectors.push(s.clone());
         }
     }
-    let case = alerts
-        .iter()
-        .find(|a| !a.case_reference.is_empty())
-        .map(|a| a.case_reference.clone())
-        .unwrap_or_default();
-    // The conversation: their messages (alerts) and ours (journal), by time.
     let mut lines: Vec<(i64, bool, String)> = alerts
         .iter()
         .filter(|a| a.kind == pb::AlertKind::Message as i32)
         .map(|a| (a.received_unix, false, a.text.clone()))
         .chain(
-            ours.iter()
+            journal
+                .iter()
                 .filter(|a| a.action == "message")
                 .map(|a| (a.at, true, a.text.clone())),
         )
         .collect();
     lines.sort_by_key(|(at, _, _)| *at);
-    let their_card = alerts.iter().rev().find_map(|a| a.card.clone());
+    Ours {
+        case: alerts
+            .iter()
+            .find(|a| !a.case_reference.is_empty())
+            .map(|a| a.case_reference.clone())
+            .unwrap_or_default(),
+        their_card: alerts.iter().rev().find_map(|a| a.card.clone()),
+        selectors,
+        lines,
+    }
+}
+
+/// The match's state, our selectors and the conversation (a live region).
+pub(crate) async fn match_region(desk: &Desk, lang: Lang, session: &Session, id: &str) -> Markup {
+    let m = match view(desk, id).await {
+        Ok(m) => m,
+        Err(e) => return notice("error", &e),
+    };
+    let ours = ours(desk, id).await;
+    html! {
+        (state_cards(lang, &m, &ours.case))
+        h2 { (lang.t("desk.match.our_selectors")) }
+        ul { @for s in &ours.selectors { li { (words::selector(lang, s)) } } }
+        @if let Some(map) = desk.map_of(lang, &ours.selectors, true) { (map) }
+        @if let Some(card) = &ours.their_card {
+            div.notice.ok #their-card { (lang.t("desk.match.their_card")) ": " (card_line(card)) }
+        }
+        (conversation(desk, lang, &ours.lines))
+        (actions(lang, session, &m))
+    }
+}
+
+/// The match's state, our operation, where the cards stand.
+fn state_cards(lang: Lang, m: &v1::MatchView, case: &str) -> Markup {
     let resolved = m.state == v1::MatchState::Resolved as i32;
-    let action = |verb: &str| format!("/matches/{id}/{verb}");
     html! {
         div.cards {
             div.card {
@@ -92,7 +124,7 @@ pub(crate) async fn match_region(desk: &Desk, lang: Lang, session: &Session, id:
             }
             div.card {
                 div.muted { (lang.t("desk.match.our_operation")) }
-                div { a href={ "/operations/" (m.operation_id) } { (if case.is_empty() { &m.operation_id } else { &case }) } }
+                div { a href={ "/operations/" (m.operation_id) } { (if case.is_empty() { &m.operation_id } else { case }) } }
             }
             div.card {
                 div.muted { (lang.t("desk.match.cards")) }
@@ -103,22 +135,28 @@ pub(crate) async fn match_region(desk: &Desk, lang: Lang, session: &Session, id:
                 }
             }
         }
-        h2 { (lang.t("desk.match.our_selectors")) }
-        ul { @for s in &selectors { li { (words::selector(lang, s)) } } }
-        @if let Some(map) = desk.map_of(lang, &selectors, true) { (map) }
-        @if let Some(card) = &their_card {
-            div.notice.ok #their-card { (lang.t("desk.match.their_card")) ": " (card_line(card)) }
-        }
+    }
+}
+
+fn conversation(desk: &Desk, lang: Lang, lines: &[(i64, bool, String)]) -> Markup {
+    html! {
         h2 { (lang.t("desk.match.conversation")) }
         @if lines.is_empty() { p.muted #no-messages { (lang.t("desk.match.no_messages")) } }
         ul.notes #conversation {
-            @for (at, mine, text) in &lines {
+            @for (at, mine, text) in lines {
                 li class=(if *mine { "mine" } else { "theirs" }) {
                     strong { (if *mine { lang.t("desk.match.we") } else { lang.t("desk.match.they") }) }
                     " · " span.muted { (desk.clock.datetime(*at)) } br; (text)
                 }
             }
         }
+    }
+}
+
+/// Disclose or withdraw our card, reopen a resolved match.
+fn actions(lang: Lang, session: &Session, m: &v1::MatchView) -> Markup {
+    let action = |verb: &str| format!("/matches/{}/{verb}", m.match_id);
+    html! {
         div.actions {
             @if !m.you_disclosed {
                 a.button #disclose-link href=(action("disclose")) { (lang.t("desk.match.disclose")) }
@@ -128,7 +166,7 @@ pub(crate) async fn match_region(desk: &Desk, lang: Lang, session: &Session, id:
                     button.secondary type="submit" { (lang.t("desk.match.withdraw")) }
                 }
             }
-            @if resolved {
+            @if m.state == v1::MatchState::Resolved as i32 {
                 form.inline method="post" action=(action("reopen")) {
                     input type="hidden" name="csrf" value=(session.csrf);
                     button.secondary #reopen-button type="submit" { (lang.t("desk.match.reopen")) }
