@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::Lang;
 use crate::accounts::{Accounts, SignIn, SignInRefused};
 use crate::i18n::LANG_COOKIE;
-use crate::layout::{Shell, notice, page, url_path};
+use crate::layout::{NavItem, Shell, notice, page, url_path};
 use crate::session::{
     SESSION_COOKIE, SIGN_IN_COOKIE, Session, Sessions, cookie, random_token, same_secret,
     set_cookie,
@@ -102,6 +102,46 @@ pub struct Ctx {
     pub lang: Lang,
     pub session: Option<Session>,
     pub path: String,
+}
+
+impl Ctx {
+    /// The shell of a site's page: its product name (a catalogue key), the page's title, its
+    /// navigation as (path, catalogue key) shown to a signed-in officer only with `active`
+    /// marked, the officer's sign-out form, and a band above the content if any.
+    pub fn shell(
+        &self,
+        product_key: &str,
+        title: String,
+        nav: &[(&str, &str)],
+        active: &str,
+        banner: Option<maud::Markup>,
+    ) -> Shell {
+        let lang = self.lang;
+        let nav = match &self.session {
+            Some(_) => nav
+                .iter()
+                .map(|(href, key)| NavItem {
+                    href: (*href).to_owned(),
+                    label: lang.t(key),
+                    active: *href == active,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Shell {
+            lang,
+            product: lang.t(product_key),
+            title,
+            nav,
+            officer: self
+                .session
+                .as_ref()
+                .map(|s| (s.label.clone(), s.csrf.clone())),
+            live: None,
+            path: self.path.clone(),
+            banner,
+        }
+    }
 }
 
 /// A site built on the gatekeeper: it draws its own shell around the shared pages.

@@ -32,7 +32,7 @@ use deconfliction_web::Lang;
 use deconfliction_web::accounts::Accounts;
 use deconfliction_web::auth::{Ctx, Gatekeeper, Site};
 use deconfliction_web::clock::Clock;
-use deconfliction_web::layout::{NavItem, Shell};
+use deconfliction_web::layout::Shell;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -83,37 +83,16 @@ impl Site for State {
     }
 
     fn shell(&self, ctx: &Ctx, title: String, active: &str) -> Shell {
+        const NAV: [(&str, &str); 3] = [
+            ("/", "console.nav.queue"),
+            ("/agencies", "console.nav.agencies"),
+            ("/stats", "console.nav.stats"),
+        ];
         let lang = ctx.lang;
-        let item = |href: &str, key: &str| NavItem {
-            href: href.to_owned(),
-            label: lang.t(key),
-            active: href == active,
-        };
-        let snapshot = self.snapshot.borrow().clone();
-        let banner = snapshot.error.as_ref().map(|e| {
+        let banner = self.snapshot.borrow().error.as_ref().map(|e| {
             maud::html! { (lang.tf("console.broker_unreachable", &[("reason", e)])) }
         });
-        Shell {
-            lang,
-            product: lang.t("console.product"),
-            title,
-            nav: if ctx.session.is_some() {
-                vec![
-                    item("/", "console.nav.queue"),
-                    item("/agencies", "console.nav.agencies"),
-                    item("/stats", "console.nav.stats"),
-                ]
-            } else {
-                Vec::new()
-            },
-            officer: ctx
-                .session
-                .as_ref()
-                .map(|s| (s.label.clone(), s.csrf.clone())),
-            live: None,
-            path: ctx.path.clone(),
-            banner,
-        }
+        ctx.shell("console.product", title, &NAV, active, banner)
     }
 }
 

@@ -34,7 +34,7 @@ use deconfliction_web::Lang;
 use deconfliction_web::accounts::Accounts;
 use deconfliction_web::auth::{Ctx, Gatekeeper, Site};
 use deconfliction_web::clock::Clock;
-use deconfliction_web::layout::{NavItem, Shell};
+use deconfliction_web::layout::Shell;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -74,36 +74,18 @@ impl Site for Desk {
     }
 
     fn shell(&self, ctx: &Ctx, title: String, active: &str) -> Shell {
+        const NAV: [(&str, &str); 5] = [
+            ("/", "desk.nav.alerts"),
+            ("/operations", "desk.nav.operations"),
+            ("/operations/new", "desk.nav.register"),
+            ("/import", "desk.nav.import"),
+            ("/status", "desk.nav.status"),
+        ];
         let lang = ctx.lang;
-        let item = |href: &str, key: &str| NavItem {
-            href: href.to_owned(),
-            label: lang.t(key),
-            active: href == active,
-        };
-        let drill = self.core.link.drill.clone();
-        Shell {
-            lang,
-            product: lang.t("desk.product"),
-            title,
-            nav: if ctx.session.is_some() {
-                vec![
-                    item("/", "desk.nav.alerts"),
-                    item("/operations", "desk.nav.operations"),
-                    item("/operations/new", "desk.nav.register"),
-                    item("/import", "desk.nav.import"),
-                    item("/status", "desk.nav.status"),
-                ]
-            } else {
-                Vec::new()
-            },
-            officer: ctx
-                .session
-                .as_ref()
-                .map(|s| (s.label.clone(), s.csrf.clone())),
-            live: None,
-            path: ctx.path.clone(),
-            banner: drill.map(|id| maud::html! { (lang.tf("desk.exercise", &[("drill", &id)])) }),
-        }
+        let banner = self.core.link.drill.as_ref().map(|id| {
+            maud::html! { (lang.tf("desk.exercise", &[("drill", id)])) }
+        });
+        ctx.shell("desk.product", title, &NAV, active, banner)
     }
 }
 
