@@ -28,6 +28,26 @@ pub struct DeskAction {
     pub text: String,
 }
 
+impl DeskAction {
+    /// An action on match `id` (the officer is filled in by the desk).
+    pub fn on_match(action: &str, id: &str) -> Self {
+        Self {
+            action: action.to_owned(),
+            match_id: id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// An action on operation `id`.
+    pub fn on_operation(action: &str, id: &str) -> Self {
+        Self {
+            action: action.to_owned(),
+            operation_id: id.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Records an action (applied and flushed before the caller answers the officer).
 pub async fn record(
     store: &std::sync::Arc<Store>,

@@ -289,10 +289,8 @@ pub(crate) async fn change(
     match result {
         Ok(_) => {
             let entry = DeskAction {
-                action: action.to_owned(),
-                match_id: id.clone(),
                 text,
-                ..Default::default()
+                ..DeskAction::on_match(action, &id)
             };
             desk.journal(&session, entry).await;
             see_other(&path)
@@ -455,15 +453,8 @@ pub(crate) async fn disclose(
         .await;
     match answer {
         Ok(_) => {
-            desk.journal(
-                &session,
-                DeskAction {
-                    action: "disclose".into(),
-                    match_id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await;
+            desk.journal(&session, DeskAction::on_match("disclose", &id))
+                .await;
             see_other(&path)
         }
         Err(status) => card_page(

@@ -237,11 +237,7 @@ pub(crate) async fn register(
         Ok(Some(op)) => {
             desk.journal(
                 &session,
-                DeskAction {
-                    action: "register".into(),
-                    operation_id: op.operation_id.clone(),
-                    ..Default::default()
-                },
+                DeskAction::on_operation("register", &op.operation_id),
             )
             .await;
             see_other(&format!("/operations/{}", op.operation_id))
@@ -392,15 +388,8 @@ pub(crate) async fn close(
         .await
         .is_ok()
     {
-        desk.journal(
-            &session,
-            DeskAction {
-                action: "close".into(),
-                operation_id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .await;
+        desk.journal(&session, DeskAction::on_operation("close", &id))
+            .await;
     }
     see_other(&path)
 }
@@ -457,15 +446,8 @@ pub(crate) async fn amend(
         .await;
     match answer {
         Ok(_) => {
-            desk.journal(
-                &session,
-                DeskAction {
-                    action: "amend".into(),
-                    operation_id: id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await;
+            desk.journal(&session, DeskAction::on_operation("amend", &id))
+                .await;
             see_other(&path)
         }
         Err(s) => refuse(op, BTreeMap::new(), Some(Desk::refusal(&s))),
