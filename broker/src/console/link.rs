@@ -50,14 +50,28 @@ pub enum LinkError {
         path: std::path::PathBuf,
         reason: String,
     },
-    #[error("broker.address {0:?} is not a URL")]
+    #[error("{0:?} is not a URL")]
     Address(String),
-    #[error("the watch centre's TLS settings are not usable: {0}")]
+    #[error("the client's TLS settings are not usable: {0}")]
     Tls(String),
 }
 
-/// A lazily connecting `Oversight` client with the watch centre's certificate.
-pub fn oversight(link: &BrokerLink) -> Result<OversightClient<Channel>, LinkError> {
+/// The name the broker's certificate must hold: `server_name`, else the host of the address
+/// (an IP is checked as an IP: the development certificate holds 127.0.0.1 and localhost).
+pub fn expected_name(link: &BrokerLink) -> String {
+    link.server_name.clone().unwrap_or_else(|| {
+        link.address
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split([':', '/']).next())
+            .unwrap_or("localhost")
+            .to_owned()
+    })
+}
+
+/// The broker's endpoint with a client certificate over mutual TLS (the console's, and the
+/// `watch`/`admin` commands').
+pub fn endpoint(link: &BrokerLink) -> Result<Endpoint, LinkError> {
     let read = |what: &'static str, path: &std::path::Path| {
         std::fs::read_to_string(path).map_err(|e| LinkError::Read {
             what,
@@ -65,24 +79,22 @@ pub fn oversight(link: &BrokerLink) -> Result<OversightClient<Channel>, LinkErro
             reason: e.to_string(),
         })
     };
-    let host = link
-        .address
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split([':', '/']).next())
-        .unwrap_or("localhost")
-        .to_owned();
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read("the federation CA", &link.ca)?))
         .identity(Identity::from_pem(
-            read("the watch centre's certificate", &link.cert)?,
-            read("the watch centre's key", &link.key)?,
+            read("the client certificate", &link.cert)?,
+            read("the client key", &link.key)?,
         ))
-        .domain_name(link.server_name.clone().unwrap_or(host));
-    let channel = Endpoint::from_shared(link.address.clone())
+        .domain_name(expected_name(link));
+    Endpoint::from_shared(link.address.clone())
         .map_err(|_| LinkError::Address(link.address.clone()))?
         .tls_config(tls)
-        .map_err(|e| LinkError::Tls(e.to_string()))?
+        .map_err(|e| LinkError::Tls(e.to_string()))
+}
+
+/// A lazily connecting `Oversight` client with the watch centre's certificate.
+pub fn oversight(link: &BrokerLink) -> Result<OversightClient<Channel>, LinkError> {
+    let channel = endpoint(link)?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         .connect_lazy();

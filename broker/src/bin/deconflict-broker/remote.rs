@@ -3,12 +3,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
+use deconflict_broker::console::config::BrokerLink;
+use deconflict_broker::console::link::{endpoint, expected_name};
 use deconfliction_proto::v1;
 use deconfliction_proto::v1::admin_client::AdminClient;
 use deconfliction_proto::v1::oversight_client::OversightClient;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 
 /// How to reach the broker, and as whom.
 #[derive(Args, Debug)]
@@ -122,29 +124,20 @@ pub enum AdminCommand {
 }
 
 pub(crate) async fn channel(c: &Connection) -> Result<Channel> {
-    let read = |p: &PathBuf| {
-        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    let link = BrokerLink {
+        address: c.broker.clone(),
+        server_name: c.server_name.clone(),
+        ca: c.ca.clone(),
+        cert: c.cert.clone(),
+        key: c.key.clone(),
     };
-    let host = c
-        .broker
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split([':', '/']).next())
-        .unwrap_or("localhost")
-        .to_owned();
-    // The name the certificate must hold: --server-name, else what --broker says (an IP is
-    // checked as an IP: the development certificate holds 127.0.0.1 and localhost).
-    let (name, source) = match &c.server_name {
-        Some(n) => (n.clone(), "--server-name"),
-        None => (host, "the host of --broker"),
+    let name = expected_name(&link);
+    let source = if c.server_name.is_some() {
+        "--server-name"
+    } else {
+        "the host of --broker"
     };
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(&c.ca)?))
-        .identity(Identity::from_pem(read(&c.cert)?, read(&c.key)?))
-        .domain_name(name.clone());
-    let connected = Endpoint::from_shared(c.broker.clone())
-        .with_context(|| format!("{} is not a URL", c.broker))?
-        .tls_config(tls)?
+    let connected = endpoint(&link)?
         .connect_timeout(std::time::Duration::from_secs(10))
         .connect()
         .await;
