@@ -219,34 +219,34 @@ pub(crate) async fn start(
 }
 
 /// Follows the daemon's own event feed (the one `deconflict watch` reads) and bumps the
-/// change counter at every event; every few seconds too, for sync states and countdowns.
+/// change counter at every event (an alert stored, an operation confirmed or refused); a feed
+/// that ends is followed again a second later. Countdowns and ages move with the live
+/// streams' own refresh, not here.
 async fn follow(desk: Shared, mut shutdown: watch::Receiver<bool>) {
-    let request = || {
-        Request::new(pb::WatchRequest {
+    loop {
+        let request = Request::new(pb::WatchRequest {
             after_seq: 0,
             backlog: false,
-        })
-    };
-    let mut stream = match desk.control.watch(request()).await {
-        Ok(s) => Some(s.into_inner()),
-        Err(e) => {
-            tracing::warn!(error = %e, "the duty desk cannot follow the daemon's events");
-            None
-        }
-    };
-    loop {
-        let event = async {
-            match stream.as_mut() {
-                Some(s) => s.next().await,
-                None => std::future::pending().await,
+        });
+        match desk.control.watch(request).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                loop {
+                    tokio::select! {
+                        event = stream.next() => match event {
+                            Some(_) => desk.bump.send_modify(|n| *n += 1),
+                            None => break,
+                        },
+                        _ = shutdown.wait_for(|s| *s) => return,
+                    }
+                }
             }
-        };
+            Err(e) => tracing::warn!(error = %e, "the duty desk cannot follow the daemon's events"),
+        }
         tokio::select! {
-            e = event => if e.is_none() { stream = None },
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        desk.bump.send_modify(|n| *n += 1);
     }
 }
 
