@@ -106,19 +106,65 @@ pub struct JointShareSection {
     pub key_epoch: u32,
 }
 
-/// The embedded store (sled).
+/// Where the ledger lives: the embedded store (sled, one process) or a PostgreSQL-family
+/// database shared by any number of broker replicas.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
+    /// `sled` (the default: a folder under `server.data_dir`) or `postgres`.
+    pub backend: StoreBackend,
     /// sled's page cache, in MiB. The broker's resident memory is about this plus the
     /// in-memory indexes (about 90 bytes per stored token) plus sled's own bookkeeping;
     /// docs/operations.md gives the budget at 10 M stored tokens.
     pub cache_mib: u64,
+    /// The database, when `backend = "postgres"`.
+    pub postgres: PostgresSection,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
-        Self { cache_mib: 256 }
+        Self {
+            backend: StoreBackend::Sled,
+            cache_mib: 256,
+            postgres: PostgresSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Sled,
+    Postgres,
+}
+
+/// The connection string holds a password, so it is read from a file or the environment,
+/// never from this file or the command line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresSection {
+    /// A file (0600) holding the connection string, `postgresql://user:pw@host:5432/db` or
+    /// `host=... user=... dbname=...`.
+    pub url_file: Option<PathBuf>,
+    /// Or the environment variable that holds it (a Kubernetes Secret, a systemd credential).
+    pub url_env: Option<String>,
+    /// The CA that signed the database server's certificate: TLS to the database, verified.
+    /// Without it the connection is plain (loopback or a private network only).
+    pub ca_cert: Option<PathBuf>,
+    /// Connections for reads (the writer and the wake-up listener have one each).
+    pub pool_size: usize,
+    pub connect_timeout_seconds: u64,
+}
+
+impl Default for PostgresSection {
+    fn default() -> Self {
+        Self {
+            url_file: None,
+            url_env: None,
+            ca_cert: None,
+            pool_size: 8,
+            connect_timeout_seconds: 5,
+        }
     }
 }
 

@@ -79,6 +79,11 @@ impl Federation {
         config.secrets.audit_key = dir.path().join("secrets/audit-checkpoint.key");
         config.token_service.seed = dir.path().join("secrets/token-service.seed");
         adjust(&mut config);
+        if pg::suite_on_postgres()
+            && config.store.backend == deconflict_broker::config::StoreBackend::Sled
+        {
+            pg::use_postgres(&mut config, dir.path());
+        }
         let mut fed = Self {
             dir,
             pki,
@@ -126,10 +131,36 @@ impl Federation {
     }
 
     pub async fn channel(&self, agency: &str) -> Result<Channel, tonic::transport::Error> {
+        self.channel_at(self.addr(), agency).await
+    }
+
+    /// The same, to another broker of this federation (a replica on the same database).
+    pub async fn channel_at(
+        &self,
+        addr: std::net::SocketAddr,
+        agency: &str,
+    ) -> Result<Channel, tonic::transport::Error> {
         let dir = self.agency_dir(agency);
         let cert = std::fs::read_to_string(dir.join("cert.pem")).unwrap();
         let key = std::fs::read_to_string(dir.join("key.pem")).unwrap();
-        connect(self.addr(), &self.ca_pem(), Some((&cert, &key))).await
+        connect(addr, &self.ca_pem(), Some((&cert, &key))).await
+    }
+
+    pub async fn client_at(
+        &self,
+        addr: std::net::SocketAddr,
+        agency: &str,
+    ) -> BrokerClient<Channel> {
+        BrokerClient::new(self.channel_at(addr, agency).await.unwrap())
+    }
+
+    /// Another broker process on this federation's store (a replica: same database, same
+    /// secrets, its own port and data folder), started in this process.
+    pub async fn start_replica(&self, n: usize) -> RunningBroker {
+        let mut config = self.config.clone();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.server.data_dir = self.dir.path().join(format!("replica-{n}"));
+        start(&config, Mode::Broker).await.unwrap()
     }
 
     /// A server certificate of this federation's CA for localhost and 127.0.0.1 (a second
@@ -510,6 +541,7 @@ pub mod desk;
 pub mod drill;
 pub mod joint;
 pub mod local;
+pub mod pg;
 pub mod scan;
 pub mod sim;
 pub mod web;

@@ -161,8 +161,13 @@ pub struct TlsSection {
 pub struct BrokerSection {
     /// `host:port` or `https://host:port`.
     pub address: String,
+    /// Further replicas of the same broker (one shared database), tried in order when the
+    /// one in use stops answering. Their certificates must hold `tls_domain` (or their host).
+    pub replicas: Vec<String>,
     /// Name to check the broker's certificate against (default: the address's host).
     pub tls_domain: Option<String>,
+    /// How often the replica in use is probed when there are replicas, seconds.
+    pub failover_probe_seconds: u64,
     /// Deadline of one call to the broker, seconds.
     pub call_timeout_seconds: u64,
     /// Deadline of a TCP+TLS connection attempt, seconds.
@@ -173,7 +178,9 @@ impl Default for BrokerSection {
     fn default() -> Self {
         Self {
             address: "127.0.0.1:7443".into(),
+            replicas: Vec::new(),
             tls_domain: None,
+            failover_probe_seconds: 2,
             call_timeout_seconds: 20,
             connect_timeout_seconds: 5,
         }

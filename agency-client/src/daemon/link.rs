@@ -56,6 +56,8 @@ pub struct Link {
     info: Mutex<Option<v1::FederationInfo>>,
     /// The drill this daemon takes part in (None: the live federation).
     pub drill: Option<String>,
+    /// The broker's replicas, when more than one address is configured (see [`super::failover`]).
+    pub replicas: Option<std::sync::Arc<super::failover::Replicas>>,
 }
 
 /// Reads a PEM file named by the configuration key `key` (`[tls] ca`, ...).
@@ -90,6 +92,15 @@ pub(super) fn channel(
     tls: ClientTlsConfig,
     connect_timeout: Duration,
 ) -> Result<Channel, LinkError> {
+    Ok(endpoint(address, domain, tls, connect_timeout)?.connect_lazy())
+}
+
+pub(super) fn endpoint(
+    address: &str,
+    domain: Option<&str>,
+    tls: ClientTlsConfig,
+    connect_timeout: Duration,
+) -> Result<Endpoint, LinkError> {
     let (url, host) = endpoint_of(address)?;
     let tls = tls.domain_name(domain.unwrap_or(&host).to_string());
     let endpoint = Endpoint::from_shared(url)
@@ -100,7 +111,7 @@ pub(super) fn channel(
         .http2_keep_alive_interval(Duration::from_secs(15))
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true);
-    Ok(endpoint.connect_lazy())
+    Ok(endpoint)
 }
 
 impl Link {
@@ -113,12 +124,28 @@ impl Link {
                 read(&config.tls.key, "[tls] key")?,
             ));
         let connect_timeout = Duration::from_secs(config.broker.connect_timeout_seconds.max(1));
-        let broker_channel = channel(
-            &config.broker.address,
-            config.broker.tls_domain.as_deref(),
-            tls.clone(),
-            connect_timeout,
-        )?;
+        let (broker_channel, replicas) = if config.broker.replicas.is_empty() {
+            let channel = channel(
+                &config.broker.address,
+                config.broker.tls_domain.as_deref(),
+                tls.clone(),
+                connect_timeout,
+            )?;
+            (channel, None)
+        } else {
+            let mut endpoints = Vec::new();
+            for address in std::iter::once(&config.broker.address).chain(&config.broker.replicas) {
+                let e = endpoint(
+                    address,
+                    config.broker.tls_domain.as_deref(),
+                    tls.clone(),
+                    connect_timeout,
+                )?;
+                endpoints.push((address.clone(), e));
+            }
+            let (channel, replicas) = super::failover::Replicas::new(endpoints)?;
+            (channel, Some(std::sync::Arc::new(replicas)))
+        };
         let token_channel = match &config.token_service.address {
             Some(addr) => channel(
                 addr,
@@ -152,6 +179,7 @@ impl Link {
             broker_name,
             info: Mutex::new(None),
             drill: config.drill.as_ref().map(|d| d.id.clone()),
+            replicas,
         })
     }
 

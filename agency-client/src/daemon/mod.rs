@@ -14,6 +14,7 @@ mod core;
 mod desk;
 mod drill;
 mod epochs;
+mod failover;
 mod ingest;
 mod joint;
 mod joint_link;
@@ -145,6 +146,13 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
             tracing::error!(error = %e, "control server stopped");
         }
     }));
+    if let Some(replicas) = &core.link.replicas {
+        tasks.push(tokio::spawn(failover::run(
+            replicas.clone(),
+            std::time::Duration::from_secs(core.config.broker.failover_probe_seconds.max(1)),
+            rx.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(outbox::run(core.clone(), rx.clone())));
     tasks.push(tokio::spawn(alerts::run(
         core.clone(),

@@ -202,22 +202,34 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
 impl AuditLog {
     /// Resumes the chain after the last stored record.
     pub fn open(store: &dyn Store) -> Result<Self, StoreError> {
-        let head = match store.last_with_prefix(PREFIX)? {
-            None => (0, [0u8; 32]),
-            Some((k, v)) => {
-                let r = decode(&k, &v)?;
-                let hash = unhex(&r.hash).ok_or_else(|| StoreError::Corrupt {
-                    key: format!("au/{}", r.seq),
-                    reason: "hash is not 32 bytes of hex".into(),
-                })?;
-                (r.seq, hash)
-            }
-        };
         Ok(Self {
-            head: Mutex::new(head),
+            head: Mutex::new(read_head(store)?),
         })
     }
+}
 
+/// The chain's head as the store holds it now.
+pub fn stored_head(store: &dyn Store) -> Result<Checkpoint, StoreError> {
+    let (seq, hash) = read_head(store)?;
+    Ok(Checkpoint { seq, hash })
+}
+
+/// The last stored record's sequence number and hash.
+fn read_head(store: &dyn Store) -> Result<(u64, [u8; 32]), StoreError> {
+    Ok(match store.last_with_prefix(PREFIX)? {
+        None => (0, [0u8; 32]),
+        Some((k, v)) => {
+            let r = decode(&k, &v)?;
+            let hash = unhex(&r.hash).ok_or_else(|| StoreError::Corrupt {
+                key: format!("au/{}", r.seq),
+                reason: "hash is not 32 bytes of hex".into(),
+            })?;
+            (r.seq, hash)
+        }
+    })
+}
+
+impl AuditLog {
     /// The chain's head: the last record's sequence number and hash (0 and zeros when empty).
     pub fn head(&self) -> Checkpoint {
         let head = self.head.lock().unwrap_or_else(|p| p.into_inner());
@@ -236,6 +248,11 @@ impl AuditLog {
         at_unix: i64,
     ) -> Result<(), StoreError> {
         let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        if store.shared() && !events.is_empty() {
+            // Other replicas extend the chain too; the caller holds the writers' lock, so the
+            // head read now stays the head until this batch is applied.
+            *head = read_head(store)?;
+        }
         let (mut seq, mut prev) = *head;
         for e in events {
             seq += 1;

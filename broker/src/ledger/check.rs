@@ -86,7 +86,7 @@ impl Ledger {
                 Notifications::default(),
             ));
         }
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let notified = notify_owners(&mut txn, touched, now)?;
         txn.audit(

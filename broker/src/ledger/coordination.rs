@@ -167,7 +167,7 @@ impl Ledger {
             Coordinate::Note(text) => Coordinate::Note(note_text(&text)?),
             other => other,
         };
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let m: MatchRecord = txn
             .get_rec(&keys::match_record(id))?

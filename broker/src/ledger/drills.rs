@@ -60,7 +60,7 @@ impl Ledger {
         drill: &DrillRecord,
         now: i64,
     ) -> Result<Notifications> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let key = keys::drill(&drill.id);
         if txn.get(&key)?.is_some() {
@@ -88,7 +88,7 @@ impl Ledger {
         action: &'static str,
         now: i64,
     ) -> Result<Notifications> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         txn.put_rec(keys::drill(&drill.id), drill)?;
         let mut event = AuditEvent::new(actor, action).id(&drill.id);

@@ -17,7 +17,7 @@ impl Ledger {
     /// live federation. A fresh store takes the drill's id; a store of another drill, a drill
     /// store served as live or a live store served as a drill is refused.
     pub fn bind_drill(&self, drill: Option<&str>) -> Result<()> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let recorded = self.store.get(keys::DRILL_ID)?;
         let recorded = recorded.as_deref().map(String::from_utf8_lossy);
         match (recorded.as_deref(), drill) {
@@ -79,7 +79,7 @@ impl Ledger {
         reason: &str,
         now: i64,
     ) -> Result<Notifications> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         if self.store.get(keys::DRILL_HALTED)?.is_some() {
             return Ok(Notifications::default());
         }
@@ -105,7 +105,7 @@ impl Ledger {
         drill_id: &str,
         now: i64,
     ) -> Result<Notifications> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let told = self.tell_participants(&mut txn, drill_id, false, "", now)?;
         txn.audit(

@@ -16,7 +16,9 @@ pub mod drills;
 mod exercise;
 pub mod format;
 pub mod keys;
+mod lease;
 mod matching;
+pub mod migrate;
 mod op_index;
 mod operations;
 mod postings;
@@ -104,6 +106,8 @@ pub struct Ledger {
     opened: Opened,
     /// In a drill's ledger, why the drill was halted (see [`exercise`]).
     drill_halted: std::sync::RwLock<Option<String>>,
+    /// This process among replicas sharing the store (see [`lease`]).
+    replica: uuid::Uuid,
 }
 
 /// What [`Ledger::open`] did before the ledger could serve, for the start-up log.
@@ -128,6 +132,7 @@ impl Ledger {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        migrate::refuse_incomplete(store.as_ref())?;
         let upgraded = format::upgrade(store.as_ref(), now)?;
         let audit = Arc::new(AuditLog::open(store.as_ref())?);
         let incarnation = queue::open_incarnation(store.as_ref())?;
@@ -147,6 +152,7 @@ impl Ledger {
                 indexes: report,
             },
             drill_halted: std::sync::RwLock::default(),
+            replica: uuid::Uuid::new_v4(),
         })
     }
 
@@ -167,12 +173,21 @@ impl Ledger {
 
     /// The audit chain's head, to be kept outside the store as a checkpoint.
     pub fn audit_head(&self) -> crate::ledger::audit::Checkpoint {
+        if self.store.shared() {
+            // Other replicas extend the chain too: the store has the head.
+            if let Ok(head) = crate::ledger::audit::stored_head(self.store.as_ref()) {
+                return head;
+            }
+        }
         self.audit.head()
     }
 
     /// Appends audit events on their own (reads that leave a trace, token evaluations).
     /// Durable with the next group flush.
     pub fn audit_only(&self, events: Vec<crate::ledger::audit::AuditEvent>, at: i64) -> Result<()> {
+        // The chain has one head: its records are appended by one writer at a time, in every
+        // replica.
+        let _guard = self.lock()?;
         self.audit.apply_with(
             self.store.as_ref(),
             crate::store::WriteBatch::default(),
@@ -188,7 +203,7 @@ impl Ledger {
         if dir.exists() {
             return Err(BrokerError::BackupTargetExists(dir.to_path_buf()));
         }
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         Ok(self.store.export_to(dir)?)
     }
 
@@ -204,10 +219,28 @@ impl Ledger {
         &self.store
     }
 
-    fn lock(&self) -> MutexGuard<'_, ()> {
+    /// The writer lock: this process's, then (for a shared store) every replica's.
+    fn lock(&self) -> Result<WriterGuard<'_>, StoreError> {
         // The guarded data is `()`: a panic elsewhere cannot have left it inconsistent, and
         // batches are atomic, so a poisoned lock is safe to take over.
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+        let local = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.store.lock_writers()?;
+        Ok(WriterGuard {
+            _local: local,
+            store: self.store.as_ref(),
+        })
+    }
+}
+
+/// Holds the ledger's writer lock; lets go of the store's (other replicas') lock on drop.
+struct WriterGuard<'a> {
+    _local: MutexGuard<'a, ()>,
+    store: &'a dyn Store,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        self.store.unlock_writers();
     }
 }
 

@@ -130,7 +130,7 @@ impl Ledger {
     ) -> Result<(Registered, Notifications)> {
         self.check_token_count(new.tokens.len())?;
         let digest = new.digest();
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         if let Some(existing) = txn.get_rec::<OpRecord>(&keys::op(&new.id))? {
             if existing.agency != agency.as_str() {
@@ -214,7 +214,7 @@ impl Ledger {
         amendment: Amendment,
         now: i64,
     ) -> Result<(OpRecord, u32, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let mut record = self.own_open_op(&txn, agency, id)?;
         if record.state != OpState::Open {
@@ -297,7 +297,7 @@ impl Ledger {
         id: &Uuid,
         now: i64,
     ) -> Result<(OpRecord, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let mut record = self.own_open_op(&txn, agency, id)?;
         if record.state == OpState::Open {
@@ -327,7 +327,9 @@ impl Ledger {
         let mut after = after;
         let mut out = Vec::new();
         loop {
-            let ids = self.indexes.ops().agency_ops(agency.as_str(), after, limit);
+            let ids =
+                self.indexes
+                    .agency_ops(self.store.as_ref(), agency.as_str(), after, limit)?;
             for id in &ids {
                 if let Some(record) = txn.get_rec::<OpRecord>(&keys::op(id))?
                     && (include_ended || record.state == OpState::Open)
@@ -348,9 +350,9 @@ impl Ledger {
 
     /// Expires open operations whose window has ended, at most `limit` per call.
     pub fn sweep_expired(&self, now: i64, limit: usize) -> Result<(usize, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
-        let due = self.indexes.ops().due(now, limit);
+        let due = self.indexes.due(self.store.as_ref(), now, limit)?;
         let mut count = 0;
         for (end, id) in due {
             match txn.get_rec::<OpRecord>(&keys::op(&id))? {

@@ -147,7 +147,7 @@ impl Ledger {
         id: &Uuid,
         now: i64,
     ) -> Result<Notifications> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let m: MatchRecord = txn
             .get_rec(&keys::match_record(id))?

@@ -71,6 +71,15 @@ impl AlertHub {
         }
     }
 
+    /// Agencies someone is subscribed to now.
+    fn watched(&self) -> Vec<AgencyId> {
+        let map = self.agencies.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
     pub(crate) fn subscribe(
         &self,
         agency: &AgencyId,
@@ -204,6 +213,18 @@ impl Ledger {
             .subscribe(agency, || durable_last_seq(store.as_ref(), agency))?)
     }
 
+    /// Wakes this replica's subscribers for alerts other replicas queued: the sequence in the
+    /// store is the truth, whatever notification brought us here. Returns how many agencies
+    /// were looked at.
+    pub fn refresh_alert_hub(&self) -> Result<usize> {
+        let watched = self.hub.watched();
+        for agency in &watched {
+            let seq = durable_last_seq(self.store.as_ref(), agency)?;
+            self.hub.publish(agency, seq);
+        }
+        Ok(watched.len())
+    }
+
     /// Up to `limit` queued alerts with `after < seq <= upto`, in order.
     pub fn read_alerts(
         &self,
@@ -259,7 +280,7 @@ impl Ledger {
                 incarnation: self.incarnation,
             });
         }
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let state_key = keys::queue_state(agency);
         let mut state: QueueState = txn.get_rec(&state_key)?.unwrap_or_default();

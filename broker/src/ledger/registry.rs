@@ -31,6 +31,15 @@ pub struct MatchFilter {
 
 impl Ledger {
     pub fn agency_entry(&self, agency: &AgencyId) -> Result<Option<AgencyEntry>> {
+        if self.store.shared() {
+            // Another replica may have suspended or revoked the agency a moment ago: every
+            // call reads the entry (one keyed read), so that takes effect everywhere at once.
+            let key = keys::registry(agency);
+            return Ok(match self.store.get(&key)? {
+                Some(bytes) => Some(decode(&key, &bytes)?),
+                None => None,
+            });
+        }
         if let Ok(cache) = self.registry_cache.read()
             && let Some(hit) = cache.get(agency)
         {
@@ -59,7 +68,7 @@ impl Ledger {
     /// Adds the configured agencies that the registry does not know yet; entries changed by
     /// an admin since are left alone.
     pub fn seed_registry(&self, entries: &[(AgencyId, i32, String)], now: i64) -> Result<usize> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let mut added = Vec::new();
         for (agency, role, name) in entries {
@@ -92,7 +101,7 @@ impl Ledger {
     /// mirrors it: entries are added or replaced, never removed (the broker removes none).
     /// Returns how many entries changed.
     pub fn mirror_registry(&self, entries: &[(AgencyId, AgencyEntry)], now: i64) -> Result<usize> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let mut changed = Vec::new();
         for (agency, entry) in entries {
@@ -137,7 +146,7 @@ impl Ledger {
         display_name: &str,
         now: i64,
     ) -> Result<(AgencyEntry, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let key = keys::registry(agency);
         let previous: Option<AgencyEntry> = txn.get_rec(&key)?;
@@ -172,7 +181,7 @@ impl Ledger {
         if admin == agency && suspend {
             return Err(BrokerError::SelfSuspension);
         }
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let key = keys::registry(agency);
         let mut entry: AgencyEntry = txn
@@ -188,10 +197,9 @@ impl Ledger {
         txn.put_rec(key, &entry)?;
         let mut closed = 0;
         if suspend && close_operations {
-            let ids = self
-                .indexes
-                .ops()
-                .agency_ops(agency.as_str(), None, usize::MAX);
+            let ids =
+                self.indexes
+                    .agency_ops(self.store.as_ref(), agency.as_str(), None, usize::MAX)?;
             for id in ids {
                 if let Some(mut op) = txn.get_rec::<OpRecord>(&keys::op(&id))?
                     && op.state == OpState::Open

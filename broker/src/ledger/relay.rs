@@ -154,7 +154,7 @@ impl Ledger {
         text: &str,
         now: i64,
     ) -> Result<(PartyView, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let (m, s) = self.party_match(&txn, agency, id)?;
         let to = s.other();
@@ -183,7 +183,7 @@ impl Ledger {
         card: Card,
         now: i64,
     ) -> Result<(PartyView, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         side_mut(&mut m, s).card = Some(card);
@@ -226,7 +226,7 @@ impl Ledger {
         id: &Uuid,
         now: i64,
     ) -> Result<(PartyView, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         if m.cards_exchanged {
@@ -258,7 +258,7 @@ impl Ledger {
             }
             StateChange::Reopen => (MatchState::Open, 0, String::new()),
         };
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let (mut m, s) = self.party_match(&txn, agency, id)?;
         if m.state == MatchState::Resolved && state == MatchState::Resolved && m.outcome != outcome

@@ -32,7 +32,7 @@ pub struct Purged {
 
 impl Ledger {
     pub fn purge(&self, retention: &Retention, now: i64) -> Result<(Purged, Notifications)> {
-        let _guard = self.lock();
+        let _guard = self.lock()?;
         let mut txn = self.txn();
         let mut purged = Purged::default();
         if let Some(age) = retention.ended_operations {
@@ -60,7 +60,9 @@ impl Ledger {
     fn purge_ended_operations(&self, txn: &mut Txn<'_>, age: i64, now: i64) -> Result<u64> {
         let mut n = 0;
         // Only what is due is read: the index knows when each operation ended.
-        let due = self.indexes.ops().ended_by(now.saturating_sub(age));
+        let due = self
+            .indexes
+            .ended_by(self.store.as_ref(), now.saturating_sub(age))?;
         for (ended_at, id) in due {
             let key = keys::op(&id);
             let agency = match txn.get_rec::<OpRecord>(&key)? {

@@ -103,8 +103,17 @@ impl<'a> Txn<'a> {
         for q in &self.notifications.queued {
             hub.ensure(&q.agency, || durable_last_seq(self.store, &q.agency))?;
         }
-        audit.apply_with(self.store, self.batch, self.audit, at)?;
-        self.indexes.apply(self.index_changes);
+        let mut batch = self.batch;
+        if !self.notifications.queued.is_empty() {
+            batch.wake_others();
+        }
+        if self.indexes.in_store() {
+            self.indexes.write(self.index_changes, &mut batch);
+            audit.apply_with(self.store, batch, self.audit, at)?;
+        } else {
+            audit.apply_with(self.store, batch, self.audit, at)?;
+            self.indexes.apply(self.index_changes);
+        }
         Ok(self.notifications)
     }
 }

@@ -13,11 +13,49 @@ use crate::transport::tls::ReloadableTls;
 /// Operations expired per sweep round; more wait for the next round.
 const SWEEP_LIMIT: usize = 10_000;
 
+/// How long a replica's lease on a housekeeping task lasts (renewed at half time): another
+/// replica takes over this long after the holder stopped.
+const LEASE_SECONDS: i64 = 30;
+
+/// Whether this replica runs `task` now (always, on an embedded store).
+fn leased(core: &Core, task: &str) -> bool {
+    match core.ledger.hold_lease(task, Core::now(), LEASE_SECONDS) {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e, task, "cannot take the housekeeping lease; skipped");
+            false
+        }
+    }
+}
+
+/// Wakes this replica's alert subscribers when other replicas sharing the store queued
+/// alerts (a no-op task on an embedded store, which has no other writer).
+pub async fn alert_wakeups(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let Some(mut wakeups) = core.ledger.store().wakeups() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            changed = wakeups.changed() => if changed.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let ledger = core.ledger.clone();
+        match tokio::task::spawn_blocking(move || ledger.refresh_alert_hub()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "alert wake-up: cannot read the queues"),
+            Err(e) => tracing::error!(error = %e, "alert wake-up task failed"),
+        }
+    }
+}
+
 pub async fn expiry_sweeper(core: Arc<Core>, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+        if !leased(&core, "expiry") {
+            continue;
         }
         loop {
             match core.ledger.sweep_expired(Core::now(), SWEEP_LIMIT) {
@@ -142,6 +180,9 @@ pub async fn retention_sweeper(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+        if !leased(&core, "retention") {
+            continue;
         }
         match core.ledger.purge(&retention, Core::now()) {
             Ok((purged, notes)) => {

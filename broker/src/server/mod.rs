@@ -26,6 +26,7 @@ use crate::transport::access::Gate;
 use crate::transport::tls::{ReloadableTls, TlsError, TlsPaths};
 
 pub use running::RunningBroker;
+pub use store::{open_store, postgres_options};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -3,13 +3,14 @@
 
 use std::sync::{Arc, Weak};
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, PostgresSection, StoreBackend};
 use crate::core::Core;
 use crate::identity::AgencyId;
 use crate::ledger::{Ledger, Policy};
 use crate::ops::metrics::Metrics;
 use crate::secrets::pepper::Pepper;
-use crate::store::{Flusher, SledStore, Store};
+use crate::store::postgres::PgOptions;
+use crate::store::{Flusher, PgStore, SledStore, Store};
 use crate::transport::ratelimit::RateLimiter;
 use deconfliction_proto::v1;
 
@@ -44,6 +45,26 @@ pub(super) fn open_core(
         path: data.clone(),
         reason: e.to_string(),
     })?;
+    let store = open_store(config)?;
+    if let Some(pepper) = pepper {
+        pepper.bind(store.as_ref(), &config.secrets.pepper_paths())?;
+    }
+    build_core(config, store, metrics)
+}
+
+/// The configured store: the sled folder under the data directory, or the shared database.
+pub fn open_store(config: &BrokerConfig) -> Result<Arc<dyn Store>, StartError> {
+    let data = &config.server.data_dir;
+    if config.store.backend == StoreBackend::Postgres {
+        let options = postgres_options(&config.store.postgres)?;
+        let store = PgStore::open(&options)?;
+        tracing::info!(
+            pool = options.pool_size,
+            tls = options.ca_cert.is_some(),
+            "store: the shared PostgreSQL database"
+        );
+        return Ok(Arc::new(store));
+    }
     if config.store.cache_mib < MIN_CACHE_MIB {
         return Err(StartError::Config(format!(
             "store.cache_mib = {} is too small: give at least {MIN_CACHE_MIB} (the default is 256)",
@@ -54,10 +75,64 @@ pub(super) fn open_core(
         return Err(StartError::Config(reason));
     }
     let cache = config.store.cache_mib.saturating_mul(1024 * 1024);
-    let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(&data.join("store"), cache)?);
-    if let Some(pepper) = pepper {
-        pepper.bind(store.as_ref(), &config.secrets.pepper_paths())?;
+    Ok(Arc::new(SledStore::open_with_cache(
+        &data.join("store"),
+        cache,
+    )?))
+}
+
+/// Where the connection string comes from: a file or an environment variable, exactly one.
+/// It holds a password, so it is never on the command line or in broker.toml.
+pub fn postgres_options(section: &PostgresSection) -> Result<PgOptions, StartError> {
+    let url = match (&section.url_file, &section.url_env) {
+        (Some(path), None) => std::fs::read_to_string(path).map_err(|e| {
+            StartError::Config(format!(
+                "store.postgres.url_file {}: {e}; it must hold the database connection string",
+                path.display()
+            ))
+        })?,
+        (None, Some(var)) => std::env::var(var).map_err(|_| {
+            StartError::Config(format!(
+                "store.postgres.url_env names {var}, which is not set (or not UTF-8); set it to                  the database connection string"
+            ))
+        })?,
+        (Some(_), Some(_)) => {
+            return Err(StartError::Config(
+                "store.postgres: give url_file or url_env, not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(StartError::Config(
+                "store.backend = \"postgres\" needs store.postgres.url_file (a 0600 file) or \
+                 store.postgres.url_env (an environment variable) with the connection string"
+                    .into(),
+            ));
+        }
+    };
+    if url.trim().is_empty() {
+        return Err(StartError::Config(
+            "the database connection string is empty".into(),
+        ));
     }
+    if section.pool_size == 0 || section.pool_size > 256 {
+        return Err(StartError::Config(format!(
+            "store.postgres.pool_size = {} is out of range: give 1 to 256",
+            section.pool_size
+        )));
+    }
+    Ok(PgOptions {
+        url: url.trim().to_string(),
+        ca_cert: section.ca_cert.clone(),
+        pool_size: section.pool_size,
+        connect_timeout: std::time::Duration::from_secs(section.connect_timeout_seconds.max(1)),
+    })
+}
+
+fn build_core(
+    config: &BrokerConfig,
+    store: Arc<dyn Store>,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<Core>, Weak<dyn Store>), StartError> {
     let store_weak = Arc::downgrade(&store);
     let flush_metrics = metrics.clone();
     let flusher = Flusher::start(

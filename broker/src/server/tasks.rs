@@ -42,6 +42,10 @@ pub(super) fn spawn(
             Duration::from_secs(config.retention.sweep_seconds.max(1)),
             shutdown.clone(),
         )));
+        tasks.push(tokio::spawn(background::alert_wakeups(
+            core.clone(),
+            shutdown.clone(),
+        )));
         tasks.push(tokio::spawn(background::expiry_sweeper(
             core.clone(),
             Duration::from_secs(config.server.expiry_sweep_seconds.max(1)),

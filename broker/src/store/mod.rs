@@ -5,11 +5,16 @@
 //!   it or none of it is there (no half-written record).
 //! - Nothing is durable until a [`Flusher`] flush that *started after* the write has
 //!   completed. Callers acknowledge a write only after that.
+//! - Writers are serialized: within a process by the ledger's writer lock, across processes
+//!   sharing one database by [`Store::lock_writers`]. Everything a writer reads under both
+//!   locks is the last committed state.
 
 mod flusher;
+pub mod postgres;
 mod sled_store;
 
 pub use flusher::Flusher;
+pub use postgres::PgStore;
 pub use sled_store::{FORMAT_KEY, FORMAT_VERSION, SledStore};
 
 /// The store's own error: always an I/O or corruption problem, never the caller's input.
@@ -26,12 +31,20 @@ pub enum StoreError {
     TooNew { found: u32, supported: u32 },
     #[error("the group-commit flusher has stopped")]
     FlusherStopped,
+    /// The database cannot be reached or refused the work: answered UNAVAILABLE, retried by
+    /// the caller, never a half-applied change.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database cannot be served at all (start-up): what to fix is in the message.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Ordered inserts and removals, applied all together by [`Store::apply`].
 #[derive(Debug, Default)]
 pub struct WriteBatch {
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    wake: bool,
 }
 
 impl WriteBatch {
@@ -45,6 +58,16 @@ impl WriteBatch {
 
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Asks a shared store to wake the other processes once the batch is committed (it queued
+    /// alerts that their subscribers may be waiting for).
+    pub fn wake_others(&mut self) {
+        self.wake = true;
+    }
+
+    pub(crate) fn wakes(&self) -> bool {
+        self.wake
     }
 
     pub(crate) fn into_ops(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
@@ -134,6 +157,25 @@ pub fn for_each_prefixed<E: From<StoreError>>(
     }
 }
 
+/// Copies every pair of `from` into `to`, a page at a time (export, migration between
+/// backends); returns how many.
+pub fn copy_all(from: &dyn Store, to: &dyn Store) -> Result<u64, StoreError> {
+    const PAGE: usize = 4096;
+    let mut n = 0u64;
+    let mut batch = WriteBatch::default();
+    for_each_prefixed(from, b"", |k, v| {
+        batch.put(k.to_vec(), v.to_vec());
+        n += 1;
+        if n.is_multiple_of(PAGE as u64) {
+            to.apply(std::mem::take(&mut batch))?;
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    to.apply(batch)?;
+    to.flush_blocking()?;
+    Ok(n)
+}
+
 /// A sorted, durable key-value store.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -160,4 +202,25 @@ pub trait Store: Send + Sync + 'static {
     fn size_on_disk(&self) -> Result<u64, StoreError>;
     /// Writes a consistent copy of the whole store into `dir`.
     fn export_to(&self, dir: &std::path::Path) -> Result<u64, StoreError>;
+    /// Whether other processes write this store too: then nothing read from it may be cached
+    /// in memory beyond one writer-locked transaction.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Serializes this writer against writers in other processes, until
+    /// [`Store::unlock_writers`]. Called under the ledger's own writer lock; an embedded store
+    /// has no other process to wait for.
+    fn lock_writers(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn unlock_writers(&self) {}
+    /// Ticks whenever another process may have queued alerts (and at least once a second), for
+    /// stores that are [`Store::shared`].
+    fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+    /// What the store is, for logs and the health page (`sled`, `postgres`).
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
 }

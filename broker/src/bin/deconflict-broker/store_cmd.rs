@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Subcommand;
 use deconflict_broker::config::BrokerConfig;
+use deconflict_broker::config::PostgresSection;
 use deconflict_broker::ledger::compact::compact;
+use deconflict_broker::ledger::migrate::migrate;
+use deconflict_broker::server::postgres_options;
+use deconflict_broker::store::{PgStore, SledStore, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum StoreCommand {
@@ -22,12 +26,104 @@ pub enum StoreCommand {
         #[arg(long)]
         keep_old: bool,
     },
+    /// With every broker stopped: move the ledger between the embedded store and a
+    /// PostgreSQL database, either way. The target must be empty; the copy is checked (every
+    /// record, the audit chain) before the command says done. Run it again to redo one that
+    /// was interrupted. The connection string comes from a file or the environment, never
+    /// from the command line.
+    #[command(
+        after_help = "Examples:\n  deconflict-broker store migrate --from /var/lib/deconflict/store \
+                      --to postgres --url-file /etc/deconflict/database-url\n  \
+                      deconflict-broker store migrate --from postgres --url-env DECONFLICT_DATABASE_URL \
+                      --to /var/lib/deconflict/store"
+    )]
+    Migrate {
+        /// Where the ledger is: a sled store folder (`<data_dir>/store`) or `postgres`.
+        #[arg(long)]
+        from: String,
+        /// Where it goes: `postgres`, or a new sled store folder.
+        #[arg(long)]
+        to: String,
+        /// A file holding the database connection string.
+        #[arg(long)]
+        url_file: Option<PathBuf>,
+        /// Or the environment variable holding it.
+        #[arg(long)]
+        url_env: Option<String>,
+        /// The database server's CA (TLS to the database).
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
+    },
 }
 
 pub fn run(command: StoreCommand) -> Result<()> {
     match command {
         StoreCommand::Compact { config, keep_old } => compact_store(&config, keep_old),
+        StoreCommand::Migrate {
+            from,
+            to,
+            url_file,
+            url_env,
+            ca_cert,
+        } => {
+            let section = PostgresSection {
+                url_file,
+                url_env,
+                ca_cert,
+                pool_size: 2,
+                ..PostgresSection::default()
+            };
+            migrate_store(&from, &to, &section)
+        }
     }
+}
+
+fn open_side(side: &str, section: &PostgresSection, source: bool) -> Result<Box<dyn Store>> {
+    if side == "postgres" {
+        let options = postgres_options(section)?;
+        return Ok(Box::new(PgStore::open(&options)?));
+    }
+    let dir = Path::new(side);
+    if source && !dir.join("db").exists() && !dir.join("conf").exists() {
+        anyhow::bail!(
+            "{} is not a sled store folder (it should be <data_dir>/store of a stopped broker)",
+            dir.display()
+        );
+    }
+    if !source
+        && dir.exists()
+        && dir
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        anyhow::bail!(
+            "{} exists and is not empty: give a new folder to migrate into",
+            dir.display()
+        );
+    }
+    Ok(Box::new(SledStore::open(dir)?))
+}
+
+fn migrate_store(from: &str, to: &str, section: &PostgresSection) -> Result<()> {
+    if (from == "postgres") == (to == "postgres") {
+        anyhow::bail!(
+            "give `postgres` as exactly one of --from and --to (the other is a sled store folder)"
+        );
+    }
+    let source = open_side(from, section, true)?;
+    let target = open_side(to, section, false)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let done = migrate(source.as_ref(), target.as_ref(), now)?;
+    if done.resumed {
+        println!("emptied the target an interrupted migration had left, and started over");
+    }
+    println!(
+        "migrated {} records ({} operations) from {from} to {to}; audit chain of {} records \
+         intact and ending where the source's does",
+        done.records, done.operations, done.audit_records
+    );
+    Ok(())
 }
 
 fn compact_store(config: &Path, keep_old: bool) -> Result<()> {
