@@ -154,6 +154,23 @@ impl Federation {
         BrokerClient::new(self.channel_at(addr, agency).await.unwrap())
     }
 
+    /// The broker's store, as its configuration names it (the sled folder, or the database),
+    /// for tests that look at or tamper with what is stored. The broker must be stopped for
+    /// sled (it holds the folder's lock).
+    pub fn open_store(&self) -> std::sync::Arc<dyn deconflict_broker::store::Store> {
+        deconflict_broker::server::open_store(&self.config).unwrap()
+    }
+
+    /// Every file holding what the broker stored: its data folder and, on PostgreSQL, the
+    /// database cluster's own files (tables and write-ahead log), for the leak scans.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        let mut files = scan::files_under(self.data_dir());
+        if self.config.store.backend == deconflict_broker::config::StoreBackend::Postgres {
+            files.extend(scan::files_under(&pg::shared().data()));
+        }
+        files
+    }
+
     /// Another broker process on this federation's store (a replica: same database, same
     /// secrets, its own port and data folder), started in this process.
     pub async fn start_replica(&self, n: usize) -> RunningBroker {

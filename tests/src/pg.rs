@@ -133,6 +133,81 @@ impl Cluster {
         cluster
     }
 
+    /// A streaming standby of `primary` (pg_basebackup), started on a port of its own. Give
+    /// the primary `synchronous_standby_names = '*'` to make its commits wait for it.
+    pub fn standby_of(primary: &Cluster) -> Self {
+        let parent = std::env::temp_dir().join("deconfliction-pg");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-", std::process::id()))
+            .tempdir_in(&parent)
+            .unwrap();
+        if let Some((uid, gid)) = run_as() {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        }
+        let data = dir.path().join("data");
+        let out = primary
+            .bin("pg_basebackup")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Its own socket folder (the primary's configuration was copied along).
+        let path = data.join("postgresql.conf");
+        let mut all = std::fs::read_to_string(&path).unwrap();
+        all.push_str(&format!(
+            "\nunix_socket_directories = '{}'\ncluster_name = 'standby'\n",
+            dir.path().display()
+        ));
+        std::fs::write(&path, all).unwrap();
+        let standby = Self {
+            dir,
+            port: crate::free_port(),
+            bin: primary.bin.clone(),
+            server: Mutex::new(None),
+            extra_conf: primary.extra_conf.clone(),
+        };
+        standby.start();
+        standby
+    }
+
+    /// Promotes a standby to primary and waits until it takes writes.
+    pub fn promote(&self) {
+        self.psql("postgres", "SELECT pg_promote(true, 60)")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .psql("postgres", "SELECT pg_is_in_recovery()")
+            .as_deref()
+            != Ok("f")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the standby was not promoted: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -86,8 +86,8 @@ async fn audit_chain_records_every_change_and_detects_tampering() {
 
     // Alter one record in place: verify names it and fails.
     {
-        use deconflict_broker::store::{SledStore, Store, WriteBatch};
-        let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
+        use deconflict_broker::store::WriteBatch;
+        let store = fed.open_store();
         use deconflict_broker::ledger::audit;
         let key = audit::key(3);
         let mut forged = audit::decode(&key, &store.get(&key).unwrap().unwrap()).unwrap();
@@ -218,7 +218,7 @@ async fn retention_purges_ended_operations_resolved_matches_and_old_alerts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncation_and_rechaining_are_caught_by_a_checkpoint_kept_outside() {
     use deconflict_broker::ledger::audit::{self, AuditEvent, AuditLog, Checkpoint};
-    use deconflict_broker::store::{SledStore, Store, WriteBatch};
+    use deconflict_broker::store::WriteBatch;
     let mut fed = Federation::start_with(&["yn-psb", "gd-psb", "watch"], |c| {
         enrol_roles(c, &[("watch", "watch-centre")]);
     })
@@ -268,8 +268,8 @@ async fn truncation_and_rechaining_are_caught_by_a_checkpoint_kept_outside() {
 
     // Truncate: every record from the checkpoint on is removed. The chain alone still verifies.
     {
-        let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
-        let Ok(audit::Verdict::Intact { records }) = audit::verify(&store) else {
+        let store = fed.open_store();
+        let Ok(audit::Verdict::Intact { records }) = audit::verify(store.as_ref()) else {
             panic!("not intact before the attack");
         };
         let mut b = WriteBatch::default();
@@ -291,12 +291,12 @@ async fn truncation_and_rechaining_are_caught_by_a_checkpoint_kept_outside() {
 
     // Re-chain: new records with valid hashes past the checkpoint's place.
     {
-        let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
-        let log = AuditLog::open(&store).unwrap();
+        let store = fed.open_store();
+        let log = AuditLog::open(store.as_ref()).unwrap();
         let events = (0..3)
             .map(|_| AuditEvent::new("yn-psb", "register"))
             .collect();
-        log.apply_with(&store, WriteBatch::default(), events, 0)
+        log.apply_with(store.as_ref(), WriteBatch::default(), events, 0)
             .unwrap();
         store.flush_blocking().unwrap();
     }

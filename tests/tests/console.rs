@@ -243,10 +243,10 @@ async fn officers_sign_in_claim_annotate_and_escalate_and_forged_forms_change_no
     console.shutdown().await;
     fed.stop_broker().await;
     use deconflict_broker::ledger::audit;
-    use deconflict_broker::store::{SledStore, for_each_prefixed};
-    let store = SledStore::open(&fed.data_dir().join("store")).unwrap();
+    use deconflict_broker::store::for_each_prefixed;
+    let store = fed.open_store();
     let mut records = Vec::new();
-    for_each_prefixed(&store, audit::PREFIX, |k, v| {
+    for_each_prefixed(store.as_ref(), audit::PREFIX, |k, v| {
         records.push(audit::decode(k, v)?);
         Ok::<_, deconflict_broker::store::StoreError>(())
     })

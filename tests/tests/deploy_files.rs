@@ -237,7 +237,16 @@ fn reference_names(table: &toml::Table) -> Vec<String> {
         match value {
             toml::Value::Table(section) => {
                 names.push(format!("`[{name}]`"));
-                names.extend(section.keys().map(|key| format!("`[{name}] {key}`")));
+                for (key, value) in section {
+                    match value {
+                        // A sub-table (`[store.postgres]`) is written under its own heading.
+                        toml::Value::Table(sub) => {
+                            names.push(format!("`[{name}.{key}]`"));
+                            names.extend(sub.keys().map(|k| format!("`[{name}.{key}] {k}`")));
+                        }
+                        _ => names.push(format!("`[{name}] {key}`")),
+                    }
+                }
             }
             toml::Value::Array(entries) if entries.iter().all(toml::Value::is_table) => {
                 names.push(format!("`[[{name}]]`"));
@@ -286,6 +295,9 @@ fn configuration_reference_names_every_key() {
             "`[token_service] registry_broker`",
             "`[token_service] registry_cert`",
             "`[token_service] registry_key`",
+            "`[store.postgres] url_file`",
+            "`[store.postgres] url_env`",
+            "`[store.postgres] ca_cert`",
         ]
         .map(String::from),
     );
@@ -410,4 +422,40 @@ fn shipped_drill_scenarios_and_controller_configuration_read() {
             "telecom-fraud.toml"
         ]
     );
+}
+
+/// The replicated example runs stateless replicas on PostgreSQL: the configuration names the
+/// database through the environment, and the Deployment fills that variable from a Secret.
+#[test]
+fn kubernetes_replicas_share_a_database_through_a_secret() {
+    let docs = docs("broker-postgres.yaml");
+    let toml = of_kind(&docs, "ConfigMap")["data"]["broker.toml"]
+        .as_str()
+        .unwrap();
+    let config = BrokerConfig::from_toml(toml, Path::new("/"), std::iter::empty())
+        .unwrap_or_else(|e| panic!("the ConfigMap's broker.toml is not valid: {e}"));
+    assert_eq!(
+        config.store.backend,
+        deconflict_broker::config::StoreBackend::Postgres
+    );
+    let var = config.store.postgres.url_env.clone().expect("url_env");
+    assert!(config.store.postgres.url_file.is_none());
+    let deployment = of_kind(&docs, "Deployment");
+    assert!(deployment["spec"]["replicas"].as_i64().unwrap() >= 2);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some(var.as_str()))
+        .expect("the connection string's variable is not set");
+    let secret = env["valueFrom"]["secretKeyRef"]["name"].as_str().unwrap();
+    assert_eq!(
+        of_kind(&docs, "Secret")["metadata"]["name"].as_str(),
+        Some(secret)
+    );
+    // Never on the command line.
+    let args = format!("{:?}", container["args"]);
+    assert!(!args.contains("postgresql://"), "{args}");
+    of_kind(&docs, "PodDisruptionBudget");
 }

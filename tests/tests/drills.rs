@@ -140,9 +140,9 @@ async fn live_and_drill_never_meet_and_the_drill_is_purged_at_its_end() {
     dgx_daemon.shutdown().await;
     fed.stop_broker().await;
     // The live audit log holds the drill's life, never anything a drill held.
-    let store = deconflict_broker::store::SledStore::open(&fed.data_dir().join("store")).unwrap();
+    let store = fed.open_store();
     let mut out = Vec::new();
-    deconflict_broker::ledger::audit::export(&store, 1, &mut out).unwrap();
+    deconflict_broker::ledger::audit::export(store.as_ref(), 1, &mut out).unwrap();
     let log = String::from_utf8(out).unwrap();
     for want in ["drill_started", "drill_purged"] {
         assert!(log.contains(want), "{want} in {log}");

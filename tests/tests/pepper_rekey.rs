@@ -31,6 +31,12 @@ fn folder_holds(dir: &Path, needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rekey_into_a_new_folder_keeps_everything_and_drops_the_old_stored_values() {
+    if deconfliction_tests::pg::suite_on_postgres() {
+        // The re-key writes a new sled folder; a ledger on PostgreSQL is moved to sled, re-keyed
+        // and moved back (docs/operations.md), and the re-key refuses it with that advice.
+        eprintln!("skipped on PostgreSQL: the re-key works on the embedded store");
+        return;
+    }
     let mut fed = Federation::start(&["yn-psb", "gd-psb"]).await;
     let mut yn = fed.client("yn-psb").await;
     let mut gd = fed.client("gd-psb").await;

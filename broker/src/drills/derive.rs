@@ -70,6 +70,12 @@ pub fn drill_config(
     c.server.health_listen = None;
     c.server.backup_root = None;
     c.server.data_dir = dir.join("data");
+    // A drill's ledger is its own embedded store in its folder, whatever the live broker
+    // uses: a drill must never write into the live database.
+    c.store = crate::config::StoreSection {
+        cache_mib: live.store.cache_mib,
+        ..crate::config::StoreSection::default()
+    };
     c.secrets = SecretsSection {
         pepper: dir.join("pepper"),
         pepper_rekeys: Vec::new(),

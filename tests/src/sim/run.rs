@@ -197,6 +197,15 @@ pub async fn run(sim: &Simulation, truth: &Truth, opts: &RunOptions) -> anyhow::
     let mut broker_files = Vec::new();
     if opts.collect_broker_files {
         collect_files(fed.dir.path(), &mut broker_files);
+        if fed.config.store.backend == deconflict_broker::config::StoreBackend::Postgres {
+            // The ledger is in the database cluster: its tables and write-ahead log.
+            let mut db = Vec::new();
+            collect_files(&crate::pg::shared().data(), &mut db);
+            broker_files.extend(
+                db.into_iter()
+                    .map(|(n, b)| (format!("postgres store {n}"), b)),
+            );
+        }
     }
     Ok(driven
         .finish(started, watch_open_matches, broker_files)

@@ -18,7 +18,6 @@ use deconflict_broker::ledger::audit::Verdict;
 use deconflict_broker::pki::dev::{DEV_AGENCIES, ensure_dev_federation};
 use deconflict_broker::pki::dir::PkiDir;
 use deconflict_broker::server::{Mode, RunningBroker, start};
-use deconflict_broker::store::SledStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -351,9 +350,10 @@ fn pki(command: PkiCommand) -> Result<()> {
     Ok(())
 }
 
-fn open_store(config: &Path) -> Result<SledStore> {
+/// The store the configuration names (the sled folder, or the shared database).
+fn open_store(config: &Path) -> Result<std::sync::Arc<dyn deconflict_broker::store::Store>> {
     let config = BrokerConfig::load(config)?;
-    Ok(SledStore::open(&config.server.data_dir.join("store"))?)
+    Ok(deconflict_broker::server::open_store(&config)?)
 }
 
 fn audit(command: AuditCommand) -> Result<()> {
@@ -374,7 +374,8 @@ fn audit(command: AuditCommand) -> Result<()> {
                 None => None,
             };
             let store = open_store(&config)?;
-            match deconflict_broker::ledger::audit::verify_against(&store, expect.as_ref())? {
+            match deconflict_broker::ledger::audit::verify_against(store.as_ref(), expect.as_ref())?
+            {
                 Verdict::Intact { records } => {
                     println!("audit chain intact: {records} records");
                 }
@@ -392,13 +393,16 @@ fn audit(command: AuditCommand) -> Result<()> {
                         std::fs::File::create(&path)
                             .with_context(|| format!("cannot create {}", path.display()))?,
                     );
-                    let n = deconflict_broker::ledger::audit::export(&store, from, &mut file)?;
+                    let n =
+                        deconflict_broker::ledger::audit::export(store.as_ref(), from, &mut file)?;
                     std::io::Write::flush(&mut file)?;
                     n
                 }
-                None => {
-                    deconflict_broker::ledger::audit::export(&store, from, &mut std::io::stdout())?
-                }
+                None => deconflict_broker::ledger::audit::export(
+                    store.as_ref(),
+                    from,
+                    &mut std::io::stdout(),
+                )?,
             };
             eprintln!("exported {n} audit records");
         }

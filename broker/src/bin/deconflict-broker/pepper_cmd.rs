@@ -67,8 +67,8 @@ fn show(config: &Path) -> Result<()> {
     {
         println!("layer fingerprint {fp}  {}", path.display());
     }
-    let store = SledStore::open(&config.server.data_dir.join("store"))?;
-    match pepper.verify(&store, &config.secrets.pepper_paths())? {
+    let store = deconflict_broker::server::open_store(&config)?;
+    match pepper.verify(store.as_ref(), &config.secrets.pepper_paths())? {
         true => println!("the store at {} agrees", config.server.data_dir.display()),
         false => println!(
             "the store at {} records no fingerprint yet (the broker records it at its next start)",
@@ -83,6 +83,13 @@ fn rekey_into(config_path: &Path, to: &Path, new_pepper: &Path) -> Result<()> {
     // Printed into the configuration below, so absolute whatever folder the file is in.
     let to = &std::path::absolute(to)?;
     let new_pepper = &std::path::absolute(new_pepper)?;
+    if config.store.backend == deconflict_broker::config::StoreBackend::Postgres {
+        bail!(
+            "the re-key writes a new sled store beside the old one; for a ledger on PostgreSQL, \
+             stop every replica, `store migrate` it into a sled folder, re-key that, and migrate \
+             the result into an empty database (docs/operations.md)"
+        );
+    }
     let data = &config.server.data_dir;
     let source_dir = data.join("store");
     if !source_dir.exists() {

@@ -6,9 +6,10 @@ use anyhow::Result;
 use clap::Subcommand;
 use deconflict_broker::config::BrokerConfig;
 use deconflict_broker::config::PostgresSection;
+use deconflict_broker::ledger::audit::Verdict;
 use deconflict_broker::ledger::compact::compact;
 use deconflict_broker::ledger::migrate::migrate;
-use deconflict_broker::server::postgres_options;
+use deconflict_broker::server::{open_store, postgres_options};
 use deconflict_broker::store::{PgStore, SledStore, Store};
 
 #[derive(Subcommand, Debug)]
@@ -25,6 +26,16 @@ pub enum StoreCommand {
         /// Keep the old store as `store.old` in the data folder instead of deleting it.
         #[arg(long)]
         keep_old: bool,
+    },
+    /// With every broker stopped, after the database was restored with its own tools (a
+    /// point-in-time recovery, a dump loaded): give the alert queues a new incarnation, so
+    /// that no agency daemon mistakes numbers given out again for ones it has seen, and
+    /// verify the audit chain. (`restore` does both for a backup folder of the embedded store.)
+    #[command(after_help = "Example:\n  deconflict-broker store restored --config broker.toml")]
+    Restored {
+        /// The brokers' configuration (its [store] names the restored database).
+        #[arg(long, short, default_value = "broker.toml")]
+        config: PathBuf,
     },
     /// With every broker stopped: move the ledger between the embedded store and a
     /// PostgreSQL database, either way. The target must be empty; the copy is checked (every
@@ -59,6 +70,7 @@ pub enum StoreCommand {
 pub fn run(command: StoreCommand) -> Result<()> {
     match command {
         StoreCommand::Compact { config, keep_old } => compact_store(&config, keep_old),
+        StoreCommand::Restored { config } => restored(&config),
         StoreCommand::Migrate {
             from,
             to,
@@ -74,6 +86,26 @@ pub fn run(command: StoreCommand) -> Result<()> {
                 ..PostgresSection::default()
             };
             migrate_store(&from, &to, &section)
+        }
+    }
+}
+
+fn restored(config: &Path) -> Result<()> {
+    let config = BrokerConfig::load(config)?;
+    let store = open_store(&config)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let incarnation = deconflict_broker::ledger::renew_incarnation(store.as_ref(), now)?;
+    println!(
+        "the alert queues start a new incarnation ({incarnation}); agency daemons re-read them \
+         by themselves"
+    );
+    match deconflict_broker::ledger::audit::verify(store.as_ref())? {
+        Verdict::Intact { records } => {
+            println!("audit chain intact ({records} records)");
+            Ok(())
+        }
+        Verdict::Broken { seq, reason } => {
+            anyhow::bail!("the audit chain is BROKEN at record {seq}: {reason}")
         }
     }
 }

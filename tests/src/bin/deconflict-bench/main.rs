@@ -11,6 +11,9 @@
 //! - token service: batch evaluation through gRPC, ratio to the bare in-process evaluation;
 //! - drill: the check ratio again while a drill of 34 provinces × 50 injects is played in the
 //!   same broker process, beside the figure without one;
+//! - PostgreSQL (a private cluster, when installed): registration against a bare transaction
+//!   writing the same rows, check against the empty RPC, one replica against two, and alert
+//!   latency across replicas;
 //! - pepper re-key: records re-keyed per second, ratio to a plain copy of the same store;
 //! - growth: check p50/p99, broker RSS and bytes on disk per stored token at several sizes.
 //!
@@ -25,6 +28,7 @@
 mod drill;
 mod harness;
 mod parts;
+mod postgres;
 mod rekey;
 
 use std::path::PathBuf;
@@ -45,7 +49,8 @@ struct Args {
     cache_mib: Option<u64>,
     /// Stored tokens in the broker the check/register/alerts/tokens parts run against.
     preload: u64,
-    /// Run only these parts (check, register, alerts, tokens, drill, rekey, growth); empty:
+    /// Run only these parts (check, register, alerts, tokens, drill, postgres, rekey,
+    /// growth); empty:
     /// all.
     only: Vec<String>,
 }
@@ -100,7 +105,7 @@ fn parse_args() -> Args {
             "--help" | "-h" => {
                 println!(
                     "deconflict-bench [--full] [--seconds S] [--sizes 100000,1000000] [--concurrency 1,8,64] [--preload 100000] [--cache-mib 256] [--json FILE] \
-                     [--only check,register,alerts,tokens,drill,rekey,growth]"
+                     [--only check,register,alerts,tokens,drill,postgres,rekey,growth]"
                 );
                 std::process::exit(0);
             }
@@ -161,6 +166,11 @@ async fn main() {
         drill::bench_drill(&fed, &ch, args.seconds, &mut rows).await;
     }
     drop(broker);
+
+    if args.wants("postgres") {
+        eprintln!("  the broker on PostgreSQL");
+        postgres::bench_postgres(args.seconds, &args.concurrency, &mut rows).await;
+    }
 
     if args.wants("rekey") {
         let size = if args.full { 1_000_000 } else { 100_000 };

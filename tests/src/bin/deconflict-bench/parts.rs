@@ -153,8 +153,22 @@ pub(crate) async fn bench_register(ch: &Channel, c: usize, secs: f64, rows: &mut
 
 /// Alert latency: B's registration acknowledged → A's stream, at `per_second`.
 pub(crate) async fn bench_alert_latency(fed: &Federation, per_second: u64, count: u64) -> Row {
-    let mut a = BrokerClient::new(fed.channel("bench-a").await.unwrap());
-    let b = BrokerClient::new(fed.channel("bench-b").await.unwrap());
+    let a = fed.channel("bench-a").await.unwrap();
+    let b = fed.channel("bench-b").await.unwrap();
+    alert_latency_between(a, b, per_second, count, "alert latency").await
+}
+
+/// Alert latency with `bench-a` subscribed on channel `a` and `bench-b` registering on `b`
+/// (two replicas: the alert crosses them).
+pub(crate) async fn alert_latency_between(
+    a: Channel,
+    b: Channel,
+    per_second: u64,
+    count: u64,
+    label: &str,
+) -> Row {
+    let mut a = BrokerClient::new(a);
+    let b = BrokerClient::new(b);
     // A holds `count` operations, each with its own token; B's i-th registration shares the
     // i-th token: one new match and one alert to A each, and no token is hot. Alerts are told
     // apart by match id, so an older backlog does not matter.
@@ -220,10 +234,7 @@ pub(crate) async fn bench_alert_latency(fed: &Federation, per_second: u64, count
         .collect();
     lat.sort();
     Row {
-        what: format!(
-            "alert latency at {per_second}/s ({} of {count} seen)",
-            lat.len()
-        ),
+        what: format!("{label} at {per_second}/s ({} of {count} seen)", lat.len()),
         concurrency: 1,
         per_second: per_second as f64,
         p50_us: pct(&lat, 0.5),
