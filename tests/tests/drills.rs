@@ -49,6 +49,13 @@ async fn live_and_drill_never_meet_and_the_drill_is_purged_at_its_end() {
     // Live matches live...
     register_synced(&mut lgx, "GX-7", vec![phone(number)], 24).await;
     first_alert_of(&lgx, pb::AlertKind::Match, "the live match").await;
+    // Both sides are told in one commit, but each daemon fetches its own alert in its time.
+    first_alert_of(
+        &lgd,
+        pb::AlertKind::Match,
+        "the live match, on the other side",
+    )
+    .await;
     // ...and the drill operation matched nothing live: the drill's agencyd has no alert, and
     // the live desks hold one match each (with each other), none exercise-marked.
     for c in [&mut lgd, &mut lgx] {

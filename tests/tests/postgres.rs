@@ -699,3 +699,52 @@ async fn a_synchronous_standby_promoted_after_the_primary_dies_has_every_acknowl
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_database_restore_the_queues_start_a_new_incarnation() {
+    if skip("after_a_database_restore_the_queues_start_a_new_incarnation") {
+        return;
+    }
+    let keep = tempfile::tempdir().unwrap();
+    let mut fed = on_postgres(&["yn", "gx"], keep.path()).await;
+    let mut yn = fed.client("yn").await;
+    let mut gx = fed.client("gx").await;
+    deconfliction_tests::register_shared(&mut yn, &mut gx, SelectorKind::Phone).await;
+    let before = next_alerts(&mut subscribe(&mut yn).await, 1, Duration::from_secs(10)).await;
+    fed.stop_broker().await;
+    let config = fed.write_config();
+    let out = std::process::Command::new(deconfliction_tests::broker_binary())
+        .args(["store", "restored", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("new incarnation") && said.contains("intact"),
+        "{said}"
+    );
+    fed.start_broker().await;
+    let mut yn = fed.client("yn").await;
+    // Resuming at the old place, in the old incarnation, is refused: start over.
+    let refused = yn
+        .subscribe(v1::SubscribeRequest {
+            after: before[0].seq,
+            incarnation: before[0].incarnation,
+        })
+        .await;
+    let refused = match refused {
+        Err(s) => s,
+        Ok(stream) => stream.into_inner().message().await.unwrap_err(),
+    };
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    let again = next_alerts(&mut subscribe(&mut yn).await, 1, Duration::from_secs(10)).await;
+    assert_ne!(again[0].incarnation, before[0].incarnation);
+}

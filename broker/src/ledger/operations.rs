@@ -132,6 +132,12 @@ impl Ledger {
         let digest = new.digest();
         let _guard = self.lock()?;
         let mut txn = self.txn();
+        // The record and every token's postings in one read (on a database: one round trip).
+        txn.read_ahead(
+            std::iter::once(keys::op(&new.id))
+                .chain(new.tokens.iter().map(|t| keys::token(&t.stored)))
+                .collect(),
+        )?;
         if let Some(existing) = txn.get_rec::<OpRecord>(&keys::op(&new.id))? {
             if existing.agency != agency.as_str() {
                 return Err(BrokerError::IdTaken(new.id));

@@ -26,6 +26,23 @@ pub(super) fn read(
     postings
 }
 
+/// The open operations holding each of `tokens`, read in one batch (a shared store, where the
+/// filter is off and each read is a round trip to the database).
+pub(super) fn read_many(
+    store: &dyn Store,
+    tokens: &[StoredToken],
+) -> Result<Vec<Vec<Posting>>, StoreError> {
+    let keys: Vec<Vec<u8>> = tokens.iter().map(keys::token).collect();
+    let values = store.get_many(&keys)?;
+    keys.iter()
+        .zip(values)
+        .map(|(key, value)| match value {
+            Some(bytes) => decode(key, &bytes),
+            None => Ok(Vec::new()),
+        })
+        .collect()
+}
+
 /// The same, seeing the transaction's own pending writes.
 pub(super) fn read_txn(txn: &Txn<'_>, stored: &StoredToken) -> Result<Vec<Posting>, StoreError> {
     if !txn.may_hold(stored) {

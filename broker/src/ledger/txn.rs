@@ -19,6 +19,9 @@ pub(crate) struct Txn<'a> {
     batch: WriteBatch,
     index_changes: Vec<IndexChange>,
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Values read ahead in one batch (a shared store: one round trip for many keys). Valid
+    /// for the transaction: the writers' lock is held, so nobody else changes them.
+    read_ahead: HashMap<Vec<u8>, Option<Vec<u8>>>,
     audit: Vec<AuditEvent>,
     pub(crate) notifications: Notifications,
 }
@@ -31,16 +34,32 @@ impl<'a> Txn<'a> {
             batch: WriteBatch::default(),
             index_changes: Vec::new(),
             overlay: HashMap::new(),
+            read_ahead: HashMap::new(),
             audit: Vec::new(),
             notifications: Notifications::default(),
         }
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.overlay.get(key) {
-            Some(pending) => Ok(pending.clone()),
+        match self.overlay.get(key).or_else(|| self.read_ahead.get(key)) {
+            Some(known) => Ok(known.clone()),
             None => self.store.get(key),
         }
+    }
+
+    /// Reads `keys` ahead in one batch where the store is a database shared by replicas
+    /// (an embedded store reads each key in place faster than it could copy them all).
+    pub(crate) fn read_ahead(&mut self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        if !self.store.shared() {
+            return Ok(());
+        }
+        let wanted: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|k| !self.overlay.contains_key(k) && !self.read_ahead.contains_key(k))
+            .collect();
+        let values = self.store.get_many(&wanted)?;
+        self.read_ahead.extend(wanted.into_iter().zip(values));
+        Ok(())
     }
 
     pub(crate) fn get_rec<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {

@@ -190,6 +190,11 @@ pub trait Store: Send + Sync + 'static {
             None => false,
         })
     }
+    /// The values of several keys at once, in order (one round trip to a database instead of
+    /// one per key).
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// All pairs whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError>;
     /// Pairs with `start <= key < end`, in key order, at most `limit`.

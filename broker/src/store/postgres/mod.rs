@@ -35,6 +35,7 @@ const WRITERS_LOCK: i64 = 0x6465_636f_6e66_6c21;
 const CHANNEL: &str = "deconfliction_alerts";
 
 const GET: &str = "SELECT v FROM deconfliction_kv WHERE k = $1";
+const GET_MANY: &str = "SELECT k, v FROM deconfliction_kv WHERE k = ANY($1::bytea[])";
 const RANGE: &str =
     "SELECT k, v FROM deconfliction_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3";
 const LAST: &str =
@@ -42,6 +43,11 @@ const LAST: &str =
 const UPSERT: &str = "INSERT INTO deconfliction_kv (k, v) SELECT * FROM UNNEST($1::bytea[], \
                       $2::bytea[]) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
 const DELETE: &str = "DELETE FROM deconfliction_kv WHERE k = ANY($1::bytea[])";
+/// Both in one statement, so one round trip and one implicit transaction (a statement is
+/// atomic): for writes under the writers' lock. No key is in both lists.
+const WRITE: &str = "WITH gone AS (DELETE FROM deconfliction_kv WHERE k = ANY($3::bytea[])) \
+                     INSERT INTO deconfliction_kv (k, v) SELECT * FROM UNNEST($1::bytea[], \
+                     $2::bytea[]) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
 
 /// How to reach the database. The connection string holds a password: it is never printed.
 #[derive(Clone)]
@@ -228,6 +234,20 @@ impl Store for PgStore {
         })
     }
 
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.len() < 2 {
+            return keys.iter().map(|k| self.get(k)).collect();
+        }
+        let wanted = keys.to_vec();
+        let mut found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            self.readers.read(move |c| {
+                let s = c.statement(GET_MANY)?;
+                let rows = c.client()?.query(&s, &[&wanted]).map_err(unavailable)?;
+                rows.iter().map(pair).collect()
+            })?;
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
         self.range_limited(prefix, &super::prefix_end(prefix), i64::MAX)
     }
@@ -271,6 +291,7 @@ impl Store for PgStore {
         self.writer.run(move |c| {
             let upsert = c.statement(UPSERT)?;
             let delete = c.statement(DELETE)?;
+            let write = c.statement(WRITE)?;
             let held = c.locked_in;
             if held.is_some_and(|g| g != c.generation) || (held.is_some() && c.is_broken()) {
                 c.locked_in = None;
@@ -280,6 +301,25 @@ impl Store for PgStore {
                 ));
             }
             let client = c.client()?;
+            if held.is_some() {
+                // Under the writers' lock one statement does it: its own transaction,
+                // committed synchronously before it answers.
+                let written = client
+                    .execute(&write, &[&put_k, &put_v, &del_k])
+                    .and_then(|_| {
+                        if wake {
+                            // A wake-up only (the table is the truth): sent once the write is in.
+                            client.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
+                        }
+                        Ok(())
+                    });
+                return written.map_err(|e| {
+                    if c.is_broken() {
+                        c.reset();
+                    }
+                    unavailable(e)
+                });
+            }
             let committed = (|| {
                 let mut tx = client.transaction()?;
                 if held.is_none() {
