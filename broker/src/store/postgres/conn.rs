@@ -36,6 +36,10 @@ impl ConnSpec {
                  SET synchronous_commit = on",
             )
             .map_err(unavailable)?;
+        // A statement prepared while the table was small would keep a sequential scan as its
+        // generic plan for ever after; planned each time, it uses the primary key. (Not every
+        // PostgreSQL-family database knows the setting: without it, the default stands.)
+        let _ = client.batch_execute("SET plan_cache_mode = force_custom_plan");
         Ok(client)
     }
 }
