@@ -193,15 +193,20 @@ impl Cluster {
     pub fn promote(&self) {
         self.psql("postgres", "SELECT pg_promote(true, 60)")
             .unwrap();
+        self.wait_for("the standby's promotion", || {
+            self.psql("postgres", "SELECT pg_is_in_recovery()")
+                .as_deref()
+                == Ok("f")
+        });
+    }
+
+    /// Waits up to a minute for `done`; fails with the server's log.
+    fn wait_for(&self, what: &str, done: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self
-            .psql("postgres", "SELECT pg_is_in_recovery()")
-            .as_deref()
-            != Ok("f")
-        {
+        while !done() {
             assert!(
                 Instant::now() < deadline,
-                "the standby was not promoted: {}",
+                "{what} did not happen: {}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -252,18 +257,9 @@ impl Cluster {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if self.psql("postgres", "SELECT 1").is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "PostgreSQL did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_for("PostgreSQL's start", || {
+            self.psql("postgres", "SELECT 1").is_ok()
+        });
     }
 
     pub fn log(&self) -> String {

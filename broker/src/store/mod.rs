@@ -111,6 +111,23 @@ pub fn recorded_format(store: &dyn Store) -> Result<Option<u32>, StoreError> {
         .transpose()
 }
 
+/// Records the current format in a new store, and refuses one written by a newer broker.
+pub(crate) fn adopt_format(store: &dyn Store) -> Result<(), StoreError> {
+    match recorded_format(store)? {
+        None => {
+            let mut batch = WriteBatch::default();
+            batch.put(FORMAT_KEY, FORMAT_VERSION.to_be_bytes().to_vec());
+            store.apply(batch)?;
+            store.flush_blocking()
+        }
+        Some(found) if found > FORMAT_VERSION => Err(StoreError::TooNew {
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The first key after every key that starts with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();

@@ -46,20 +46,11 @@ impl SledStore {
         let db = open_with_lock_retry(dir, cache_bytes)?;
         let tree = db.open_tree("ledger").map_err(io)?;
         let store = Self { db, tree };
-        match super::recorded_format(&store)? {
-            None => store.set_format_version(FORMAT_VERSION)?,
-            Some(found) if found > FORMAT_VERSION => {
-                return Err(StoreError::TooNew {
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            Some(_) => {}
-        }
+        super::adopt_format(&store)?;
         Ok(store)
     }
 
-    /// Records the format version (a new store's, or a test's of the upgrade refusal).
+    /// Records a format version (tests of the upgrade and of its refusal).
     pub fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
         self.tree
             .insert(FORMAT_KEY, &version.to_be_bytes())

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use self::conn::{ConnSpec, Workers, unavailable};
-use super::{FORMAT_VERSION, KvPair, Store, StoreError, WriteBatch};
+use super::{KvPair, Store, StoreError, WriteBatch};
 
 /// The one table the broker keeps (created at first start).
 pub const TABLE: &str = "deconfliction_kv";
@@ -144,20 +144,7 @@ impl PgStore {
             wakeups,
             stop,
         };
-        match super::recorded_format(&store)? {
-            None => {
-                let mut batch = WriteBatch::default();
-                batch.put(super::FORMAT_KEY, FORMAT_VERSION.to_be_bytes().to_vec());
-                store.apply(batch)?;
-            }
-            Some(found) if found > FORMAT_VERSION => {
-                return Err(StoreError::TooNew {
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            Some(_) => {}
-        }
+        super::adopt_format(&store)?;
         Ok(store)
     }
 
