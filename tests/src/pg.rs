@@ -84,16 +84,7 @@ impl Cluster {
     /// Creates a cluster (initdb) with `extra_conf` appended to its configuration, and starts it.
     pub fn create(extra_conf: &str) -> Self {
         let bin = bin_dir().expect("PostgreSQL binaries");
-        let parent = std::env::temp_dir().join("deconfliction-pg");
-        std::fs::create_dir_all(&parent).unwrap();
-        remove_stale(&parent);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{}-", std::process::id()))
-            .tempdir_in(&parent)
-            .unwrap();
-        if let Some((uid, gid)) = run_as() {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        }
+        let dir = cluster_dir();
         let data = dir.path().join("data");
         let out = command(&bin, "initdb")
             .args([
@@ -136,14 +127,7 @@ impl Cluster {
     /// A streaming standby of `primary` (pg_basebackup), started on a port of its own. Give
     /// the primary `synchronous_standby_names = '*'` to make its commits wait for it.
     pub fn standby_of(primary: &Cluster) -> Self {
-        let parent = std::env::temp_dir().join("deconfliction-pg");
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{}-", std::process::id()))
-            .tempdir_in(&parent)
-            .unwrap();
-        if let Some((uid, gid)) = run_as() {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        }
+        let dir = cluster_dir();
         let data = dir.path().join("data");
         let out = primary
             .bin("pg_basebackup")
@@ -341,6 +325,22 @@ pub fn shared() -> &'static Cluster {
     CLUSTER.get_or_init(|| Cluster::create(""))
 }
 
+/// A new folder for a cluster, named after this process and owned by the server's user
+/// (folders of processes that are gone are removed first).
+fn cluster_dir() -> tempfile::TempDir {
+    let parent = std::env::temp_dir().join("deconfliction-pg");
+    std::fs::create_dir_all(&parent).unwrap();
+    remove_stale(&parent);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{}-", std::process::id()))
+        .tempdir_in(&parent)
+        .unwrap();
+    if let Some((uid, gid)) = run_as() {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    }
+    dir
+}
+
 /// Removes the cluster folders of test processes that are gone (a static cluster is never
 /// dropped; its server died with its process, its folder stays until here).
 fn remove_stale(parent: &Path) {
@@ -371,6 +371,31 @@ pub fn point_at(config: &mut deconflict_broker::config::BrokerConfig, dir: &Path
     config.store.backend = deconflict_broker::config::StoreBackend::Postgres;
     config.store.postgres.url_file = Some(file);
     config.store.postgres.url_env = None;
+}
+
+/// Whether a test that picks its backend itself should skip: not installed here (said, and
+/// refused in CI), or the suite's second pass (everything on PostgreSQL), which has nothing to
+/// add to it.
+pub fn skip_test(test: &str) -> bool {
+    suite_on_postgres() || !available(test)
+}
+
+/// A federation whose broker runs on a fresh database of the shared cluster (the connection
+/// string's file in `url_dir`).
+pub async fn federation(agencies: &[&str], url_dir: &Path) -> crate::Federation {
+    let dir = url_dir.to_path_buf();
+    crate::Federation::start_with(agencies, move |c| {
+        use_postgres(c, &dir);
+    })
+    .await
+}
+
+/// Why a broker with `config` does not start (fails the test if it does).
+pub async fn start_error(config: &deconflict_broker::config::BrokerConfig) -> String {
+    match deconflict_broker::server::start(config, deconflict_broker::server::Mode::Broker).await {
+        Ok(_) => panic!("the broker started"),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// Whether this run of the suite uses PostgreSQL for every broker it starts

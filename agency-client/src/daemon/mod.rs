@@ -146,37 +146,7 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
             tracing::error!(error = %e, "control server stopped");
         }
     }));
-    if let Some(replicas) = &core.link.replicas {
-        tasks.push(tokio::spawn(failover::run(
-            replicas.clone(),
-            std::time::Duration::from_secs(core.config.broker.failover_probe_seconds.max(1)),
-            rx.clone(),
-        )));
-    }
-    tasks.push(tokio::spawn(outbox::run(core.clone(), rx.clone())));
-    tasks.push(tokio::spawn(alerts::run(
-        core.clone(),
-        alerts::Feed::home(&core),
-        rx.clone(),
-    )));
-    for link in &core.joints {
-        let feed = alerts::Feed {
-            federation: link.name.clone(),
-            broker: link.broker.clone(),
-            call_timeout: link.call_timeout,
-        };
-        tasks.push(tokio::spawn(alerts::run(core.clone(), feed, rx.clone())));
-        tasks.push(tokio::spawn(joint::run(
-            core.clone(),
-            link.clone(),
-            rx.clone(),
-        )));
-    }
-    tasks.push(tokio::spawn(rotation::run(core.clone(), rx.clone())));
-    tasks.push(tokio::spawn(ingest::run(core.clone(), rx.clone())));
-    for sink in sinks {
-        tasks.push(tokio::spawn(sinks::run(core.clone(), sink, rx.clone())));
-    }
+    tasks.extend(spawn_workers(&core, sinks, &rx));
     let desk = if core.config.desk.enabled {
         let control = service::ControlService::new(core.clone(), rx.clone());
         match desk::start(core.clone(), control, rx.clone()).await {
@@ -209,6 +179,48 @@ pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         socket,
         desk,
     })
+}
+
+/// The daemon's background work: replica failover, outbox, alert feeds (ours and each joint
+/// federation's), joint workers, key rotation, the inbox and the sinks.
+fn spawn_workers(
+    core: &Arc<Core>,
+    sinks: Vec<sinks::Sink>,
+    rx: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(replicas) = &core.link.replicas {
+        tasks.push(tokio::spawn(failover::run(
+            replicas.clone(),
+            std::time::Duration::from_secs(core.config.broker.failover_probe_seconds.max(1)),
+            rx.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(outbox::run(core.clone(), rx.clone())));
+    tasks.push(tokio::spawn(alerts::run(
+        core.clone(),
+        alerts::Feed::home(core),
+        rx.clone(),
+    )));
+    for link in &core.joints {
+        let feed = alerts::Feed {
+            federation: link.name.clone(),
+            broker: link.broker.clone(),
+            call_timeout: link.call_timeout,
+        };
+        tasks.push(tokio::spawn(alerts::run(core.clone(), feed, rx.clone())));
+        tasks.push(tokio::spawn(joint::run(
+            core.clone(),
+            link.clone(),
+            rx.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(rotation::run(core.clone(), rx.clone())));
+    tasks.push(tokio::spawn(ingest::run(core.clone(), rx.clone())));
+    for sink in sinks {
+        tasks.push(tokio::spawn(sinks::run(core.clone(), sink, rx.clone())));
+    }
+    tasks
 }
 
 /// Binds the socket (folder 0700, socket 0600), replacing a stale socket file but refusing to

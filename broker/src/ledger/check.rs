@@ -116,19 +116,9 @@ impl Ledger {
     ) -> Result<(Vec<bool>, HitsByOperation)> {
         let mut hits = Vec::with_capacity(tokens.len());
         let mut touched = HitsByOperation::new();
-        // On a shared store (no filter) all tokens in one read; else each on its own, most
-        // answered by the filter without a read.
-        let mut batch = if self.store.shared() {
-            postings::read_many(self.store.as_ref(), tokens)?.into_iter()
-        } else {
-            Vec::new().into_iter()
-        };
-        for stored in tokens {
+        let held = postings::read_each(self.store.as_ref(), &self.indexes.tokens, tokens)?;
+        for (stored, held) in tokens.iter().zip(held) {
             let mut hit = false;
-            let held = match batch.next() {
-                Some(read) => read,
-                None => postings::read(self.store.as_ref(), &self.indexes.tokens, stored)?,
-            };
             for posting in held {
                 if posting.window.end <= now || !posting.window.overlaps(window) {
                     continue;

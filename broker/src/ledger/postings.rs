@@ -26,12 +26,17 @@ pub(super) fn read(
     postings
 }
 
-/// The open operations holding each of `tokens`, read in one batch (a shared store, where the
-/// filter is off and each read is a round trip to the database).
-pub(super) fn read_many(
+/// The open operations holding each of `tokens`, in order: one by one where the filter spares
+/// most reads (an embedded store), in one batch where it is off (a shared store: each read
+/// would be a round trip to the database).
+pub(super) fn read_each(
     store: &dyn Store,
+    filter: &TokenFilter,
     tokens: &[StoredToken],
 ) -> Result<Vec<Vec<Posting>>, StoreError> {
+    if !store.shared() {
+        return tokens.iter().map(|t| read(store, filter, t)).collect();
+    }
     let keys: Vec<Vec<u8>> = tokens.iter().map(keys::token).collect();
     let values = store.get_many(&keys)?;
     keys.iter()

@@ -34,28 +34,28 @@ impl Ledger {
         if self.store.shared() {
             // Another replica may have suspended or revoked the agency a moment ago: every
             // call reads the entry (one keyed read), so that takes effect everywhere at once.
-            let key = keys::registry(agency);
-            return Ok(match self.store.get(&key)? {
-                Some(bytes) => Some(decode(&key, &bytes)?),
-                None => None,
-            });
+            return self.stored_entry(agency);
         }
         if let Ok(cache) = self.registry_cache.read()
             && let Some(hit) = cache.get(agency)
         {
             return Ok(hit.clone());
         }
-        let key = keys::registry(agency);
-        let entry: Option<AgencyEntry> = match self.store.get(&key)? {
-            Some(bytes) => Some(decode(&key, &bytes)?),
-            None => None,
-        };
+        let entry = self.stored_entry(agency)?;
         if let Ok(mut cache) = self.registry_cache.write() {
             // Never overwrite: a registry change that raced this read has already put the
             // newer entry there. Bounded by the number of certified agencies that ever called.
             return Ok(cache.entry(agency.clone()).or_insert(entry).clone());
         }
         Ok(entry)
+    }
+
+    fn stored_entry(&self, agency: &AgencyId) -> Result<Option<AgencyEntry>> {
+        let key = keys::registry(agency);
+        Ok(match self.store.get(&key)? {
+            Some(bytes) => Some(decode(&key, &bytes)?),
+            None => None,
+        })
     }
 
     /// Called under the writer lock after a registry change was applied.

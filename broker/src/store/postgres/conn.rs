@@ -109,6 +109,14 @@ impl Conn {
         self.statements.clear();
     }
 
+    /// A failed statement as a store error, dropping the connection if it broke with it.
+    pub(super) fn failed(&mut self, e: postgres::Error) -> StoreError {
+        if self.is_broken() {
+            self.reset();
+        }
+        unavailable(e)
+    }
+
     pub(super) fn is_broken(&self) -> bool {
         self.client.as_ref().is_none_or(Client::is_closed)
     }

@@ -40,11 +40,8 @@ const RANGE: &str =
     "SELECT k, v FROM deconfliction_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3";
 const LAST: &str =
     "SELECT k, v FROM deconfliction_kv WHERE k >= $1 AND k < $2 ORDER BY k DESC LIMIT 1";
-const UPSERT: &str = "INSERT INTO deconfliction_kv (k, v) SELECT * FROM UNNEST($1::bytea[], \
-                      $2::bytea[]) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
-const DELETE: &str = "DELETE FROM deconfliction_kv WHERE k = ANY($1::bytea[])";
-/// Both in one statement, so one round trip and one implicit transaction (a statement is
-/// atomic): for writes under the writers' lock. No key is in both lists.
+/// A batch's removals and insertions in one statement, so one round trip, and atomic on its
+/// own (a statement is its own transaction). No key is in both lists.
 const WRITE: &str = "WITH gone AS (DELETE FROM deconfliction_kv WHERE k = ANY($3::bytea[])) \
                      INSERT INTO deconfliction_kv (k, v) SELECT * FROM UNNEST($1::bytea[], \
                      $2::bytea[]) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
@@ -276,8 +273,6 @@ impl Store for PgStore {
             }
         }
         self.writer.run(move |c| {
-            let upsert = c.statement(UPSERT)?;
-            let delete = c.statement(DELETE)?;
             let write = c.statement(WRITE)?;
             let held = c.locked_in;
             if held.is_some_and(|g| g != c.generation) || (held.is_some() && c.is_broken()) {
@@ -288,49 +283,28 @@ impl Store for PgStore {
                 ));
             }
             let client = c.client()?;
-            if held.is_some() {
-                // Under the writers' lock one statement does it: its own transaction,
-                // committed synchronously before it answers.
-                let written = client
-                    .execute(&write, &[&put_k, &put_v, &del_k])
-                    .and_then(|_| {
-                        if wake {
-                            // A wake-up only (the table is the truth): sent once the write is in.
-                            client.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
-                        }
-                        Ok(())
-                    });
-                return written.map_err(|e| {
-                    if c.is_broken() {
-                        c.reset();
-                    }
-                    unavailable(e)
-                });
-            }
-            let committed = (|| {
-                let mut tx = client.transaction()?;
-                if held.is_none() {
-                    // A write outside the ledger's lock (start-up, offline tools) still waits
-                    // for every other replica's writer.
+            let written = if held.is_some() {
+                // Under the writers' lock the statement is the whole transaction, committed
+                // synchronously before it answers.
+                client.execute(&write, &[&put_k, &put_v, &del_k]).map(drop)
+            } else {
+                // A write outside the ledger's lock (start-up, offline tools) still waits for
+                // every other replica's writer.
+                client.transaction().and_then(|mut tx| {
                     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK])?;
-                }
-                if !put_k.is_empty() {
-                    tx.execute(&upsert, &[&put_k, &put_v])?;
-                }
-                if !del_k.is_empty() {
-                    tx.execute(&delete, &[&del_k])?;
-                }
-                if wake {
-                    tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
-                }
-                tx.commit()
-            })();
-            committed.map_err(|e| {
-                if c.is_broken() {
-                    c.reset();
-                }
-                unavailable(e)
-            })
+                    tx.execute(&write, &[&put_k, &put_v, &del_k])?;
+                    tx.commit()
+                })
+            };
+            written
+                .and_then(|()| {
+                    if wake {
+                        // A wake-up only (the table is the truth): sent once the write is in.
+                        client.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| c.failed(e))
         })
     }
 
@@ -369,12 +343,7 @@ impl Store for PgStore {
                     c.locked_in = Some(c.generation);
                     Ok(())
                 }
-                Err(e) => {
-                    if c.is_broken() {
-                        c.reset();
-                    }
-                    Err(unavailable(e))
-                }
+                Err(e) => Err(c.failed(e)),
             }
         })
     }
